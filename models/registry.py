@@ -1,0 +1,132 @@
+"""The registry tables: who must act (Ministry), where (Facility), after which Visit,
+on what (Recommendation), and the append-only history of every change (StatusChange).
+
+Layered as in the full-stack-fastapi-template: `XBase` holds the fields a caller supplies,
+`X(table=True)` adds the keys and bookkeeping.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, String, Text, event
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Field, SQLModel
+
+from models.domain import Priority, Source, Status
+from models.types import UTCDateTime, utcnow
+
+
+class MinistryBase(SQLModel):
+    code: str = Field(primary_key=True, max_length=32)
+    name_kk: str
+    name_ru: str
+    name_en: str
+    aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    language: str = Field(default="ru", max_length=2)
+
+
+class Ministry(MinistryBase, table=True):
+    """A state body responsible for facilities; recommendations are addressed to it.
+
+    Mirrors `config/ministries.yaml`: the office edits the file, `followup init` syncs it.
+    """
+
+    __tablename__ = "ministry"
+
+
+class FacilityBase(SQLModel):
+    name: str = Field(sa_column=Column(String(300), nullable=False, unique=True))
+    facility_type: str | None = Field(default=None, max_length=40)
+    region: str | None = Field(default=None, max_length=100)
+    ministry_code: str | None = Field(default=None, foreign_key="ministry.code", max_length=32)
+
+
+class Facility(FacilityBase, table=True):
+    """A closed facility: prison, police cell, psychiatric or social-care home, children's home…"""
+
+    __tablename__ = "facility"
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class VisitBase(SQLModel):
+    external_id: str = Field(sa_column=Column(String(100), nullable=False, unique=True))
+    visited_on: date
+    kind: str = Field(default="planned", max_length=20)
+    facility_id: int | None = Field(default=None, foreign_key="facility.id")
+    team: str | None = None
+
+
+class Visit(VisitBase, table=True):
+    """A preventive visit (planned, special or follow-up) that produced recommendations."""
+
+    __tablename__ = "visit"
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class RecommendationBase(SQLModel):
+    external_id: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    source: str = Field(default=Source.NPM_VISIT.value, max_length=20)
+    mechanism_ref: str | None = Field(default=None, max_length=200)
+    category: str | None = Field(default=None, max_length=100)
+    priority: str = Field(default=Priority.NORMAL.value, max_length=10)
+    issued_on: date
+    due_on: date | None = None
+    ministry_code: str | None = Field(default=None, foreign_key="ministry.code", max_length=32)
+    facility_id: int | None = Field(default=None, foreign_key="facility.id")
+    visit_id: int | None = Field(default=None, foreign_key="visit.id")
+    grade: str | None = Field(default=None, max_length=1)
+
+
+class Recommendation(RecommendationBase, table=True):
+    """One recommendation to one responsible body, with its deadline and current status.
+
+    `status` is only ever changed through `models.transitions`, which writes the
+    matching StatusChange in the same transaction.
+    """
+
+    __tablename__ = "recommendation"
+    __table_args__ = (
+        Index("ix_recommendation_status_due_on", "status", "due_on"),
+        Index("ix_recommendation_ministry_code", "ministry_code"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default=Status.ISSUED.value, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class StatusChange(SQLModel, table=True):
+    """One entry of a recommendation's history: who changed what, when, why, on what evidence.
+
+    Append-only: the ORM refuses to update or delete it, and database triggers refuse it too
+    (so a hand-written UPDATE cannot rewrite history either). An edit of the recommendation's
+    fields that does not change its status is recorded with from_status == to_status and the
+    changed fields in `changes`.
+    """
+
+    __tablename__ = "status_change"
+    id: int | None = Field(default=None, primary_key=True)
+    recommendation_id: int = Field(foreign_key="recommendation.id", index=True)
+    from_status: str | None = Field(default=None, max_length=32)
+    to_status: str = Field(max_length=32)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    actor: str = Field(max_length=200)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    evidence: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    changes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class HistoryIsAppendOnly(RuntimeError):
+    """Raised when code tries to update or delete a StatusChange."""
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _refuse_history_rewrites(session: OrmSession, flush_context: Any, instances: Any) -> None:
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, StatusChange) and (obj in session.deleted or session.is_modified(obj)):
+            raise HistoryIsAppendOnly(
+                f"status_change {obj.id} is part of the history and cannot be changed or deleted"
+            )
