@@ -1,2 +1,207 @@
+"""The `followup` command: what the office, a ministry clerk's liaison and an admin type."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC
+from pathlib import Path
+from typing import Annotated
+
 import typer
-app = typer.Typer()
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.exc import OperationalError
+
+from config.loader import ConfigError
+from config.settings import get_settings
+from flows.tabular import ImportFileError, ImportRejected
+
+app = typer.Typer(
+    help="Follow-up of human-rights recommendations: registry, deadlines, escalation, notifications.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+import_app = typer.Typer(help="Import spreadsheets (.csv or .xlsx) into the registry.", no_args_is_help=True)
+export_app = typer.Typer(help="Export the registry to spreadsheets.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(message, markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Known failures become one sentence and an exit code, never a traceback."""
+    try:
+        yield
+    except ImportRejected as exc:
+        _fail(str(exc), 1)
+    except (ImportFileError, ConfigError) as exc:
+        _fail(str(exc), 2)
+    except OperationalError as exc:
+        _fail(f"cannot reach the registry at {get_settings().database_url.split('@')[-1]}: {exc.orig}", 3)
+    except ValueError as exc:  # settings validation, illegal transitions
+        _fail(str(exc), 2)
+
+
+def _ensure_schema() -> None:
+    from models.crud import init_db
+
+    init_db()
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    if not enabled:
+        yield lambda *_: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the registry's schema and load config/ministries.yaml (safe to repeat)."""
+    with _clear_errors():
+        _ensure_schema()
+    out.print(f"registry ready: {get_settings().database_url.split('@')[-1]}")
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the counts as JSON on stdout")]
+DryOpt = Annotated[bool, typer.Option("--dry-run", help="validate and count, write nothing")]
+ActorOpt = Annotated[str | None, typer.Option(help="who the history names (default: FOLLOWUP_ACTOR or your user name)")]
+
+
+def _report(result, as_json: bool, what: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result.counts()) + "\n")
+        return
+    prefix = "dry run, nothing written: " if result.dry_run else ""
+    counts = ", ".join(f"{v} {k}" for k, v in result.counts().items())
+    out.print(f"{prefix}{what}: {counts}")
+
+
+@import_app.command("recommendations")
+def import_recommendations_cmd(
+    file: Annotated[Path, typer.Argument(help=".csv or .xlsx with the columns listed in the README")],
+    dry_run: DryOpt = False,
+    as_json: JsonOpt = False,
+    quarantine: Annotated[
+        Path | None, typer.Option(help="write bad rows with their problems to this file and import the rest")
+    ] = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Import recommendations: the whole file, or nothing if any row is bad."""
+    from flows.ingest import import_recommendations
+
+    with _clear_errors():
+        _ensure_schema()
+        try:
+            with _progress(not as_json and sys.stderr.isatty()) as progress:
+                result = import_recommendations(file, actor=actor, dry_run=dry_run, quarantine=quarantine, progress=progress)
+        except ImportRejected as exc:
+            if as_json:
+                sys.stdout.write(json.dumps({"created": 0, "updated": 0, "unchanged": 0, "rejected": exc.rejected_rows}) + "\n")
+            raise
+    if result.rejected and quarantine:
+        err.print(f"{result.rejected} rejected rows written to {quarantine}", highlight=False)
+    _report(result, as_json, file.name)
+
+
+@import_app.command("responses")
+def import_responses_cmd(
+    file: Annotated[Path, typer.Argument(help=".csv or .xlsx: external_id, status, responded_on, note, evidence")],
+    dry_run: DryOpt = False,
+    as_json: JsonOpt = False,
+    actor: ActorOpt = None,
+) -> None:
+    """Record ministries' replies as status changes: all of them, or nothing if any row is bad."""
+    from flows.ingest import import_responses
+
+    with _clear_errors():
+        _ensure_schema()
+        try:
+            result = import_responses(file, actor=actor, dry_run=dry_run)
+        except ImportRejected as exc:
+            if as_json:
+                sys.stdout.write(json.dumps({"created": 0, "updated": 0, "unchanged": 0, "rejected": exc.rejected_rows}) + "\n")
+            raise
+    _report(result, as_json, file.name)
+
+
+@export_app.command("recommendations")
+def export_recommendations_cmd(
+    file: Annotated[Path, typer.Argument(help=".csv (UTF-8, comma) or .xlsx")],
+) -> None:
+    """Export every recommendation with its status; the file re-imports unchanged."""
+    from flows.export import export_recommendations
+
+    with _clear_errors():
+        _ensure_schema()
+        count = export_recommendations(file)
+    out.print(f"exported {count} recommendations to {file}")
+
+
+@app.command()
+def history(external_id: Annotated[str, typer.Argument(help="the recommendation's external_id")]) -> None:
+    """Print a recommendation's state log, oldest first: when, who, from → to, why, evidence."""
+    from models.crud import get_history, get_recommendation
+    from models.db import session_scope
+
+    with _clear_errors():
+        _ensure_schema()
+        with session_scope() as session:
+            rec = get_recommendation(session=session, external_id=external_id)
+            if rec is None:
+                _fail(f"no recommendation {external_id!r} in the registry", 1)
+            entries = get_history(session=session, recommendation_id=rec.id)
+    tz = get_settings().tz
+    table = Table(title=f"{rec.external_id} — {rec.status}", title_justify="left")
+    for column in ("when (Asia/Almaty)", "who", "change", "why", "evidence"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        if e.from_status == e.to_status:
+            change = "edited: " + ", ".join(f"{k} {v[0]} → {v[1]}" for k, v in (e.changes or {}).items() if k != "text")
+            if e.changes and "text" in e.changes:
+                change += (", " if change != "edited: " else "") + "text"
+        else:
+            change = f"{e.from_status or '(new)'} → {e.to_status}"
+        when = e.at.astimezone(tz).strftime("%d.%m.%Y %H:%M")
+        if e.effective_on:
+            when += f"\n(effective {e.effective_on:%d.%m.%Y})"
+        table.add_row(when, e.actor, change, e.reason, e.evidence or "")
+    out.print(table)
+
+
+@app.command()
+def demo() -> None:
+    """Load a realistic NPM year (≈474 facilities, 461 visits, 3,000 recommendations) and summarise it."""
+    from flows.demo import run_demo
+
+    with _clear_errors():
+        run_demo(out)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+_ = UTC

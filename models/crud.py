@@ -66,10 +66,10 @@ def get_recommendation(*, session: Session, external_id: str) -> Recommendation 
 
 
 def get_history(*, session: Session, recommendation_id: int) -> list[StatusChange]:
-    """The recommendation's history, oldest first (by time, then by order of writing)."""
+    """The recommendation's history in the order it was written (the log is append-only)."""
     stmt = (
         select(StatusChange)
         .where(StatusChange.recommendation_id == recommendation_id)
-        .order_by(StatusChange.at, StatusChange.id)  # type: ignore[arg-type]
+        .order_by(StatusChange.id)  # type: ignore[arg-type]
     )
     return list(session.exec(stmt).scalars())  # type: ignore[call-overload]

@@ -116,6 +116,9 @@ class StatusChange(SQLModel, table=True):
     actor: str = Field(max_length=200)
     reason: str = Field(sa_column=Column(Text, nullable=False))
     evidence: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: the day the change took effect when it differs from `at`, the moment it was recorded
+    #: (a ministry's reply dated 12.05 and filed on 20.05)
+    effective_on: date | None = None
     changes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 

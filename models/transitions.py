@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, update
@@ -96,13 +96,15 @@ def transition_many(
     at: datetime | None = None,
     evidences: Sequence[str | None] | None = None,
     reasons: Sequence[str] | None = None,
+    effective_on: Sequence[date | None] | None = None,
 ) -> int:
     """Apply a set of status changes and append their history, in the session's transaction.
 
     All requests are checked first: one illegal change means nothing is written. The UPDATE
     only matches rows still in the status the caller read, so two concurrent runs cannot both
     move the same item; if any row moved meanwhile, ConcurrentChange is raised and the caller's
-    transaction must roll back. `reasons`/`evidences`, when given, are per request.
+    transaction must roll back. `reasons`/`evidences`/`effective_on`, when given, are per
+    request.
     """
     if not requests:
         return 0
@@ -140,6 +142,7 @@ def transition_many(
             "actor": actor,
             "reason": reasons[i] if reasons else reason,
             "evidence": evidences[i] if evidences else evidence,
+            "effective_on": effective_on[i] if effective_on else None,
             "changes": None,
         }
         for i, r in enumerate(requests)
@@ -194,6 +197,7 @@ def record_edits(
             "actor": actor,
             "reason": reason,
             "evidence": None,
+            "effective_on": None,
             "changes": changes,
         }
         for rec_id, status, changes in edits

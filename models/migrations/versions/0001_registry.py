@@ -90,6 +90,7 @@ def upgrade() -> None:
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('evidence', sa.Text(), nullable=True),
+    sa.Column('effective_on', sa.Date(), nullable=True),
     sa.Column('changes', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['recommendation_id'], ['recommendation.id'], ),
     sa.PrimaryKeyConstraint('id')

@@ -1,0 +1,564 @@
+"""Getting recommendations and ministries' replies into the registry.
+
+The whole file is read and validated first (pandas, column by column); only a file with no
+bad row is written, in one transaction, in a handful of set-based statements. A re-import
+of the same file changes nothing; a changed row updates the recommendation and its history
+says what changed, who imported it and from which file.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlmodel import Session
+
+from config.loader import normalize_name
+from config.settings import get_settings
+from flows.tabular import ImportFileError, ImportRejected, RowError, parse_days, read_table, write_table
+from models.db import get_engine
+from models.domain import FacilityType, Grade, Priority, Source, Status
+from models.registry import Facility, Ministry, Recommendation, Visit
+from models.transitions import TransitionRequest, allowed, record_edits, transition_many
+from models.types import utcnow
+
+REQUIRED = ("external_id", "text", "issued_on")
+OPTIONAL = (
+    "due_on", "ministry", "facility", "facility_type", "region", "category",
+    "source", "mechanism_ref", "priority", "visit_id",
+)
+#: written by `followup export` so that an export re-imports unchanged
+EXPORTED = ("status", "grade", "updated_at")
+COLUMNS = REQUIRED + OPTIONAL + EXPORTED
+
+RESPONSE_REQUIRED = ("external_id", "status", "responded_on")
+RESPONSE_COLUMNS = RESPONSE_REQUIRED + ("note", "evidence")
+
+#: registry fields an import compares and may update (file column -> table column)
+COMPARED = {
+    "text": "text", "issued_on": "issued_on", "due_on": "due_on", "ministry": "ministry_code",
+    "facility": "facility_id", "category": "category", "source": "source",
+    "mechanism_ref": "mechanism_ref", "priority": "priority", "visit_id": "visit_id", "grade": "grade",
+}
+CHUNK = 20_000  # rows per statement batch: bounds memory on 500,000-row files
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list, repr=False)
+    dry_run: bool = False
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in asdict(self).items() if k in ("created", "updated", "unchanged", "rejected")}
+
+
+def default_actor() -> str:
+    """Who the history names for a command-line action: FOLLOWUP_ACTOR, else the OS user."""
+    actor = get_settings().actor
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers
+        return "followup"
+
+
+# --- validation: pure functions over frames --------------------------------------------------
+
+
+def check_columns(frame: pd.DataFrame, path: Path, *, allowed_columns: tuple[str, ...], required: tuple[str, ...]) -> None:
+    unknown = [c for c in frame.columns if c not in allowed_columns]
+    if unknown:
+        raise ImportFileError(
+            f"{path.name}: unknown column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"known columns: {', '.join(allowed_columns)}"
+        )
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ImportFileError(f"{path.name}: missing required column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}")
+
+
+def _errors_where(mask: pd.Series, field_name: str, problem: pd.Series | str) -> list[RowError]:
+    rows = mask[mask].index
+    if isinstance(problem, str):
+        return [RowError(int(r), field_name, problem) for r in rows]
+    return [RowError(int(r), field_name, str(problem.loc[r])) for r in rows]
+
+
+def _enum_column(frame: pd.DataFrame, name: str, values: type, default: str | None, *, upper: bool = False) -> tuple[pd.Series, list[RowError]]:
+    raw = frame[name].str.strip()
+    raw = raw.str.upper() if upper else raw.str.lower()
+    known = {v.value for v in values}
+    bad = (raw != "") & ~raw.isin(known)
+    problem = raw.map(lambda v: f"unknown value {v!r} (known: {', '.join(sorted(known))})")
+    cleaned = raw.where(raw != "", default)
+    return cleaned, _errors_where(bad, name, problem)
+
+
+def ministry_lookup(ministries: list[Ministry]) -> dict[str, str]:
+    """Every way a file may name a ministry (code, names, aliases), normalized -> code."""
+    lookup: dict[str, str] = {}
+    for m in ministries:
+        for label in [m.code, m.name_kk, m.name_ru, m.name_en, *m.aliases]:
+            lookup[normalize_name(label)] = m.code
+    return lookup
+
+
+def duplicate_errors(keys: pd.Series, field_name: str) -> list[RowError]:
+    present = keys[keys != ""]
+    dupes = present[present.duplicated(keep=False)]
+    if dupes.empty:
+        return []
+    first_row = dupes.groupby(dupes).apply(lambda s: int(s.index[0]))
+    return [
+        RowError(int(row), field_name, f"{key!r} is also on row {first_row[key]}")
+        for row, key in dupes.items()
+        if int(row) != first_row[key]
+    ]
+
+
+def validate_recommendations(frame: pd.DataFrame, *, ministries: dict[str, str]) -> tuple[pd.DataFrame, list[RowError]]:
+    """Check every rule that needs only the file; returns typed columns and every bad row."""
+    errors: list[RowError] = []
+    out = pd.DataFrame(index=frame.index)
+    out["external_id"] = frame["external_id"].str.strip()
+    errors += _errors_where(out["external_id"] == "", "external_id", "empty")
+    errors += duplicate_errors(out["external_id"], "external_id")
+    out["text"] = frame["text"]  # kept byte for byte
+    errors += _errors_where(frame["text"].str.strip() == "", "text", "empty")
+    issued, problems = parse_days(frame["issued_on"])
+    errors += _errors_where(frame["issued_on"].str.strip() == "", "issued_on", "empty")
+    errors += _errors_where(problems != "", "issued_on", problems)
+    out["issued_on"] = issued
+    if "due_on" in frame:
+        due, problems = parse_days(frame["due_on"].str.strip())
+        errors += _errors_where(problems != "", "due_on", problems)
+        before = due.notna() & issued.notna()
+        before[before] = due[before] < issued[before]
+        errors += _errors_where(
+            before, "due_on",
+            frame["due_on"].str.strip() + " is before the issue date " + frame["issued_on"].str.strip(),
+        )
+        out["due_on"] = due
+    if "ministry" in frame:
+        names = frame["ministry"].str.strip()
+        codes = names.map(lambda v: ministries.get(normalize_name(v)) if v else None)
+        errors += _errors_where(
+            (names != "") & codes.isna(), "ministry",
+            names.map(lambda v: f"unknown ministry {v!r} (a code such as {', '.join(sorted(set(ministries.values()))[:4])}…, a name or an alias from config/ministries.yaml)"),
+        )
+        out["ministry"] = codes
+    for name, values, default in (
+        ("source", Source, Source.NPM_VISIT.value),
+        ("priority", Priority, Priority.NORMAL.value),
+        ("facility_type", FacilityType, None),
+        ("status", Status, None),
+    ):
+        if name in frame:
+            out[name], found = _enum_column(frame, name, values, default)
+            errors += found
+    if "grade" in frame:
+        out["grade"], found = _enum_column(frame, "grade", Grade, None, upper=True)
+        errors += found
+    for name in ("facility", "region", "category", "mechanism_ref", "visit_id"):
+        if name in frame:
+            stripped = frame[name].str.strip()
+            out[name] = stripped.where(stripped != "", None)
+    if "facility" not in frame:
+        for name in ("facility_type", "region"):
+            if name in frame:
+                errors += _errors_where(out[name].notna(), name, "given without a facility column")
+    errors.sort(key=lambda e: (e.row, COLUMNS.index(e.field) if e.field in COLUMNS else 99))
+    # one representation of "no value" downstream: None in object columns (never NaN)
+    out = out.astype(object)
+    return out.where(out.notna(), None), errors
+
+
+# --- writing: set-based, in the caller's transaction ----------------------------------------
+
+
+def _chunks(items: list[Any], size: int = CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _resolve_facilities(session: Session, frame: pd.DataFrame) -> pd.Series:
+    """Facility ids for the file's facility names, creating the unknown ones (with type, region, ministry)."""
+    if "facility" not in frame:
+        return pd.Series(dtype=object)
+    known = {normalize_name(name): fid for fid, name in session.exec(select(Facility.id, Facility.name)).all()}  # type: ignore[call-overload]
+    named = frame[frame["facility"].notna()]
+    firsts = named.assign(_norm=named["facility"].map(normalize_name)).drop_duplicates("_norm")
+    new = firsts[~firsts["_norm"].isin(known)]
+    if len(new):
+        rows = [
+            {
+                "name": r.facility,
+                "facility_type": getattr(r, "facility_type", None),
+                "region": getattr(r, "region", None),
+                "ministry_code": getattr(r, "ministry", None),
+            }
+            for r in new.itertuples()
+        ]
+        table = Facility.__table__
+        result = session.connection().execute(insert(table).returning(table.c.id, table.c.name, sort_by_parameter_order=True), rows)
+        known.update({normalize_name(name): fid for fid, name in result.all()})
+    return frame["facility"].map(lambda n: known.get(normalize_name(n)) if n else None)
+
+
+def _resolve_visits(session: Session, frame: pd.DataFrame, facility_ids: pd.Series) -> pd.Series:
+    """Visit ids for the file's visit_id values; an unknown visit is created, dated by its earliest item."""
+    if "visit_id" not in frame:
+        return pd.Series(dtype=object)
+    keys = frame["visit_id"].dropna().unique().tolist()
+    known: dict[str, int] = {}
+    for chunk in _chunks(keys):
+        known.update({k: i for i, k in session.exec(select(Visit.id, Visit.external_id).where(Visit.external_id.in_(chunk))).all()})  # type: ignore[attr-defined,call-overload]
+    new = [k for k in keys if k not in known]
+    if new:
+        subset = frame[frame["visit_id"].isin(new)].assign(_facility=facility_ids)
+        firsts = subset.sort_values("issued_on").drop_duplicates("visit_id")
+        rows = [
+            {
+                "external_id": r.visit_id,
+                "visited_on": r.issued_on,
+                "kind": "planned",
+                "facility_id": None if pd.isna(r._facility) else int(r._facility),
+                "team": None,
+            }
+            for r in firsts.itertuples()
+        ]
+        table = Visit.__table__
+        result = session.connection().execute(insert(table).returning(table.c.id, table.c.external_id, sort_by_parameter_order=True), rows)
+        known.update({k: i for i, k in result.all()})
+    return frame["visit_id"].map(lambda k: known.get(k) if k else None)
+
+
+def _existing(session: Session, external_ids: list[str]) -> pd.DataFrame:
+    """The registry's current values for the file's external ids (only those that exist)."""
+    table = Recommendation.__table__
+    columns = [table.c.id, table.c.external_id, table.c.status, *(table.c[c] for c in COMPARED.values())]
+    parts = [
+        pd.DataFrame(session.connection().execute(select(*columns).where(table.c.external_id.in_(chunk))).all(), columns=[c.name for c in columns])
+        for chunk in _chunks(external_ids)
+    ]
+    frame = pd.concat(parts) if parts else pd.DataFrame(columns=[c.name for c in columns])
+    return frame.set_index("external_id")
+
+
+def _same(a: Any, b: Any) -> bool:
+    a = None if a is None or (isinstance(a, float) and pd.isna(a)) else a
+    b = None if b is None or (isinstance(b, float) and pd.isna(b)) else b
+    if isinstance(a, datetime):
+        a = a.date()
+    if isinstance(b, datetime):
+        b = b.date()
+    return a == b
+
+
+def _display(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+def import_recommendations(
+    path: Path,
+    *,
+    engine: Engine | None = None,
+    actor: str | None = None,
+    dry_run: bool = False,
+    quarantine: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ImportResult:
+    """Import a .csv or .xlsx of recommendations: all of it, or (with errors) nothing.
+
+    With `quarantine`, bad rows are written to that file with their problems and the good rows
+    are imported. Raises ImportFileError for a file that is not a usable table, ImportRejected
+    for bad rows.
+    """
+    path = Path(path)
+    engine = engine or get_engine()
+    actor = actor or default_actor()
+    step = progress or (lambda *_: None)
+    step("reading", 0, 1)
+    raw = read_table(path)
+    check_columns(raw, path, allowed_columns=COLUMNS, required=REQUIRED)
+    step("reading", 1, 1)
+    with Session(engine) as session, session.begin():
+        ministries = ministry_lookup(list(session.exec(select(Ministry)).scalars()))  # type: ignore[call-overload]
+        frame, errors = validate_recommendations(raw, ministries=ministries)
+        existing = _existing(session, frame["external_id"][frame["external_id"] != ""].unique().tolist())
+        errors += _status_errors(frame, existing)
+        bad_rows = sorted({e.row for e in errors})
+        if bad_rows and quarantine is None:
+            raise ImportRejected(path, errors)
+        result = ImportResult(rejected=len(bad_rows), errors=[str(e) for e in errors], dry_run=dry_run)
+        if bad_rows:
+            _write_quarantine(raw, errors, quarantine)  # type: ignore[arg-type]
+            frame = frame.drop(index=bad_rows)
+        _write(session, frame, existing, result, actor=actor, reason=f"import of {path.name}", step=step)
+        if dry_run:
+            session.rollback()
+    return result
+
+
+def _status_errors(frame: pd.DataFrame, existing: pd.DataFrame) -> list[RowError]:
+    """A status in the file must be reachable from where the recommendation stands."""
+    if "status" not in frame:
+        return []
+    errors = []
+    wanted = frame[frame["status"].notna()]
+    for row, ext, status, ministry in zip(
+        wanted.index, wanted["external_id"], wanted["status"],
+        wanted["ministry"] if "ministry" in wanted else [None] * len(wanted),
+    ):
+        if ext in existing.index:
+            current = existing.at[ext, "status"]
+        else:
+            current = Status.ISSUED if ministry else Status.UNASSIGNED
+        if status != current and not allowed(current, status):
+            errors.append(RowError(int(row), "status", f"cannot go from {current} to {status}"))
+    return errors
+
+
+def _write_quarantine(raw: pd.DataFrame, errors: list[RowError], path: Path) -> None:
+    problems = pd.Series({row: "; ".join(f"{e.field}: {e.problem}" for e in errors if e.row == row) for row in {e.row for e in errors}})
+    rejected = raw.loc[problems.index.sort_values()].copy()
+    rejected.insert(0, "row", rejected.index)
+    rejected["error"] = problems.sort_index().values
+    write_table(rejected, Path(path))
+
+
+def _write(
+    session: Session,
+    frame: pd.DataFrame,
+    existing: pd.DataFrame,
+    result: ImportResult,
+    *,
+    actor: str,
+    reason: str,
+    step: Callable[[str, int, int], None],
+) -> None:
+    frame = frame.copy()
+    if "facility" in frame:
+        frame["facility"] = _resolve_facilities(session, frame)
+    if "visit_id" in frame:
+        frame["visit_id"] = _resolve_visits(session, frame, frame.get("facility", pd.Series(index=frame.index, dtype=object)))
+    is_new = ~frame["external_id"].isin(existing.index)
+    now = utcnow()
+    _create(session, frame[is_new], result, actor=actor, reason=reason, now=now, step=step)
+    _update(session, frame[~is_new], existing, result, actor=actor, reason=reason, now=now)
+
+
+def _none(value: Any) -> Any:
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA else value
+
+
+def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime, step) -> None:
+    table = Recommendation.__table__
+    columns = [c for c in COMPARED if c in new.columns]
+    done = 0
+    total = len(new)
+    for start in range(0, total, CHUNK):
+        part = new.iloc[start : start + CHUNK]
+        ministry = part["ministry"] if "ministry" in part else pd.Series(None, index=part.index, dtype=object)
+        initial = ministry.map(lambda m: Status.ISSUED.value if _none(m) else Status.UNASSIGNED.value)
+        records = []
+        for values, first in zip(part[["external_id", *columns]].itertuples(index=False, name=None), initial):
+            row = {"external_id": values[0], "status": first, "created_at": now, "updated_at": now}
+            for name, value in zip(columns, values[1:]):
+                row[COMPARED[name]] = _none(value)
+            row.setdefault("source", Source.NPM_VISIT.value)
+            row.setdefault("priority", Priority.NORMAL.value)
+            if row.get("facility_id") is not None:
+                row["facility_id"] = int(row["facility_id"])
+            if row.get("visit_id") is not None:
+                row["visit_id"] = int(row["visit_id"])
+            records.append(row)
+        ids = session.connection().execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), records
+        ).scalars().all()
+        requests = [TransitionRequest(i, None, Status(s)) for i, s in zip(ids, initial)]
+        transition_many(session, requests, actor=actor, reason=f"created by {reason}", at=now)
+        if "status" in part:
+            target = part["status"].tolist()
+            moves = [TransitionRequest(i, Status(s), Status(t), e) for i, s, t, e in zip(ids, initial, target, part["external_id"]) if _none(t) and t != s]
+            transition_many(session, moves, actor=actor, reason=f"status given by {reason}", at=now)
+        done += len(part)
+        step("writing", done, total)
+    result.created += total
+
+
+def _update(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime) -> None:
+    if rows.empty:
+        return
+    old = existing.loc[rows["external_id"]]
+    old.index = rows.index
+    columns = [c for c in COMPARED if c in rows.columns]
+    changed = pd.Series(False, index=rows.index)
+    for name in columns:
+        differs = [not _same(a, b) for a, b in zip(rows[name], old[COMPARED[name]])]
+        changed |= pd.Series(differs, index=rows.index)
+    wants_status = pd.Series(False, index=rows.index)
+    if "status" in rows:
+        wants_status = rows["status"].notna() & (rows["status"] != old["status"])
+    touched = changed | wants_status
+    result.unchanged += int((~touched).sum())
+    result.updated += int(touched.sum())
+    if not touched.any():
+        return
+    edits, updates, moves = [], [], []
+    for row in rows.index[changed]:
+        new_values = {COMPARED[c]: _none(rows.at[row, c]) for c in columns}
+        diff = {
+            column: [_display(old.at[row, column]), _display(value)]
+            for column, value in new_values.items()
+            if not _same(old.at[row, column], value)
+        }
+        rec_id = int(old.at[row, "id"])
+        edits.append((rec_id, str(old.at[row, "status"]), diff))
+        updates.append({"b_id": rec_id, **{f"v_{k}": v for k, v in new_values.items()}})
+        if "ministry_code" in diff and not wants_status[row]:
+            status = old.at[row, "status"]
+            if status == Status.UNASSIGNED and new_values["ministry_code"]:
+                moves.append(TransitionRequest(rec_id, Status.UNASSIGNED, Status.ISSUED, rows.at[row, "external_id"]))
+            elif status == Status.ISSUED and not new_values["ministry_code"]:
+                moves.append(TransitionRequest(rec_id, Status.ISSUED, Status.UNASSIGNED, rows.at[row, "external_id"]))
+    for row in rows.index[wants_status]:
+        moves.append(TransitionRequest(int(old.at[row, "id"]), Status(old.at[row, "status"]), Status(rows.at[row, "status"]), rows.at[row, "external_id"]))
+    table = Recommendation.__table__
+    if updates:
+        for record in updates:
+            for key in ("v_facility_id", "v_visit_id"):
+                if record.get(key) is not None:
+                    record[key] = int(record[key])
+        set_columns = [k.removeprefix("v_") for k in updates[0] if k != "b_id"]
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values({c: bindparam(f"v_{c}") for c in set_columns} | {"updated_at": now})
+        )
+        for chunk in _chunks(updates):
+            session.connection().execute(stmt, chunk)
+        record_edits(session, edits, actor=actor, reason=f"edited by {reason}", at=now)
+    transition_many(session, moves, actor=actor, reason=f"status changed by {reason}", at=now)
+
+
+# --- ministries' replies ----------------------------------------------------------------------
+
+#: statuses a ministry's reply may record
+REPLY_STATUSES = (Status.IN_PROGRESS, Status.IMPLEMENTED, Status.PARTIALLY_IMPLEMENTED, Status.REJECTED)
+
+
+def import_responses(
+    path: Path,
+    *,
+    engine: Engine | None = None,
+    actor: str | None = None,
+    dry_run: bool = False,
+    today: date | None = None,
+) -> ImportResult:
+    """Record ministries' replies (external_id, status, responded_on, note, evidence) as state changes.
+
+    Same rules as the recommendations import: everything is checked first, then all of it is
+    written or nothing. A reply that repeats the current status changes nothing, so the same
+    file imported twice is harmless.
+    """
+    path = Path(path)
+    engine = engine or get_engine()
+    actor = actor or default_actor()
+    today = today or datetime.now(get_settings().tz).date()
+    raw = read_table(path)
+    check_columns(raw, path, allowed_columns=RESPONSE_COLUMNS, required=RESPONSE_REQUIRED)
+    errors: list[RowError] = []
+    ext = raw["external_id"].str.strip()
+    errors += _errors_where(ext == "", "external_id", "empty")
+    errors += duplicate_errors(ext, "external_id")
+    status = raw["status"].str.strip().str.lower()
+    known = {s.value for s in Status}
+    errors += _errors_where(status == "", "status", "empty")
+    errors += _errors_where(
+        (status != "") & ~status.isin(known), "status",
+        status.map(lambda v: f"unknown status {v!r} (replies: {', '.join(s.value for s in REPLY_STATUSES)})"),
+    )
+    responded, problems = parse_days(raw["responded_on"])
+    errors += _errors_where(raw["responded_on"].str.strip() == "", "responded_on", "empty")
+    errors += _errors_where(problems != "", "responded_on", problems)
+    future = responded.map(lambda d: d is not None and d > today)
+    errors += _errors_where(future, "responded_on", f"in the future (today is {today:%d.%m.%Y})")
+    note = raw["note"].str.strip() if "note" in raw else pd.Series("", index=raw.index)
+    evidence = raw["evidence"].str.strip() if "evidence" in raw else pd.Series("", index=raw.index)
+    result = ImportResult(dry_run=dry_run)
+    with Session(engine) as session, session.begin():
+        current = _existing(session, ext[ext != ""].unique().tolist())
+        requests, reasons, evidences, effective = [], [], [], []
+        for row in raw.index:
+            key, wanted, day = ext[row], status[row], responded[row]
+            if not key or wanted not in known:
+                continue
+            if key not in current.index:
+                errors.append(RowError(int(row), "external_id", f"no recommendation {key!r} in the registry"))
+                continue
+            issued = current.at[key, "issued_on"]
+            if day is not None and issued is not None and day < _as_date(issued):
+                errors.append(RowError(int(row), "responded_on", f"{day:%d.%m.%Y} is before the recommendation was issued ({_as_date(issued):%d.%m.%Y})"))
+            now_status = current.at[key, "status"]
+            if wanted == now_status:
+                result.unchanged += 1
+                continue
+            if not allowed(now_status, wanted):
+                errors.append(RowError(int(row), "status", f"cannot go from {now_status} to {wanted}"))
+                continue
+            requests.append(TransitionRequest(int(current.at[key, "id"]), Status(now_status), Status(wanted), key))
+            reasons.append(f"reply of {day:%d.%m.%Y}" + (f": {note[row]}" if note[row] else "") if day else "reply")
+            evidences.append(evidence[row] or None)
+            effective.append(day)
+        if errors:
+            errors.sort(key=lambda e: (e.row, RESPONSE_COLUMNS.index(e.field)))
+            raise ImportRejected(path, errors)
+        transition_many(
+            session, requests, actor=actor, reason="reply", reasons=reasons,
+            evidences=evidences, effective_on=effective,
+        )
+        result.updated = len(requests)
+        if dry_run:
+            session.rollback()
+    return result
+
+
+def _as_date(value: Any) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+# --- the Prefect flow: the same import, observable in the Prefect UI --------------------------
+
+
+@task(name="import-recommendations-file")
+def import_file_task(path: str, dry_run: bool = False) -> dict[str, int]:
+    """Validate and import one file in one transaction."""
+    return import_recommendations(Path(path), dry_run=dry_run, actor="prefect:ingest").counts()
+
+
+@flow(name="ingest", flow_run_name="ingest {path}", log_prints=True)
+def ingest_flow(path: str, dry_run: bool = False) -> dict[str, int]:
+    """Import a spreadsheet dropped by the office; a rejected file fails the run with every bad row in the log."""
+    logger = get_run_logger()
+    counts = import_file_task(path, dry_run=dry_run)
+    logger.info("imported %s: %s", path, counts)
+    return counts

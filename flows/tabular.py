@@ -1,0 +1,227 @@
+"""Reading and writing the office's spreadsheets (CSV and XLSX) without losing a byte.
+
+Every cell is read as text; nothing is guessed (no numbers, no NaN for "NA", no month-first
+dates). Rows are numbered as a spreadsheet numbers them (header = row 1), so an error can
+point the clerk at the exact row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+from dateutil import parser as date_parser
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be used (not a table, unknown columns...); one clear sentence."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    row: int  # spreadsheet row number, header = 1
+    field: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.field}: {self.problem}"
+
+
+class ImportRejected(ValueError):
+    """Some rows are bad: nothing was written. Carries every bad row."""
+
+    def __init__(self, path: Path, errors: Sequence[RowError]):
+        self.path = path
+        self.errors = list(errors)
+        rows = len({e.row for e in self.errors})
+        super().__init__(
+            f"{path.name}: {rows} bad row{'s' if rows != 1 else ''}, nothing was written:\n"
+            + "\n".join(str(e) for e in self.errors)
+        )
+
+    @property
+    def rejected_rows(self) -> int:
+        return len({e.row for e in self.errors})
+
+
+SUPPORTED = (".csv", ".xlsx")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """The file's first table as text cells; index = spreadsheet row number; blank rows dropped."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise ImportFileError(f"{path.name}: unsupported file type {suffix or '(none)'!r}; use .csv or .xlsx")
+    if not path.is_file():
+        raise ImportFileError(f"{path}: no such file")
+    frame = _read_csv(path) if suffix == ".csv" else _read_xlsx(path)
+    frame.columns = [_header(c) for c in frame.columns]
+    dupes = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if dupes:
+        raise ImportFileError(f"{path.name}: column {', '.join(map(repr, dupes))} appears twice in the header")
+    if len(frame.columns) == 0:
+        raise ImportFileError(f"{path.name}: the file has no header row")
+    blank = (frame == "").all(axis=1)
+    return frame.loc[~blank]
+
+
+def _header(value: object) -> str:
+    return str(value).replace("\ufeff", "").strip().lower()
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ImportFileError(f"{path.name}: the file is empty")
+    if b"\x00" in raw[:65536]:
+        raise ImportFileError(f"{path.name}: this is not a CSV table (binary data); save the sheet as CSV UTF-8 or .xlsx")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(
+            f"{path.name}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at position {exc.start}); "
+            "save it as 'CSV UTF-8' or .xlsx"
+        ) from None
+    first_line = text.split("\n", 1)[0]
+    delimiter = max((";", ",", "\t"), key=first_line.count)
+    if first_line.count(delimiter) == 0:
+        delimiter = ","
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text, newline=""),
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            quoting=csv.QUOTE_MINIMAL,
+            engine="c",
+        )
+    except pd.errors.EmptyDataError:
+        raise ImportFileError(f"{path.name}: the file is empty") from None
+    except pd.errors.ParserError as exc:
+        message = str(exc).replace("Error tokenizing data. C error: ", "")
+        found = re.search(r"line (\d+), saw (\d+)", message)
+        if found:
+            message = f"line {found.group(1)} has {found.group(2)} cells, more than the header's"
+        raise ImportFileError(f"{path.name}: not a well-formed CSV table: {message}") from None
+    frame.index = pd.RangeIndex(2, len(frame) + 2)
+    return frame
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_xlsx(path: Path) -> pd.DataFrame:
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError):
+        raise ImportFileError(f"{path.name}: not an Excel .xlsx workbook (is it another format renamed?)") from None
+    try:
+        sheet = workbook.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None or all(v is None for v in header):
+            raise ImportFileError(f"{path.name}: the first sheet is empty")
+        width = max(i + 1 for i, v in enumerate(header) if v is not None)
+        body = [[_cell_text(v) for v in (row + (None,) * width)[:width]] for row in rows]
+    finally:
+        workbook.close()
+    frame = pd.DataFrame(body, columns=[_cell_text(h) for h in header[:width]], dtype=object)
+    frame.index = pd.RangeIndex(2, len(frame) + 2)
+    return frame.astype(str) if len(frame) else frame
+
+
+# --- dates -----------------------------------------------------------------------------------
+
+_DAY_FIRST = re.compile(r"(\d{1,2})[./](\d{1,2})[./](\d{4})")
+_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]00:00(?::00)?)?")
+DATE_HINT = "expected DD.MM.YYYY or YYYY-MM-DD"
+
+
+def parse_day(value: str) -> date:
+    """A day-first (15.02.2024) or ISO (2024-02-15) date; never read month-first.
+
+    Raises ValueError with the problem in words. dateutil does the calendar arithmetic;
+    the patterns make sure it is never asked to guess the order (with dayfirst=True it
+    would silently read 2024-02-03 as 2 March and 02.13.2024 as 13 February).
+    """
+    text = value.strip()
+    if (found := _ISO.fullmatch(text)) is not None:
+        try:
+            return date_parser.isoparse(f"{found.group(1)}-{int(found.group(2)):02d}-{int(found.group(3)):02d}").date()
+        except ValueError:
+            raise ValueError(f"impossible date {value!r}") from None
+    if (found := _DAY_FIRST.fullmatch(text)) is not None:
+        day, month = int(found.group(1)), int(found.group(2))
+        if not 1 <= month <= 12:
+            raise ValueError(f"impossible date {value!r} (month {month}; dates are read day first, {DATE_HINT})")
+        try:
+            parsed = date_parser.parse(text, dayfirst=True).date()
+        except (ValueError, OverflowError):
+            raise ValueError(f"impossible date {value!r}") from None
+        if (parsed.day, parsed.month) != (day, month):  # dateutil swapped day and month
+            raise ValueError(f"impossible date {value!r}")
+        return parsed
+    raise ValueError(f"not a date: {value!r} ({DATE_HINT})")
+
+
+def parse_days(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse a column of date texts; returns (dates or None, problem text or '') per row.
+
+    Parses each distinct text once: a 500,000-row file has a few thousand distinct dates.
+    """
+    parsed: dict[str, date | None] = {}
+    problems: dict[str, str] = {}
+    for text in pd.unique(values):
+        if text == "" or text is None:
+            parsed[text] = None
+            continue
+        try:
+            parsed[text] = parse_day(text)
+        except ValueError as exc:
+            parsed[text] = None
+            problems[text] = str(exc)
+    return values.map(parsed), values.map(lambda t: problems.get(t, ""))
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def write_table(frame: pd.DataFrame, path: Path, *, date_columns: Sequence[str] = ()) -> None:
+    """Write a frame as CSV (UTF-8 with BOM so that Excel shows Cyrillic, comma) or XLSX."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    elif suffix == ".xlsx":
+        with pd.ExcelWriter(path, engine="openpyxl") as writer:
+            frame.to_excel(writer, index=False, sheet_name="recommendations")
+            sheet = writer.sheets["recommendations"]
+            for i, column in enumerate(frame.columns, start=1):
+                if column in date_columns:
+                    for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
+                        cell.number_format = "DD.MM.YYYY"
+    else:
+        raise ImportFileError(f"{path.name}: unsupported file type {suffix or '(none)'!r}; use .csv or .xlsx")
