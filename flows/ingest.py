@@ -227,14 +227,14 @@ def _resolve_visits(session: Session, frame: pd.DataFrame, facility_ids: pd.Seri
         known.update({k: i for i, k in session.exec(select(Visit.id, Visit.external_id).where(Visit.external_id.in_(chunk))).all()})  # type: ignore[attr-defined,call-overload]
     new = [k for k in keys if k not in known]
     if new:
-        subset = frame[frame["visit_id"].isin(new)].assign(_facility=facility_ids)
+        subset = frame[frame["visit_id"].isin(new)].assign(visit_facility=facility_ids)
         firsts = subset.sort_values("issued_on").drop_duplicates("visit_id")
         rows = [
             {
                 "external_id": r.visit_id,
                 "visited_on": r.issued_on,
                 "kind": "planned",
-                "facility_id": None if pd.isna(r._facility) else int(r._facility),
+                "facility_id": None if pd.isna(r.visit_facility) else int(r.visit_facility),
                 "team": None,
             }
             for r in firsts.itertuples()

@@ -1,0 +1,121 @@
+"""`followup demo`: a realistic NPM year in the default registry, through the real import path.
+
+The sample files are written to `var/demo/` first and imported exactly as a clerk's files
+would be, so the demo also shows what an import file looks like. Running it again changes
+nothing (the imports are idempotent).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, insert, select
+
+from config.settings import get_settings
+from flows.demo_data import generate
+from flows.ingest import import_recommendations, import_responses
+from flows.tabular import write_table
+from models.crud import init_db
+from models.db import get_engine, session_scope
+from models.registry import Facility, Recommendation, Visit
+
+DEMO_YEAR = 2026
+ACTOR = "demo"
+
+
+def load_places(frames) -> tuple[int, int]:
+    """Insert the demo's facilities and visits that are not in the registry yet (set-based)."""
+    with session_scope() as session:
+        connection = session.connection()
+        known = set(connection.execute(select(Facility.name)).scalars())  # type: ignore[call-overload]
+        new = frames.facilities[~frames.facilities["name"].isin(known)]
+        if len(new):
+            connection.execute(
+                insert(Facility.__table__),
+                new.rename(columns={"ministry": "ministry_code"}).to_dict("records"),
+            )
+        ids = dict(connection.execute(select(Facility.name, Facility.id)).all())  # type: ignore[call-overload]
+        known_visits = set(connection.execute(select(Visit.external_id)).scalars())  # type: ignore[call-overload]
+        visits = frames.visits[~frames.visits["visit_id"].isin(known_visits)]
+        if len(visits):
+            connection.execute(
+                insert(Visit.__table__),
+                [
+                    {
+                        "external_id": v.visit_id,
+                        "visited_on": date.fromisoformat(v.date),
+                        "kind": v.kind,
+                        "facility_id": ids[v.facility],
+                        "team": v.team,
+                    }
+                    for v in visits.itertuples()
+                ],
+            )
+    return len(new), len(visits)
+
+
+def run_demo(console: Console) -> None:
+    init_db()
+    frames = generate(year=DEMO_YEAR)
+    folder = Path("var/demo")
+    folder.mkdir(parents=True, exist_ok=True)
+    rec_file, reply_file = folder / "recommendations.csv", folder / "responses.csv"
+    write_table(frames.recommendations, rec_file)
+    write_table(frames.responses, reply_file)
+    new_facilities, new_visits = load_places(frames)
+    imported = import_recommendations(rec_file, actor=ACTOR)
+    replies = import_responses(reply_file, actor=ACTOR, today=date(DEMO_YEAR, 12, 31))
+    console.print(f"registry: {get_settings().database_url.split('@')[-1]}", soft_wrap=True)
+    console.print(
+        f"facilities +{new_facilities}, visits +{new_visits}; {rec_file}: "
+        + ", ".join(f"{v} {k}" for k, v in imported.counts().items())
+        + f"; {reply_file}: {replies.updated} replies recorded, {replies.unchanged} already known",
+        soft_wrap=True,
+    )
+    console.print(summary_table())
+    console.print("Try: followup history NPM-2026-0001-01 · followup export recommendations var/demo/export.xlsx", soft_wrap=True)
+
+
+#: column headers that keep the table inside an 80-column terminal
+SHORT = {
+    "unassigned": "unassig.", "issued": "issued", "in_progress": "in prog.", "on_hold": "on hold",
+    "overdue": "overdue", "escalated": "escal.", "partially_implemented": "partly",
+    "implemented": "done", "rejected": "rej.", "withdrawn": "withdr.",
+}
+
+
+def summary_table() -> Table:
+    """Recommendations per ministry and status, with the implementation rate."""
+    with get_engine().connect() as connection:
+        rows = connection.execute(
+            select(Recommendation.ministry_code, Recommendation.status, func.count())  # type: ignore[call-overload]
+            .group_by(Recommendation.ministry_code, Recommendation.status)
+        ).all()
+        visits = dict(connection.execute(select(Visit.kind, func.count()).group_by(Visit.kind)).all())  # type: ignore[call-overload]
+        facilities = connection.execute(select(func.count()).select_from(Facility)).scalar_one()
+    frame = pd.DataFrame(rows, columns=["ministry", "status", "n"]).fillna({"ministry": "(none)"})
+    pivot = frame.pivot_table(index="ministry", columns="status", values="n", aggfunc="sum", fill_value=0)
+    order = [s for s in ("unassigned", "issued", "in_progress", "on_hold", "overdue", "escalated",
+                         "partially_implemented", "implemented", "rejected", "withdrawn") if s in pivot.columns]
+    pivot = pivot[order]
+    pivot["total"] = pivot.sum(axis=1)
+    total_visits = sum(visits.values())
+    table = Table(
+        title=(
+            f"{int(pivot['total'].sum())} recommendations · {total_visits} visits "
+            f"({', '.join(f'{visits[k]} {k}' for k in sorted(visits))}) · {facilities} facilities"
+        ),
+        title_justify="left",
+    )
+    table.add_column("ministry", no_wrap=True, min_width=10)
+    for column in pivot.columns:
+        table.add_column(SHORT.get(column, column), justify="right")
+    table.add_column("impl. %", justify="right")
+    for ministry, row in pivot.sort_values("total", ascending=False).iterrows():
+        rate = 100 * row.get("implemented", 0) / row["total"] if row["total"] else 0
+        table.add_row(str(ministry), *(str(int(v)) for v in row), f"{rate:.0f}%")
+    return table

@@ -1,0 +1,101 @@
+"""Fixtures: every registry test runs against SQLite and against the PostgreSQL server.
+
+PostgreSQL is not optional: when the server at FOLLOWUP_TEST_POSTGRES_URL (default: the
+local one on 127.0.0.1:5432) cannot be reached, the tests that need it fail with a sentence
+saying so, instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from config.settings import get_settings
+from models.crud import init_db
+from models.db import get_engine
+
+POSTGRES_URL = os.environ.get("FOLLOWUP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A throw-away database on the PostgreSQL server, dropped at the end of the run."""
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"followup_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach it is the same message
+        pytest.fail(
+            f"PostgreSQL is required for these tests and is not reachable at {POSTGRES_URL} ({exc.__class__.__name__}). "
+            "Start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) "
+            "or point FOLLOWUP_TEST_POSTGRES_URL at one.",
+            pytrace=False,
+        )
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _fresh_postgres(url: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new, migrated registry on each database; FOLLOWUP_DATABASE_URL points at it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'followup.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server_url")
+        _fresh_postgres(url)
+    monkeypatch.setenv("FOLLOWUP_DATABASE_URL", url)
+    get_settings.cache_clear()
+    init_db(url)
+    yield url
+    get_engine(url).dispose()
+    get_engine.cache_clear()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Engine:
+    return get_engine(db_url)
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands that write var/ or files do it inside the test's own folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FOLLOWUP_ACTOR", "test-clerk")
+    get_settings.cache_clear()
+
+
+def write_csv(path: Path, header: str, *rows: str, sep: str = ",", bom: bool = False, crlf: bool = False) -> Path:
+    """Write a small CSV the way a clerk's spreadsheet program would."""
+    newline = "\r\n" if crlf else "\n"
+    content = newline.join([header.replace(",", sep), *rows]) + newline
+    path.write_bytes((("\ufeff" if bom else "") + content).encode("utf-8"))
+    return path

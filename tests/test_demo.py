@@ -1,0 +1,48 @@
+"""`followup demo` as a new user runs it: the console script, in an empty folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import create_engine, text
+
+from flows.demo_data import generate
+
+
+def _followup(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "FOLLOWUP_DATABASE_URL"}
+    script = Path(sys.executable).with_name("followup")
+    return subprocess.run([str(script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_new_user_gets_a_realistic_npm_year(tmp_path: Path):
+    run = _followup("demo", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "3050 recommendations" in run.stdout and "461 visits" in run.stdout and "474" in run.stdout
+    engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'followup.db'}")
+    with engine.connect() as connection:
+        counts = dict(connection.execute(text("SELECT status, count(*) FROM recommendation GROUP BY status")).all())
+        kinds = dict(connection.execute(text("SELECT kind, count(*) FROM visit GROUP BY kind")).all())
+        history = connection.execute(text("SELECT count(*) FROM status_change")).scalar_one()
+    assert kinds == {"planned": 422, "special": 33, "follow_up": 6}
+    assert sum(counts.values()) == 3050
+    assert 0.35 < counts["implemented"] / 3050 < 0.45  # "about 40% implemented"
+    assert counts["unassigned"] == 10
+    assert history == 3050 + sum(v for k, v in counts.items() if k not in ("issued", "unassigned"))
+    again = _followup("demo", cwd=tmp_path)
+    assert again.returncode == 0 and "0 created, 0 updated, 3050 unchanged" in again.stdout.replace("\n", " ")
+    assert (tmp_path / "var" / "demo" / "recommendations.csv").exists()
+
+
+def test_the_demo_data_is_the_same_every_time():
+    a, b = generate(), generate()
+    pd.testing.assert_frame_equal(a.recommendations, b.recommendations)
+    langs = a.recommendations["text"].str.contains("[әғқңөұүһі]")
+    assert 0.1 < langs.mean() < 0.3  # Russian and Kazakh
+    assert a.recommendations["category"].value_counts().index[:5].isin(
+        ["detention_conditions", "procurement", "legal_training", "medical_care", "sanitary_standards"]
+    ).all()
