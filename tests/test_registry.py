@@ -1,0 +1,50 @@
+"""The registry's schema and reference data: `followup init` is safe to run again and again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+from sqlmodel import Session, select
+
+from config.loader import load_ministries
+from config.settings import get_settings
+from models.crud import init_db, sync_ministries
+from models.registry import Ministry
+
+
+def test_init_twice_changes_nothing(db_url, engine):
+    """An admin who runs `followup init` after every upgrade does no harm."""
+    before = set(inspect(engine).get_table_names())
+    init_db(db_url)
+    init_db(db_url)
+    assert set(inspect(engine).get_table_names()) == before >= {"ministry", "facility", "visit", "recommendation", "status_change"}
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+        assert connection.execute(text("SELECT count(*) FROM ministry")).scalar_one() == 9
+
+
+def test_the_ministries_table_follows_the_config_file(db_url, engine, tmp_path: Path, monkeypatch):
+    """The office adds an alias in ministries.yaml; the next init brings the registry in line."""
+    edited = tmp_path / "ministries.yaml"
+    content = get_settings().ministries_file.read_text(encoding="utf-8").replace("aliases: [КНБ,", "aliases: [ҰҚК РК, КНБ,")
+    edited.write_text(content, encoding="utf-8")
+    monkeypatch.setenv("FOLLOWUP_MINISTRIES_FILE", str(edited))
+    get_settings.cache_clear()
+    with Session(engine) as session:
+        assert sync_ministries(session=session, ministries=load_ministries()) == 1
+        session.commit()
+        nsc = session.exec(select(Ministry).where(Ministry.code == "nsc")).one()
+        assert nsc.aliases[0] == "ҰҚК РК"
+        assert sync_ministries(session=session, ministries=load_ministries()) == 0
+
+
+def test_the_cli_init_says_where_the_registry_is(db_url):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    assert "registry ready" in result.output
+    assert "@" not in result.output.split("registry ready:")[1]  # no credentials shown
