@@ -1,0 +1,160 @@
+"""The office's deadline and escalation policy, read from `config/policy.yaml`.
+
+The policy is data the office edits, not code: deadlines per source, reminders, when an
+item is escalated, the working calendar and the legal-basis line of letters. Rules are
+resolved field by field with the precedence priority > ministry > source > defaults, so an
+override only has to name what it changes. Errors name file and key (see `load_yaml_model`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import holidays
+from dateutil.relativedelta import relativedelta
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+
+from config.loader import ConfigError, load_yaml_model
+from models.domain import Priority, Source
+
+POLICY_FILE = Path(__file__).resolve().parent / "policy.yaml"
+
+
+def _parse_day(value: object) -> object:
+    """Accept a YAML date, `DD.MM.YYYY` (as in the office's documents) or ISO `YYYY-MM-DD`."""
+    if isinstance(value, datetime):
+        raise ValueError("expected a date without a time")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if re.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{4}", text):
+                return datetime.strptime(text, "%d.%m.%Y").date()
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                return date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a valid date") from None
+    raise ValueError(f"{value!r} is not a date: write DD.MM.YYYY or YYYY-MM-DD")
+
+
+def _on_weekend(day: date) -> date:
+    if day.weekday() < 5:
+        raise ValueError(f"{day:%d.%m.%Y} is a {day:%A}: only a Saturday or Sunday can be made a working day")
+    return day
+
+
+Day = Annotated[date, BeforeValidator(_parse_day)]
+WeekendDay = Annotated[date, BeforeValidator(_parse_day), AfterValidator(_on_weekend)]
+MinistryCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Duration(_Strict):
+    """A calendar duration such as `{days: 90}`, `{months: 30}` or `{years: 1}`."""
+
+    years: int = Field(0, ge=0)
+    months: int = Field(0, ge=0)
+    weeks: int = Field(0, ge=0)
+    days: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Duration:
+        if not (self.years or self.months or self.weeks or self.days):
+            raise ValueError("give at least one of years, months, weeks, days (e.g. {days: 90})")
+        return self
+
+    @property
+    def delta(self) -> relativedelta:
+        return relativedelta(years=self.years, months=self.months, weeks=self.weeks, days=self.days)
+
+    def after(self, day: date) -> date:
+        """`day` + this duration; 31 January + 1 month is the last day of February."""
+        return day + self.delta
+
+
+def _distinct_descending(days: list[int]) -> tuple[int, ...]:
+    if len(set(days)) != len(days):
+        raise ValueError("a reminder offset is listed twice")
+    return tuple(sorted(days, reverse=True))
+
+
+ReminderDays = Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_distinct_descending)]
+
+
+class Rule(_Strict):
+    """An override: only the fields it gives replace those of the level below."""
+
+    deadline: Duration | None = None
+    reminder_days_before: ReminderDays | None = None
+    escalate_after_working_days: int | None = Field(None, ge=1)
+
+
+class Terms(_Strict):
+    """The complete terms that apply to one recommendation (all fields known)."""
+
+    deadline: Duration
+    reminder_days_before: ReminderDays
+    escalate_after_working_days: int = Field(ge=1)
+
+
+class Individualized(_Strict):
+    """Individualized recommendations to a ministry: unanswered past this deadline -> level 2."""
+
+    response_deadline: Duration
+
+
+class CalendarPolicy(_Strict):
+    country: str = "KZ"
+    extra_days_off: list[Day] = []
+    working_saturdays: list[WeekendDay] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> CalendarPolicy:
+        if self.country not in holidays.list_supported_countries():
+            raise ValueError(f"country {self.country!r} is not known to the holidays package (e.g. KZ)")
+        both = sorted(set(self.extra_days_off) & set(self.working_saturdays))
+        if both:
+            listed = ", ".join(f"{d:%d.%m.%Y}" for d in both)
+            raise ValueError(f"{listed} listed both in extra_days_off and working_saturdays")
+        return self
+
+
+class Policy(_Strict):
+    defaults: Terms
+    sources: dict[Source, Rule] = {}
+    ministries: dict[MinistryCode, Rule] = {}
+    priorities: dict[Priority, Rule] = {}
+    individualized: Individualized
+    calendar: CalendarPolicy = CalendarPolicy()
+    legal_basis: str = Field(min_length=1)
+
+    def terms_for(self, source: str | None, ministry_code: str | None, priority: str | None) -> Terms:
+        """Resolve field by field: priority over ministry over source over defaults."""
+        levels = [
+            self.priorities.get(priority) if priority else None,  # type: ignore[call-overload]
+            self.ministries.get(ministry_code) if ministry_code else None,
+            self.sources.get(source) if source else None,  # type: ignore[call-overload]
+        ]
+        values = {}
+        for name in Rule.model_fields:
+            chosen = next((getattr(r, name) for r in levels if r is not None and getattr(r, name) is not None), None)
+            values[name] = getattr(self.defaults, name) if chosen is None else chosen
+        return Terms(**values)
+
+
+def load_policy(path: Path | str | None = None, *, ministry_codes: set[str] | None = None) -> Policy:
+    """Read and check the policy file; `ministry_codes`, when given, catches a mistyped ministry."""
+    path = Path(path or POLICY_FILE)
+    policy = load_yaml_model(path, Policy)
+    if ministry_codes is not None:
+        for code in policy.ministries:
+            if code not in ministry_codes:
+                raise ConfigError(f"{path}: ministries.{code}: no such ministry (known: {', '.join(sorted(ministry_codes))})")
+    return policy

@@ -1,0 +1,100 @@
+"""Working days in Kazakhstan: what "escalate after 10 working days" counts.
+
+A day is a working day unless it is a Saturday or Sunday, a public holiday of the
+`holidays` package (for KZ this already includes holidays moved off a weekend and days off
+transferred by decree, whose weekend workdays it also knows), or an extra day off from the
+policy; a weekend day listed as a working Saturday is a working day. Each year is computed
+once into a cumulative count, so every query is a couple of array look-ups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import holidays
+import numpy as np
+
+from config.policy import CalendarPolicy
+from config.settings import get_settings
+
+
+def local_today() -> date:
+    """Today in the office's time zone (Asia/Almaty), the `as_of` of a daily run."""
+    return datetime.now(get_settings().tz).date()
+
+
+@dataclass(frozen=True)
+class _Year:
+    first: date
+    working: np.ndarray  # bool per day of the year
+    cum: np.ndarray  # working days from 1 January up to and including each day
+
+    @property
+    def total(self) -> int:
+        return int(self.cum[-1])
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    country: str = "KZ"
+    extra_days_off: frozenset[date] = frozenset()
+    working_saturdays: frozenset[date] = frozenset()
+    _years: dict[int, _Year] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
+
+    @classmethod
+    def from_policy(cls, calendar: CalendarPolicy) -> WorkingCalendar:
+        return cls(calendar.country, frozenset(calendar.extra_days_off), frozenset(calendar.working_saturdays))
+
+    def _year(self, year: int) -> _Year:
+        cached = self._years.get(year)
+        if cached is None:
+            first = date(year, 1, 1)
+            days = np.arange(np.datetime64(first, "D"), np.datetime64(date(year + 1, 1, 1), "D"))
+            weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+            public = holidays.country_holidays(self.country, years=year)
+            working_weekend = {d for d in getattr(public, "weekend_workdays", ()) if d.year == year}
+            off = {d for d in public if d.year == year} | {d for d in self.extra_days_off if d.year == year}
+            on = working_weekend | {d for d in self.working_saturdays if d.year == year}
+            working = weekday < 5
+            working[[(d - first).days for d in off]] = False
+            working[[(d - first).days for d in on]] = True
+            cached = self._years[year] = _Year(first, working, np.cumsum(working))
+        return cached
+
+    def is_working_day(self, day: date) -> bool:
+        y = self._year(day.year)
+        return bool(y.working[(day - y.first).days])
+
+    def _cum(self, day: date) -> int:
+        y = self._year(day.year)
+        return int(y.cum[(day - y.first).days])
+
+    def working_days_between(self, start: date, end: date) -> int:
+        """Working days in (start, end]: 0 when end <= start. Friday -> next Monday is 1."""
+        if end <= start:
+            return 0
+        between = sum(self._year(year).total for year in range(start.year, end.year))
+        return between + self._cum(end) - self._cum(start)
+
+    def add_working_days(self, day: date, n: int) -> date:
+        """The n-th working day after `day` (before it when n < 0); `day` itself when n == 0.
+
+        `day` need not be a working day: 1 working day after a Saturday is the next working day.
+        """
+        if n == 0:
+            return day
+        if n > 0:
+            y = self._year(day.year)
+            target = self._cum(day) + n  # cumulative count, in day.year, of the wanted day
+            while target > y.total:
+                target -= y.total
+                y = self._year(y.first.year + 1)
+        else:
+            before = day - timedelta(days=1)
+            y = self._year(before.year)
+            target = self._cum(before) + n + 1  # the wanted working day is the |n|-th counting back
+            while target < 1:
+                y = self._year(y.first.year - 1)
+                target += y.total
+        return y.first + timedelta(days=int(np.searchsorted(y.cum, target, side="left")))
