@@ -6,7 +6,6 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC
 from pathlib import Path
 from typing import Annotated
 
@@ -35,7 +34,8 @@ err = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(message, markup=False, highlight=False)
+    # plain write: error lines such as "row 7: ministry: ..." must never be wrapped or styled
+    sys.stderr.write(message.rstrip("\n") + "\n")
     raise typer.Exit(code)
 
 
@@ -82,7 +82,7 @@ def init() -> None:
     """Create or upgrade the registry's schema and load config/ministries.yaml (safe to repeat)."""
     with _clear_errors():
         _ensure_schema()
-    out.print(f"registry ready: {get_settings().database_url.split('@')[-1]}")
+    out.print(f"registry ready: {get_settings().database_url.split('@')[-1]}", soft_wrap=True)
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the counts as JSON on stdout")]
@@ -96,7 +96,7 @@ def _report(result, as_json: bool, what: str) -> None:
         return
     prefix = "dry run, nothing written: " if result.dry_run else ""
     counts = ", ".join(f"{v} {k}" for k, v in result.counts().items())
-    out.print(f"{prefix}{what}: {counts}")
+    out.print(f"{prefix}{what}: {counts}", soft_wrap=True, highlight=False)
 
 
 @import_app.command("recommendations")
@@ -122,7 +122,8 @@ def import_recommendations_cmd(
                 sys.stdout.write(json.dumps({"created": 0, "updated": 0, "unchanged": 0, "rejected": exc.rejected_rows}) + "\n")
             raise
     if result.rejected and quarantine:
-        err.print(f"{result.rejected} rejected rows written to {quarantine}", highlight=False)
+        where = "would be written" if dry_run else "written"
+        err.print(f"{result.rejected} rejected rows {where} to {quarantine} (fix them there and import that file)", soft_wrap=True, highlight=False)
     _report(result, as_json, file.name)
 
 
@@ -157,7 +158,7 @@ def export_recommendations_cmd(
     with _clear_errors():
         _ensure_schema()
         count = export_recommendations(file)
-    out.print(f"exported {count} recommendations to {file}")
+    out.print(f"exported {count} recommendations to {file}", soft_wrap=True)
 
 
 @app.command()
@@ -203,5 +204,3 @@ def demo() -> None:
 def main() -> None:  # pragma: no cover
     app()
 
-
-_ = UTC

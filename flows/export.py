@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from flows.ingest import COLUMNS
+from flows.ingest import EXPORT_COLUMNS
 from flows.tabular import write_table
 from models.db import get_engine
 from models.registry import Facility, Recommendation, Visit
@@ -30,7 +30,7 @@ def recommendations_frame(engine: Engine | None = None) -> pd.DataFrame:
     )
     with engine.connect() as connection:
         rows = connection.execute(stmt).all()
-    frame = pd.DataFrame(rows, columns=list(COLUMNS), dtype=object)
+    frame = pd.DataFrame(rows, columns=list(EXPORT_COLUMNS), dtype=object)
     return frame
 
 

@@ -26,7 +26,7 @@ from flows.tabular import ImportFileError, ImportRejected, RowError, parse_days,
 from models.db import get_engine
 from models.domain import FacilityType, Grade, Priority, Source, Status
 from models.registry import Facility, Ministry, Recommendation, Visit
-from models.transitions import TransitionRequest, allowed, record_edits, transition_many
+from models.transitions import TransitionRequest, allowed, path_between, record_edits, transition_many
 from models.types import utcnow
 
 REQUIRED = ("external_id", "text", "issued_on")
@@ -36,7 +36,11 @@ OPTIONAL = (
 )
 #: written by `followup export` so that an export re-imports unchanged
 EXPORTED = ("status", "grade", "updated_at")
-COLUMNS = REQUIRED + OPTIONAL + EXPORTED
+#: written by `--quarantine` next to each rejected row; ignored on import, so that the clerk
+#: can correct the quarantine file and import it as it is
+QUARANTINE_NOTE = "error"
+EXPORT_COLUMNS = REQUIRED + OPTIONAL + EXPORTED
+COLUMNS = EXPORT_COLUMNS + (QUARANTINE_NOTE,)
 
 RESPONSE_REQUIRED = ("external_id", "status", "responded_on")
 RESPONSE_COLUMNS = RESPONSE_REQUIRED + ("note", "evidence")
@@ -175,6 +179,15 @@ def validate_recommendations(frame: pd.DataFrame, *, ministries: dict[str, str])
         if name in frame:
             stripped = frame[name].str.strip()
             out[name] = stripped.where(stripped != "", None)
+    # PostgreSQL refuses a value longer than its column (SQLite stores it): refuse it here, by row
+    for name, column in (
+        ("external_id", Recommendation.__table__.c.external_id), ("facility", Facility.__table__.c.name),
+        ("region", Facility.__table__.c.region), ("category", Recommendation.__table__.c.category),
+        ("mechanism_ref", Recommendation.__table__.c.mechanism_ref), ("visit_id", Visit.__table__.c.external_id),
+    ):
+        if name in out:
+            limit = column.type.length
+            errors += _errors_where(out[name].map(lambda v: isinstance(v, str) and len(v) > limit), name, f"longer than {limit} characters")
     if "facility" not in frame:
         for name in ("facility_type", "region"):
             if name in frame:
@@ -310,7 +323,8 @@ def import_recommendations(
             raise ImportRejected(path, errors)
         result = ImportResult(rejected=len(bad_rows), errors=[str(e) for e in errors], dry_run=dry_run)
         if bad_rows:
-            _write_quarantine(raw, errors, quarantine)  # type: ignore[arg-type]
+            if not dry_run:
+                _write_quarantine(raw, errors, quarantine)  # type: ignore[arg-type]
             frame = frame.drop(index=bad_rows)
         _write(session, frame, existing, result, actor=actor, reason=f"import of {path.name}", step=step)
         if dry_run:
@@ -319,7 +333,7 @@ def import_recommendations(
 
 
 def _status_errors(frame: pd.DataFrame, existing: pd.DataFrame) -> list[RowError]:
-    """A status in the file must be reachable from where the recommendation stands."""
+    """A status in the file must be reachable, through the transition table, from where the item stands."""
     if "status" not in frame:
         return []
     errors = []
@@ -332,16 +346,18 @@ def _status_errors(frame: pd.DataFrame, existing: pd.DataFrame) -> list[RowError
             current = existing.at[ext, "status"]
         else:
             current = Status.ISSUED if ministry else Status.UNASSIGNED
-        if status != current and not allowed(current, status):
+        if status != current and path_between(current, status) is None:
             errors.append(RowError(int(row), "status", f"cannot go from {current} to {status}"))
     return errors
 
 
 def _write_quarantine(raw: pd.DataFrame, errors: list[RowError], path: Path) -> None:
-    problems = pd.Series({row: "; ".join(f"{e.field}: {e.problem}" for e in errors if e.row == row) for row in {e.row for e in errors}})
-    rejected = raw.loc[problems.index.sort_values()].copy()
-    rejected.insert(0, "row", rejected.index)
-    rejected["error"] = problems.sort_index().values
+    """The rejected rows with the file's own columns plus `error`: correct them, import the file again."""
+    problems: dict[int, list[str]] = {}
+    for e in errors:
+        problems.setdefault(e.row, []).append(str(e))
+    rejected = raw.loc[sorted(problems)].copy()
+    rejected[QUARANTINE_NOTE] = ["; ".join(problems[row]) for row in rejected.index]
     write_table(rejected, Path(path))
 
 
@@ -397,9 +413,7 @@ def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor:
         requests = [TransitionRequest(i, None, Status(s)) for i, s in zip(ids, initial)]
         transition_many(session, requests, actor=actor, reason=f"created by {reason}", at=now)
         if "status" in part:
-            target = part["status"].tolist()
-            moves = [TransitionRequest(i, Status(s), Status(t), e) for i, s, t, e in zip(ids, initial, target, part["external_id"]) if _none(t) and t != s]
-            transition_many(session, moves, actor=actor, reason=f"status given by {reason}", at=now)
+            _walk(session, zip(ids, initial, part["status"], part["external_id"]), actor=actor, reason=f"status given by {reason}", at=now)
         done += len(part)
         step("writing", done, total)
     result.created += total
@@ -440,8 +454,7 @@ def _update(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, result
                 moves.append(TransitionRequest(rec_id, Status.UNASSIGNED, Status.ISSUED, rows.at[row, "external_id"]))
             elif status == Status.ISSUED and not new_values["ministry_code"]:
                 moves.append(TransitionRequest(rec_id, Status.ISSUED, Status.UNASSIGNED, rows.at[row, "external_id"]))
-    for row in rows.index[wants_status]:
-        moves.append(TransitionRequest(int(old.at[row, "id"]), Status(old.at[row, "status"]), Status(rows.at[row, "status"]), rows.at[row, "external_id"]))
+    walks = [(int(old.at[row, "id"]), old.at[row, "status"], rows.at[row, "status"], rows.at[row, "external_id"]) for row in rows.index[wants_status]]
     table = Recommendation.__table__
     if updates:
         for record in updates:
@@ -458,6 +471,26 @@ def _update(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, result
             session.connection().execute(stmt, chunk)
         record_edits(session, edits, actor=actor, reason=f"edited by {reason}", at=now)
     transition_many(session, moves, actor=actor, reason=f"status changed by {reason}", at=now)
+    _walk(session, walks, actor=actor, reason=f"status changed by {reason}", at=now)
+
+
+def _walk(session: Session, items, *, actor: str, reason: str, at: datetime) -> None:
+    """Move each (id, current, target, external_id) to its target along the table's shortest path.
+
+    One `transition_many` per step number, so 10,000 items moving two steps cost two batches.
+    """
+    steps: list[list[TransitionRequest]] = []
+    for rec_id, current, target, external_id in items:
+        if not _none(target) or target == current:
+            continue
+        previous = current
+        for depth, status in enumerate(path_between(current, target) or []):
+            if depth == len(steps):
+                steps.append([])
+            steps[depth].append(TransitionRequest(int(rec_id), Status(previous), status, external_id))
+            previous = status
+    for batch in steps:
+        transition_many(session, batch, actor=actor, reason=reason, at=at)
 
 
 # --- ministries' replies ----------------------------------------------------------------------

@@ -219,6 +219,12 @@ def write_table(frame: pd.DataFrame, path: Path, *, date_columns: Sequence[str] 
         with pd.ExcelWriter(path, engine="openpyxl") as writer:
             frame.to_excel(writer, index=False, sheet_name="recommendations")
             sheet = writer.sheets["recommendations"]
+            # openpyxl turns a text starting with "=" into a formula (read back as empty) and
+            # "#N/A" into an error cell: every cell the frame holds is a value, so keep it text
+            for row in sheet.iter_rows(min_row=2):
+                for cell in row:
+                    if cell.data_type in ("f", "e"):
+                        cell.data_type = "s"
             for i, column in enumerate(frame.columns, start=1):
                 if column in date_columns:
                     for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):

@@ -71,6 +71,32 @@ def allowed(from_status: str | None, to_status: str) -> bool:
         return False
 
 
+def path_between(from_status: str | None, to_status: str) -> list[Status] | None:
+    """The shortest chain of legal moves from one status to another (excluding the start).
+
+    Used when a file states where an item already stands (an export from another registry,
+    an office's old spreadsheet): the item walks the table step by step, each step in the
+    history, instead of jumping past the rules. None when no chain exists.
+    """
+    start = None if from_status is None else Status(from_status)
+    target = Status(to_status)
+    if start == target:
+        return []
+    frontier: list[tuple[Status | None, list[Status]]] = [(start, [])]
+    seen = {start}
+    while frontier:
+        nxt = []
+        for status, path in frontier:
+            for step in sorted(TRANSITIONS[status]):
+                if step == target:
+                    return [*path, step]
+                if step not in seen:
+                    seen.add(step)
+                    nxt.append((step, [*path, step]))
+        frontier = nxt
+    return None
+
+
 def check_transition(from_status: str | None, to_status: str, *, label: str = "recommendation") -> None:
     """Raise IllegalTransition with a sentence a clerk can act on."""
     if to_status not in Status.__members__.values():

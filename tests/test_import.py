@@ -1,0 +1,461 @@
+"""The office clerk imports the NPM's spreadsheet of recommendations (`followup import recommendations`).
+
+Every test runs against SQLite and PostgreSQL (the `db_url` fixture) and, unless it is about
+the Python function itself, goes through the command line as the clerk would.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import func, select
+from sqlmodel import SQLModel
+from typer.testing import CliRunner
+
+from config.loader import load_ministries
+from flows.cli import app
+from flows.tabular import read_table
+from models.db import get_engine
+from models.registry import Facility, Recommendation, StatusChange, Visit
+from tests.conftest import write_csv
+
+HEADER = "external_id,text,issued_on,due_on,ministry,facility,facility_type,region,visit_id"
+
+
+# --- helpers shared with test_export.py and test_responses.py ---------------------------------
+
+
+def run_cli(*args: str | Path):
+    """Run `followup ARGS...` in-process, as the clerk types it; an unhandled exception fails the test."""
+    # a wide terminal: rich would otherwise fold long lines at 80 columns
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "250"})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def import_json(path: Path, *options: str) -> dict[str, int]:
+    """`followup import recommendations PATH --json`, parsed; the import must succeed."""
+    result = run_cli("import", "recommendations", path, "--json", *options)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def row_counts(db_url: str) -> dict[str, int]:
+    """How many rows every table of the registry holds."""
+    with get_engine(db_url).connect() as connection:
+        return {
+            table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in SQLModel.metadata.sorted_tables
+        }
+
+
+def recommendation(db_url: str, external_id: str) -> Recommendation:
+    with get_engine(db_url).connect() as connection:
+        row = connection.execute(select(Recommendation.__table__).where(Recommendation.__table__.c.external_id == external_id)).one()
+    return Recommendation.model_validate(row._mapping)
+
+
+def history(db_url: str, external_id: str) -> list[StatusChange]:
+    """The recommendation's history, oldest first."""
+    r, h = Recommendation.__table__, StatusChange.__table__
+    stmt = select(h).join(r, r.c.id == h.c.recommendation_id).where(r.c.external_id == external_id).order_by(h.c.id)
+    with get_engine(db_url).connect() as connection:
+        return [StatusChange.model_validate(row._mapping) for row in connection.execute(stmt)]
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.output.splitlines() if line.startswith("row ")]
+
+
+# --- columns ----------------------------------------------------------------------------------
+
+
+def test_a_full_spreadsheet_is_imported_with_every_column(db_url, tmp_path):
+    """The NPM's sheet with every optional column lands in the registry as written."""
+    path = write_csv(
+        tmp_path / "npm-2024.csv",
+        "external_id,text,issued_on,due_on,ministry,facility,facility_type,region,category,source,mechanism_ref,priority,visit_id",
+        'NPM-2024-001,"Обеспечить доступ к питьевой воде",15.02.2024,15.05.2024,МВД,ИВС г. Алматы,police_temporary_detention,Алматы,water,npm_visit,,high,V-2024-01',
+        "NPM-2024-002,Провести ремонт душевых,15.02.2024,,,,,,,upr,A/HRC/55/9 para 12,,",
+    )
+    assert import_json(path) == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 0}
+    first = recommendation(db_url, "NPM-2024-001")
+    assert (first.text, first.issued_on, first.due_on, first.ministry_code, first.status) == (
+        "Обеспечить доступ к питьевой воде", date(2024, 2, 15), date(2024, 5, 15), "interior", "issued",
+    )
+    assert (first.category, first.source, first.priority) == ("water", "npm_visit", "high")
+    second = recommendation(db_url, "NPM-2024-002")
+    assert (second.ministry_code, second.status, second.source, second.mechanism_ref, second.priority) == (
+        None, "unassigned", "upr", "A/HRC/55/9 para 12", "normal",
+    )
+    created = history(db_url, "NPM-2024-001")
+    assert [(h.from_status, h.to_status, h.actor) for h in created] == [(None, "issued", "test-clerk")]
+    assert "npm-2024.csv" in created[0].reason
+
+
+def test_the_exported_columns_are_accepted(db_url, tmp_path):
+    """status, grade and updated_at (written by the export) may be in the file."""
+    path = write_csv(
+        tmp_path / "with-status.csv", "external_id,text,issued_on,ministry,status,grade,updated_at",
+        "NPM-1,Заменить матрасы,15.02.2024,health,in_progress,B,2024-03-01T10:00:00+00:00",
+    )
+    assert import_json(path)["created"] == 1
+    rec = recommendation(db_url, "NPM-1")
+    assert (rec.status, rec.grade) == ("in_progress", "B")
+
+
+def test_an_unknown_column_is_named(db_url, tmp_path):
+    """A column the registry does not know (a typo) is refused by name, nothing is read."""
+    path = write_csv(tmp_path / "typo.csv", "external_id,text,issued_on,minstry", "NPM-1,Текст,15.02.2024,МВД")
+    result = run_cli("import", "recommendations", path)
+    assert result.exit_code != 0
+    assert "unknown column 'minstry'" in result.output
+    assert row_counts(db_url)["recommendation"] == 0
+
+
+def test_a_missing_required_column_is_an_error(db_url, tmp_path):
+    path = write_csv(tmp_path / "no-date.csv", "external_id,text,ministry", "NPM-1,Текст,МВД")
+    result = run_cli("import", "recommendations", path)
+    assert result.exit_code != 0
+    assert "missing required column 'issued_on'" in result.output
+    assert row_counts(db_url)["recommendation"] == 0
+
+
+# --- the file's form: encoding, delimiter, line ends, dates -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sep", "bom", "crlf"),
+    [(",", False, False), (",", True, True), (";", False, True), (";", True, False)],
+    ids=["comma-lf", "comma-bom-crlf", "semicolon-crlf", "semicolon-bom"],
+)
+def test_csv_as_any_spreadsheet_program_saves_it(db_url, tmp_path, sep, bom, crlf):
+    """UTF-8 with or without BOM, comma or semicolon (detected), CRLF or LF: the same registry."""
+    rows = [
+        sep.join(["NPM-1", '"Обеспечить свет; и воздух, ежедневно"', "15.02.2024", "2024-05-15", "МВД"]),
+        sep.join(["NPM-2", "Қамқоршылық кеңесін құру", "2024-02-15", "", ""]),
+    ]
+    path = write_csv(tmp_path / "sheet.csv", "external_id,text,issued_on,due_on,ministry", *rows, sep=sep, bom=bom, crlf=crlf)
+    assert import_json(path)["created"] == 2
+    first, second = recommendation(db_url, "NPM-1"), recommendation(db_url, "NPM-2")
+    assert first.text == "Обеспечить свет; и воздух, ежедневно"  # no stray \r, no split on the other delimiter
+    assert (first.issued_on, first.due_on, first.ministry_code) == (date(2024, 2, 15), date(2024, 5, 15), "interior")
+    assert (second.text, second.issued_on, second.status) == ("Қамқоршылық кеңесін құру", date(2024, 2, 15), "unassigned")
+
+
+def test_dates_are_read_day_first_never_month_first(db_url, tmp_path):
+    """03.02.2024 is 3 February (the Kazakh way), 2024-02-15 is ISO."""
+    path = write_csv(
+        tmp_path / "dates.csv", "external_id,text,issued_on,due_on",
+        "NPM-1,Текст,03.02.2024,04.03.2024", "NPM-2,Текст,2024-02-15,2024-12-01", "NPM-3,Текст,1/2/2024,",
+    )
+    assert import_json(path)["created"] == 3
+    assert (recommendation(db_url, "NPM-1").issued_on, recommendation(db_url, "NPM-1").due_on) == (date(2024, 2, 3), date(2024, 3, 4))
+    assert (recommendation(db_url, "NPM-2").issued_on, recommendation(db_url, "NPM-2").due_on) == (date(2024, 2, 15), date(2024, 12, 1))
+    assert recommendation(db_url, "NPM-3").issued_on == date(2024, 2, 1)
+
+
+# --- ministries ---------------------------------------------------------------------------------
+
+
+def test_a_ministry_is_found_by_code_name_or_alias_in_any_case(db_url, tmp_path):
+    """Clerks write the ministry as they are used to; all of these are the interior ministry."""
+    kazakh = next(m for m in load_ministries() if m.code == "interior").names.kk
+    spellings = ["МВД", "мвд", "Ministry of Internal Affairs", "interior", "INTERIOR", kazakh, kazakh.upper(), "  мвд рк  ", "КУИС"]
+    rows = [f"NPM-{i},Текст,15.02.2024,{name}" for i, name in enumerate(spellings)]
+    path = write_csv(tmp_path / "ministries.csv", "external_id,text,issued_on,ministry", *rows, "NPM-none,Текст,15.02.2024,")
+    assert import_json(path)["created"] == len(spellings) + 1
+    for i, name in enumerate(spellings):
+        rec = recommendation(db_url, f"NPM-{i}")
+        assert (name, rec.ministry_code, rec.status) == (name, "interior", "issued")
+    unassigned = recommendation(db_url, "NPM-none")
+    assert (unassigned.ministry_code, unassigned.status) == (None, "unassigned")
+
+
+# --- facilities and visits --------------------------------------------------------------------
+
+
+def test_a_new_facility_and_visit_are_created_once(db_url, tmp_path):
+    """The first file creates the facility (type, region) and visit; the next file finds them by name."""
+    first = write_csv(
+        tmp_path / "visit-1.csv", HEADER,
+        "NPM-1,Обеспечить водой,15.02.2024,,МВД,ИВС г. Алматы,police_temporary_detention,Алматы,V-2024-07",
+        "NPM-2,Отремонтировать крышу,15.02.2024,,МВД,ИВС г. Алматы,,,V-2024-07",
+    )
+    assert import_json(first)["created"] == 2
+    second = write_csv(tmp_path / "visit-2.csv", HEADER, "NPM-3,Установить камеры,16.02.2024,,МВД,ИВС г. Алматы,,,V-2024-07")
+    assert import_json(second)["created"] == 1
+    with get_engine(db_url).connect() as connection:
+        facilities = connection.execute(select(Facility.__table__)).all()
+        visits = connection.execute(select(Visit.__table__)).all()
+    assert [(f.name, f.facility_type, f.region, f.ministry_code) for f in facilities] == [
+        ("ИВС г. Алматы", "police_temporary_detention", "Алматы", "interior")
+    ]
+    assert [(v.external_id, v.visited_on, v.facility_id) for v in visits] == [("V-2024-07", date(2024, 2, 15), facilities[0].id)]
+    for ext in ("NPM-1", "NPM-2", "NPM-3"):
+        rec = recommendation(db_url, ext)
+        assert (rec.facility_id, rec.visit_id) == (facilities[0].id, visits[0].id)
+
+
+# --- idempotence and edits --------------------------------------------------------------------
+
+
+def test_the_same_file_twice_changes_nothing(db_url, tmp_path):
+    """A clerk who imports the same sheet again (by mistake or after a crash) changes nothing."""
+    path = write_csv(
+        tmp_path / "npm.csv", HEADER,
+        'NPM-1,"Обеспечить ""горячей"" водой",15.02.2024,15.05.2024,МВД,ИВС г. Алматы,police_temporary_detention,Алматы,V-1',
+        "NPM-2,Текст,15.02.2024,,,,,,",
+    )
+    assert import_json(path)["created"] == 2
+    before = row_counts(db_url)
+    assert import_json(path) == {"created": 0, "updated": 0, "unchanged": 2, "rejected": 0}
+    assert row_counts(db_url) == before
+
+
+def test_a_changed_row_updates_the_recommendation_and_its_history(db_url, tmp_path):
+    """The NPM corrects a text and a deadline: the registry follows and the history says what changed."""
+    write_csv(tmp_path / "v1.csv", "external_id,text,issued_on,due_on,ministry", "NPM-1,Обеспечить водой,15.02.2024,15.05.2024,МВД", "NPM-2,Текст,15.02.2024,,МЗ")
+    import_json(tmp_path / "v1.csv")
+    write_csv(tmp_path / "v2.csv", "external_id,text,issued_on,due_on,ministry", "NPM-1,Обеспечить питьевой водой,15.02.2024,01.06.2024,МВД", "NPM-2,Текст,15.02.2024,,МЗ")
+    assert import_json(tmp_path / "v2.csv") == {"created": 0, "updated": 1, "unchanged": 1, "rejected": 0}
+    rec = recommendation(db_url, "NPM-1")
+    assert (rec.text, rec.due_on, rec.status) == ("Обеспечить питьевой водой", date(2024, 6, 1), "issued")
+    edit = history(db_url, "NPM-1")[-1]
+    assert (edit.from_status, edit.to_status, edit.actor) == ("issued", "issued", "test-clerk")
+    assert edit.changes == {"text": ["Обеспечить водой", "Обеспечить питьевой водой"], "due_on": ["2024-05-15", "2024-06-01"]}
+    assert "v2.csv" in edit.reason
+    assert len(history(db_url, "NPM-2")) == 1
+
+
+def test_assigning_a_ministry_issues_an_unassigned_item(db_url, tmp_path):
+    """An item imported without a ministry waits as unassigned; naming the ministry later issues it."""
+    write_csv(tmp_path / "v1.csv", "external_id,text,issued_on,ministry", "NPM-1,Обеспечить водой,15.02.2024,")
+    import_json(tmp_path / "v1.csv")
+    assert recommendation(db_url, "NPM-1").status == "unassigned"
+    write_csv(tmp_path / "v2.csv", "external_id,text,issued_on,ministry", "NPM-1,Обеспечить водой,15.02.2024,Минздрав")
+    assert import_json(tmp_path / "v2.csv")["updated"] == 1
+    rec = recommendation(db_url, "NPM-1")
+    assert (rec.ministry_code, rec.status) == ("health", "issued")
+    log = [(h.from_status, h.to_status, h.changes) for h in history(db_url, "NPM-1")]
+    assert log == [
+        (None, "unassigned", None),
+        ("unassigned", "unassigned", {"ministry_code": [None, "health"]}),
+        ("unassigned", "issued", None),
+    ]
+
+
+# --- validation: the whole file or nothing ----------------------------------------------------
+
+
+def test_every_bad_row_is_listed_and_nothing_is_written(db_url, tmp_path):
+    """One file with many mistakes: all of them are listed by spreadsheet row, and the registry is untouched."""
+    import_json(write_csv(tmp_path / "earlier.csv", HEADER, "OLD-1,Ранее,15.01.2024,,МВД,СИЗО-1,pre_trial_detention,Астана,V-0"))
+    before = row_counts(db_url)
+    path = write_csv(
+        tmp_path / "bad.csv", HEADER,
+        '"NPM-1","Первая строка\nвторая строка текста",15.02.2024,,МВД,Новый ИВС,,,V-NEW',  # row 2, two lines in the file
+        "NPM-2,Текст,02.13.2024,,МВД,,,,",  # row 3: month first
+        "NPM-3,Текст,2024-02-30,,МВД,,,,",  # row 4
+        "NPM-4,Текст,31.02.2024,,МВД,,,,",  # row 5
+        "NPM-5,Текст,15.02.2024,01.02.2024,МВД,,,,",  # row 6: deadline before issue
+        "NPM-6,Текст,15.02.2024,,Министерство магии,,,,",  # row 7
+        "NPM-7,   ,15.02.2024,,МВД,,,,",  # row 8: empty text
+        "NPM-2,Текст,15.02.2024,,МВД,,,,",  # row 9: duplicate of row 3
+        "NPM-8,Хороший текст,15.02.2024,,МВД,,,,",  # row 10: fine
+    )
+    result = run_cli("import", "recommendations", path)
+    assert result.exit_code == 1
+    assert "nothing was written" in result.output
+    lines = error_lines(result)
+    expected = [
+        ("row 3: issued_on:", "02.13.2024"),
+        ("row 4: issued_on:", "2024-02-30"),
+        ("row 5: issued_on:", "31.02.2024"),
+        ("row 6: due_on:", "before the issue date"),
+        ("row 7: ministry:", "Министерство магии"),
+        ("row 8: text:", "empty"),
+        ("row 9: external_id:", "also on row 3"),
+    ]
+    for start, words in expected:
+        assert any(line.startswith(start) and words in line for line in lines), (start, lines)
+    assert len(lines) == len(expected), lines
+    assert not any(line.startswith(("row 2:", "row 10:")) for line in lines)
+    assert row_counts(db_url) == before
+
+
+def test_a_value_too_long_for_the_registry_is_a_bad_row(db_url, tmp_path):
+    """A pasted paragraph in a short column is listed like any other mistake, on both databases."""
+    path = write_csv(
+        tmp_path / "long.csv", "external_id,text,issued_on,facility,category",
+        f"{'NPM-' + '9' * 200},Текст,15.02.2024,ИВС,права",
+        f"NPM-2,Текст,15.02.2024,{'ИВС ' * 80},{'доступ к воде ' * 10}",
+    )
+    result = run_cli("import", "recommendations", path)
+    assert result.exit_code == 1
+    assert error_lines(result) == [
+        "row 2: external_id: longer than 200 characters",
+        "row 3: facility: longer than 300 characters",
+        "row 3: category: longer than 100 characters",
+    ]
+    assert row_counts(db_url)["recommendation"] == row_counts(db_url)["facility"] == 0
+
+
+def test_a_rejected_file_with_json_reports_the_rejected_rows(db_url, tmp_path):
+    path = write_csv(tmp_path / "bad.csv", "external_id,text,issued_on", "NPM-1,Текст,15.02.2024", "NPM-2,Текст,30.02.2024", "NPM-3,,15.02.2024")
+    result = run_cli("import", "recommendations", path, "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {"created": 0, "updated": 0, "unchanged": 0, "rejected": 2}
+    assert row_counts(db_url)["recommendation"] == 0
+
+
+def _zip_without_a_workbook() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("report.txt", "not a workbook")
+    return buffer.getvalue()
+
+
+A_CSV = "external_id,text,issued_on\nNPM-1,Обеспечить водой,15.02.2024\n"
+NOT_TABLES = {
+    "binary.csv": bytes(range(256)) * 4,
+    "empty.csv": b"",
+    "windows-1251.csv": A_CSV.encode("cp1251"),
+    "notes.txt": A_CSV.encode("utf-8"),
+    "renamed.xlsx": A_CSV.encode("utf-8"),
+    "archive.xlsx": _zip_without_a_workbook(),
+}
+
+
+@pytest.mark.parametrize("name", NOT_TABLES)
+def test_a_file_that_is_not_a_table_gets_one_clear_sentence(db_url, tmp_path, name):
+    """Whatever the clerk picked by mistake: one sentence naming the file, no traceback, nothing written."""
+    path = tmp_path / name
+    path.write_bytes(NOT_TABLES[name])
+    before = row_counts(db_url)
+    result = run_cli("import", "recommendations", path)
+    assert result.exit_code not in (0, 1)  # 1 is "bad rows"; this is "not a usable file"
+    message = result.output.strip()
+    assert message.startswith(f"{name}: ") and "\n" not in message, message
+    assert "Traceback" not in message
+    assert row_counts(db_url) == before
+
+
+# --- options ----------------------------------------------------------------------------------
+
+
+def test_dry_run_counts_but_writes_nothing(db_url, tmp_path):
+    """A clerk checks a sheet before importing it: the counts are real, the registry unchanged."""
+    import_json(write_csv(tmp_path / "v1.csv", "external_id,text,issued_on,ministry,facility", "NPM-1,Текст,15.02.2024,МВД,СИЗО-1"))
+    before = row_counts(db_url)
+    path = write_csv(
+        tmp_path / "v2.csv", "external_id,text,issued_on,ministry,facility",
+        "NPM-1,Новый текст,15.02.2024,МВД,СИЗО-1", "NPM-2,Текст,15.02.2024,МВД,СИЗО-2", "NPM-3,Текст,15.02.2024,,",
+    )
+    assert import_json(path, "--dry-run") == {"created": 2, "updated": 1, "unchanged": 0, "rejected": 0}
+    result = run_cli("import", "recommendations", path, "--dry-run")
+    assert result.exit_code == 0
+    assert "dry run, nothing written" in result.output and "2 created, 1 updated" in result.output
+    assert row_counts(db_url) == before
+    assert recommendation(db_url, "NPM-1").text == "Текст"
+
+
+def test_json_prints_exactly_the_counts(db_url, tmp_path):
+    """--json is for scripts: stdout is one JSON object with the four counts and nothing else."""
+    path = write_csv(tmp_path / "npm.csv", "external_id,text,issued_on", "NPM-1,Текст,15.02.2024", "NPM-2,Текст,15.02.2024")
+    result = run_cli("import", "recommendations", path, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert list(json.loads(result.stdout)) == ["created", "updated", "unchanged", "rejected"]
+
+
+def test_quarantine_imports_the_good_rows_and_sets_the_bad_aside(db_url, tmp_path):
+    """With --quarantine the good rows go in and the bad ones are written, with their problem, for fixing."""
+    path = write_csv(
+        tmp_path / "npm.csv", "external_id,text,issued_on,ministry",
+        "NPM-1,Текст,15.02.2024,МВД", "NPM-2,Текст,31.02.2024,МВД", "NPM-3,Текст,15.02.2024,Минмагии", "NPM-4,Текст,15.02.2024,",
+    )
+    quarantine = tmp_path / "rejected.csv"
+    assert import_json(path, "--quarantine", str(quarantine)) == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 2}
+    assert recommendation(db_url, "NPM-1").status == "issued"
+    assert recommendation(db_url, "NPM-4").status == "unassigned"
+    assert row_counts(db_url)["recommendation"] == 2
+    rejected = read_table(quarantine)
+    assert list(rejected["external_id"]) == ["NPM-2", "NPM-3"]
+    assert "error" in rejected.columns
+    assert "issued_on: impossible date '31.02.2024'" in rejected["error"].iloc[0]
+    assert "ministry: unknown ministry 'Минмагии'" in rejected["error"].iloc[1]
+
+    # the clerk corrects the two rows in the quarantine file and imports it as it is
+    fixed = rejected.assign(issued_on=["28.02.2024", "15.02.2024"], ministry=["МВД", "МЗ"])
+    fixed.to_csv(quarantine, index=False)
+    assert import_json(quarantine) == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert recommendation(db_url, "NPM-3").ministry_code == "health"
+
+
+def test_a_dry_run_with_quarantine_writes_no_file_either(db_url, tmp_path):
+    path = write_csv(tmp_path / "npm.csv", "external_id,text,issued_on", "NPM-1,Текст,15.02.2024", "NPM-2,Текст,31.02.2024")
+    quarantine = tmp_path / "rejected.csv"
+    result = run_cli("import", "recommendations", path, "--dry-run", "--quarantine", quarantine)
+    assert result.exit_code == 0, result.output
+    assert not quarantine.exists()
+    assert row_counts(db_url)["recommendation"] == 0
+
+
+# --- xlsx -------------------------------------------------------------------------------------
+
+
+def test_an_xlsx_sheet_is_imported(db_url, tmp_path):
+    """The NPM's Excel file: real date cells, text cells (a date typed as text), numbers as ids."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["external_id", "text", "issued_on", "due_on", "ministry", "facility", "region"])
+    sheet.append(["NPM-1", "Обеспечить доступ к питьевой воде", datetime(2024, 2, 3), "15.05.2024", "МВД", "ИВС г. Алматы", "Алматы"])
+    sheet.append([1002, "  Оқу бағдарламасын енгізу  ", date(2024, 2, 15), None, "Министерство просвещения Республики Казахстан", None, None])
+    workbook.save(tmp_path / "npm.xlsx")
+    assert import_json(tmp_path / "npm.xlsx") == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 0}
+    first = recommendation(db_url, "NPM-1")
+    assert (first.issued_on, first.due_on, first.ministry_code) == (date(2024, 2, 3), date(2024, 5, 15), "interior")
+    second = recommendation(db_url, "1002")
+    assert (second.text, second.issued_on, second.due_on, second.ministry_code) == ("  Оқу бағдарламасын енгізу  ", date(2024, 2, 15), None, "education")
+    assert import_json(tmp_path / "npm.xlsx")["unchanged"] == 2
+
+
+def test_bad_rows_in_an_xlsx_sheet_are_listed_by_row(db_url, tmp_path):
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["external_id", "text", "issued_on", "due_on"])
+    sheet.append(["NPM-1", "Текст", date(2024, 2, 15), date(2024, 1, 1)])
+    sheet.append(["NPM-2", "Текст", "02.13.2024", None])
+    workbook.save(tmp_path / "bad.xlsx")
+    result = run_cli("import", "recommendations", tmp_path / "bad.xlsx")
+    assert result.exit_code == 1
+    assert [line.split(":")[:2] for line in error_lines(result)] == [["row 2", " due_on"], ["row 3", " issued_on"]]
+    assert row_counts(db_url)["recommendation"] == 0
+
+
+# --- the installed command --------------------------------------------------------------------
+
+
+def test_the_installed_followup_command(db_url, tmp_path):
+    """The real console script, as a scheduled job would call it: a bad sheet exits 1, lists the row, writes nothing."""
+    followup = Path(sys.executable).parent / "followup"
+    env = {**os.environ, "FOLLOWUP_DATABASE_URL": db_url, "FOLLOWUP_ACTOR": "test-clerk", "COLUMNS": "250"}
+    path = write_csv(tmp_path / "npm.csv", "external_id,text,issued_on,ministry", "NPM-1,Обеспечить водой,15.02.2024,МВД", "NPM-2,Текст,31.02.2024,МВД")
+    done = subprocess.run([followup, "import", "recommendations", path, "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    assert json.loads(done.stdout) == {"created": 0, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert "npm.csv: 1 bad row, nothing was written" in done.stderr
+    assert "row 3: issued_on: impossible date '31.02.2024'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert row_counts(db_url)["recommendation"] == 0
