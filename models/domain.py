@@ -16,6 +16,7 @@ class Status(StrEnum):
     ON_HOLD = "on_hold"  # waiting on the Ombudsman's office itself: the clock stops
     OVERDUE = "overdue"  # deadline passed with no final answer
     ESCALATED = "escalated"  # part of an individualized recommendation to the ministry
+    AWAITING_DECISION = "awaiting_decision"  # level 2: the ministry did not answer; the Ombudsman decides
     IMPLEMENTED = "implemented"
     PARTIALLY_IMPLEMENTED = "partially_implemented"
     REJECTED = "rejected"
@@ -76,3 +77,18 @@ GRADE_MEANINGS = {
     Grade.D: "no cooperation",
     Grade.E: "measures contrary to the recommendation",
 }
+
+
+class IndividualizedStatus(StrEnum):
+    """Where an individualized recommendation (one letter to one ministry) stands."""
+
+    ISSUED = "issued"  # sent, waiting for the ministry's reply within its response deadline
+    ANSWERED = "answered"  # the ministry replied (on at least one item) in time
+    LEVEL2 = "level2"  # no reply by the deadline: before the Ombudsman for a decision
+
+
+class NotificationStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"  # will be retried
+    DEAD = "dead"  # gave up after the configured attempts: shown in the digest

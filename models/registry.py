@@ -94,6 +94,11 @@ class Recommendation(RecommendationBase, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     status: str = Field(default=Status.ISSUED.value, max_length=32)
+    #: the deadline clock, kept by `models.transitions` with every status change:
+    #: the day it became overdue, since when it waits on the office, days waited in all
+    overdue_since: date | None = None
+    on_hold_since: date | None = None
+    days_on_hold: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 

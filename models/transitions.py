@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, update
+from sqlalchemy import Date, Integer, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -35,7 +35,10 @@ TRANSITIONS: Mapping[Status | None, frozenset[Status]] = {
     # waiting on the office: resumes where it was, or is answered or dropped meanwhile
     S.ON_HOLD: frozenset({S.ISSUED, S.IN_PROGRESS, S.OVERDUE, S.ESCALATED, S.WITHDRAWN} | _ANSWERS),
     S.OVERDUE: frozenset({S.ESCALATED, S.IN_PROGRESS, S.ON_HOLD, S.WITHDRAWN} | _ANSWERS),
-    S.ESCALATED: frozenset({S.IN_PROGRESS, S.ON_HOLD, S.WITHDRAWN} | _ANSWERS),
+    S.ESCALATED: frozenset({S.IN_PROGRESS, S.ON_HOLD, S.AWAITING_DECISION, S.WITHDRAWN} | _ANSWERS),
+    # level 2: the Ombudsman decides (report to Parliament, referral to the prosecutor); a late
+    # reply still counts
+    S.AWAITING_DECISION: frozenset({S.IN_PROGRESS, S.WITHDRAWN} | _ANSWERS),
     # a partial answer stays open: the rest may follow, or the office may escalate it
     S.PARTIALLY_IMPLEMENTED: frozenset({S.IMPLEMENTED, S.IN_PROGRESS, S.ESCALATED, S.REJECTED, S.WITHDRAWN}),
     # a follow-up visit may find an "implemented" item not implemented in practice
@@ -147,11 +150,18 @@ def transition_many(
         if r.from_status is not None
     ]
     if updates:
+        _clock_columns(session, requests, updates, at=at, effective_on=effective_on)
         table = Recommendation.__table__
         stmt = (
             update(table)
             .where(and_(table.c.id == bindparam("b_id"), table.c.status == bindparam("b_from")))
-            .values(status=bindparam("b_to"), updated_at=at)
+            .values(
+                status=bindparam("b_to"),
+                updated_at=at,
+                overdue_since=func.coalesce(bindparam("b_overdue_since", type_=Date), table.c.overdue_since),
+                on_hold_since=bindparam("b_on_hold_since", type_=Date),
+                days_on_hold=table.c.days_on_hold + bindparam("b_hold_days", type_=Integer),
+            )
         )
         result = session.connection().execute(stmt, updates)
         if result.rowcount != len(updates):
@@ -175,6 +185,34 @@ def transition_many(
     ]
     session.connection().execute(insert(StatusChange.__table__), history)
     return len(requests)
+
+
+def _clock_columns(session: Session, requests, updates: list[dict], *, at: datetime, effective_on) -> None:
+    """Keep the deadline clock in step with the status: when an item became overdue, since when
+    it waits on the office (on_hold), and how many days it has waited in all (the clock stops)."""
+    day_of = [
+        (effective_on[i] if effective_on and effective_on[i] else at.astimezone(_tz()).date())
+        for i, r in enumerate(requests)
+        if r.from_status is not None
+    ]
+    leaving_hold = [u["b_id"] for u in updates if u["b_from"] == Status.ON_HOLD]
+    held_since: dict[int, date] = {}
+    if leaving_hold:
+        table = Recommendation.__table__
+        held_since = dict(session.connection().execute(
+            select(table.c.id, table.c.on_hold_since).where(table.c.id.in_(leaving_hold))
+        ).all())
+    for u, day in zip(updates, day_of):
+        u["b_overdue_since"] = day if u["b_to"] == Status.OVERDUE else None
+        u["b_on_hold_since"] = day if u["b_to"] == Status.ON_HOLD else None
+        since = held_since.get(u["b_id"])
+        u["b_hold_days"] = max((day - since).days, 0) if u["b_from"] == Status.ON_HOLD and since else 0
+
+
+def _tz():
+    from config.settings import get_settings
+
+    return get_settings().tz
 
 
 def transition(

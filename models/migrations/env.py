@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import models.registry  # noqa: F401  (registers the tables on the metadata)
+import models.followup  # noqa: F401  (registers the tables on the metadata)
+import models.registry  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -1,0 +1,364 @@
+"""The daily pass: check deadlines, escalate, announce.
+
+The rules are in `models/escalation.py` (pure functions); this module only loads the
+registry into a frame, applies the decisions in one transaction per step (status changes,
+their history and the queued notifications together), and announces what changed as
+Prefect events after the commit. Work is done in sets: one query to load, one statement
+batch per kind of write, one Prefect task per step or per ministry, never per recommendation.
+
+Idempotent and safe with two workers: each step takes a lock (a PostgreSQL advisory lock,
+SQLite's write lock) before reading, so the second run reads what the first wrote and finds
+nothing left to do; unique keys (reminder once per offset, one individualized
+recommendation per ministry and day, one notification per dedupe key) back that up.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, bindparam, func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from config.loader import load_ministries
+from config.policy import Policy, load_policy
+from models.calendar import local_today
+from models.db import get_engine
+from models.domain import IndividualizedStatus, Status
+from models.escalation import decide
+from models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder
+from models.registry import Facility, Ministry, Recommendation
+from models.transitions import TransitionRequest, record_edits, transition_many
+from models.types import utcnow
+from notifications.outbox import queue
+
+ACTOR = "followup:scheduler"
+#: statuses whose deadline the daily pass watches (escalated items wait for level 2)
+WATCHED = (Status.ISSUED, Status.IN_PROGRESS, Status.ON_HOLD, Status.OVERDUE)
+
+
+@dataclass
+class Change:
+    """One status change of the run, for events and the run's artifact."""
+
+    external_id: str
+    ministry_code: str | None
+    from_status: str
+    to_status: str
+    note: str = ""
+
+
+@dataclass
+class StepResult:
+    as_of: date
+    changes: list[Change] = field(default_factory=list)
+    derived_deadlines: int = 0
+    reminders: int = 0
+    notifications: list[str] = field(default_factory=list)  # dedupe keys queued
+    individualized: list[str] = field(default_factory=list)  # references issued
+
+    def counts(self) -> dict[str, int]:
+        by_status: dict[str, int] = {}
+        for c in self.changes:
+            by_status[c.to_status] = by_status.get(c.to_status, 0) + 1
+        return {
+            "derived_deadlines": self.derived_deadlines,
+            "reminders": self.reminders,
+            "notifications": len(self.notifications),
+            "individualized": len(self.individualized),
+            **{f"to_{k}": v for k, v in sorted(by_status.items())},
+        }
+
+
+def lock(session: Session, name: str) -> None:
+    """Serialize one kind of run per registry until the transaction ends."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(f"followup:{name}".encode())})
+    else:
+        # any write statement takes SQLite's single write lock (others wait: busy_timeout)
+        connection.execute(text("UPDATE ministry SET code = code WHERE 1 = 0"))
+
+
+def load_watched(session: Session, as_of: date, *, ministry: str | None = None, statuses=WATCHED) -> pd.DataFrame:
+    """The frame `models.escalation.decide` reads: open items with their clock and last reminder."""
+    r, m = Recommendation.__table__, Reminder.__table__
+    sent = (
+        select(m.c.recommendation_id, m.c.due_on, func.min(m.c.offset_days).label("last_reminder_offset"))
+        .group_by(m.c.recommendation_id, m.c.due_on)
+        .subquery()
+    )
+    stmt = (
+        select(
+            r.c.id, r.c.external_id, r.c.ministry_code, r.c.source, r.c.priority, r.c.status, r.c.issued_on,
+            r.c.due_on, r.c.days_on_hold, r.c.on_hold_since, r.c.overdue_since, sent.c.last_reminder_offset,
+        )
+        .select_from(r.outerjoin(sent, (sent.c.recommendation_id == r.c.id) & (sent.c.due_on == r.c.due_on)))
+        .where(r.c.status.in_([str(s) for s in statuses]))
+    )
+    if ministry is not None:
+        stmt = stmt.where(r.c.ministry_code == ministry)
+    rows = session.connection().execute(stmt).all()
+    frame = pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns], dtype=object)
+    if len(frame):
+        held = frame["on_hold_since"].map(lambda d: max((as_of - d).days, 0) if d else 0)
+        frame["days_on_hold"] = frame["days_on_hold"].fillna(0).astype(int) + held.astype(int)
+    return frame
+
+
+def _items(session: Session, ids: list[int]) -> pd.DataFrame:
+    """What a letter lists about each item: external_id, facility, text, deadline."""
+    r, f = Recommendation.__table__, Facility.__table__
+    rows = []
+    for start in range(0, len(ids), 10_000):
+        chunk = ids[start : start + 10_000]
+        rows += session.connection().execute(
+            select(r.c.id, r.c.external_id, f.c.name.label("facility"), r.c.text, r.c.due_on)
+            .select_from(r.outerjoin(f, r.c.facility_id == f.c.id))
+            .where(r.c.id.in_(chunk))
+        ).all()
+    return pd.DataFrame(rows, columns=["id", "external_id", "facility", "text", "due_on"], dtype=object).set_index("id")
+
+
+def _line(item: Any, due: date | None) -> str:
+    text_ = " ".join(str(item.text).split())
+    short = text_ if len(text_) <= 160 else text_[:157] + "…"
+    return f"- {item.external_id} · {item.facility or '—'} · срок {due:%d.%m.%Y} · {short}" if due else f"- {item.external_id} · {short}"
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return pd.Timestamp(value).date()
+
+
+# --- step 1: check deadlines -------------------------------------------------------------------
+
+
+def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy | None = None) -> StepResult:
+    """Derive missing deadlines, mark overdue items, queue each ministry's reminder letter."""
+    engine = engine or get_engine()
+    policy = policy or load_policy()
+    result = StepResult(as_of=as_of)
+    now = utcnow()
+    with Session(engine) as session, session.begin():
+        lock(session, "check-deadlines")
+        frame = load_watched(session, as_of)
+        if frame.empty:
+            return result
+        decisions = decide(frame, policy, as_of)
+
+        derived = decisions.derived_due
+        if len(derived):
+            table = Recommendation.__table__
+            session.connection().execute(
+                update(table).where(table.c.id == bindparam("b_id")).values(due_on=bindparam("b_due")),
+                [{"b_id": int(i), "b_due": _as_date(d)} for i, d in zip(derived["id"], derived["due_on"])],
+            )
+            record_edits(
+                session,
+                [(int(i), s, {"due_on": [None, _as_date(d).isoformat()]}) for i, d, s in
+                 zip(derived["id"], derived["due_on"], frame.set_index("id").loc[derived["id"], "status"])],
+                actor=ACTOR, reason="deadline derived from config/policy.yaml (none was given)", at=now,
+            )
+            result.derived_deadlines = len(derived)
+            frame.loc[frame["id"].isin(derived["id"]), "due_on"] = derived.set_index("id").loc[
+                frame.loc[frame["id"].isin(derived["id"]), "id"], "due_on"].map(_as_date).to_numpy()
+        stored_due = frame.set_index("id")["due_on"]  # reminders are keyed by the stored deadline
+
+        late = decisions.overdue
+        status_of = frame.set_index("id")["status"]
+        if len(late):
+            requests = [TransitionRequest(int(i), Status(status_of[i]), Status.OVERDUE, e) for i, e in zip(late["id"], late["external_id"])]
+            transition_many(
+                session, requests, actor=ACTOR, at=now, reason="deadline passed without a final answer",
+                reasons=[f"deadline {_as_date(d):%d.%m.%Y} passed without a final answer" for d in late["due_on"]],
+                effective_on=[_as_date(d) for d in late["overdue_since"]],
+            )
+            result.changes += [
+                Change(e, m, status_of[i], Status.OVERDUE.value, f"deadline {_as_date(d):%d.%m.%Y}")
+                for i, e, m, d in zip(late["id"], late["external_id"], late["ministry_code"], late["due_on"])
+            ]
+
+        reminders = decisions.reminders
+        newly_late = late
+        ministries = sorted(set(reminders["ministry_code"].dropna()) | set(newly_late["ministry_code"].dropna()))
+        if ministries:
+            overdue_now = frame[frame["status"] == Status.OVERDUE]
+            ids = list({*map(int, reminders["id"]), *map(int, late["id"]), *map(int, overdue_now["id"])})
+            details = _items(session, ids)
+            letters, reminder_rows = [], []
+            for code in ministries:
+                soon = reminders[reminders["ministry_code"] == code]
+                overdue_ids = [*late.loc[late["ministry_code"] == code, "id"], *overdue_now.loc[overdue_now["ministry_code"] == code, "id"]]
+                due_of = dict(zip(late["id"], late["due_on"])) | dict(zip(soon["id"], soon["due_on"]))
+                lines = [f"Сроки исполнения рекомендаций НПМ на {as_of:%d.%m.%Y}."]
+                if len(soon):
+                    lines += ["", f"Срок истекает ({len(soon)}):"]
+                    lines += [_line(details.loc[int(i)], _as_date(due_of[i])) for i in soon["id"]]
+                if overdue_ids:
+                    lines += ["", f"Просрочено ({len(overdue_ids)}):"]
+                    lines += [_line(details.loc[int(i)], _as_date(due_of.get(i) or details.loc[int(i)].due_on)) for i in overdue_ids]
+                key = f"reminder:{code}:{as_of.isoformat()}"
+                letters.append({
+                    "recipient": f"ministry:{code}",
+                    "kind": "reminder",
+                    "subject": f"Напоминание о сроках исполнения рекомендаций НПМ ({as_of:%d.%m.%Y})",
+                    "body_text": "\n".join(lines),
+                    "payload": {"as_of": as_of.isoformat(), "due_soon": list(soon["external_id"]),
+                                "overdue": [details.loc[int(i)].external_id for i in overdue_ids]},
+                    "dedupe_key": key,
+                })
+            queued = queue(session, letters)
+            for code in ministries:
+                soon = reminders[reminders["ministry_code"] == code]
+                key = f"reminder:{code}:{as_of.isoformat()}"
+                reminder_rows += [
+                    {"recommendation_id": int(i), "due_on": _as_date(stored_due[i]), "offset_days": int(o),
+                     "sent_on": as_of, "notification_id": queued.get(key)}
+                    for i, o in zip(soon["id"], soon["offset"])
+                ]
+            if reminder_rows:
+                session.connection().execute(insert(Reminder.__table__), reminder_rows)
+            result.reminders = len(reminder_rows)
+            result.notifications = list(queued)
+    return result
+
+
+# --- step 2: escalate --------------------------------------------------------------------------
+
+
+def plan_escalations(as_of: date, *, engine: Engine | None = None, policy: Policy | None = None) -> list[str]:
+    """The ministries with items to escalate today (read only: each is then done in its own transaction)."""
+    engine = engine or get_engine()
+    policy = policy or load_policy()
+    with Session(engine) as session:
+        frame = load_watched(session, as_of, statuses=(Status.OVERDUE,))
+        if frame.empty:
+            return []
+        return sorted(set(decide(frame, policy, as_of).escalate["ministry_code"].dropna()))
+
+
+def reference_for(code: str, as_of: date) -> str:
+    """The individualized recommendation's number: readable, unique per ministry and day."""
+    return f"IR-{as_of:%Y%m%d}-{code.upper()}"
+
+
+def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, policy: Policy | None = None) -> StepResult:
+    """One individualized recommendation to one ministry: its newly escalated items, a new deadline."""
+    engine = engine or get_engine()
+    policy = policy or load_policy()
+    result = StepResult(as_of=as_of)
+    now = utcnow()
+    with Session(engine) as session, session.begin():
+        lock(session, f"escalate:{code}")
+        frame = load_watched(session, as_of, ministry=code, statuses=(Status.OVERDUE,))
+        items = decide(frame, policy, as_of).escalate if len(frame) else frame
+        if items.empty:
+            return result
+        reference = reference_for(code, as_of)
+        response_due = policy.individualized.response_deadline.after(as_of)
+        ir_table = IndividualizedRecommendation.__table__
+        ir_id = session.connection().execute(
+            insert(ir_table).returning(ir_table.c.id),
+            {"reference": reference, "ministry_code": code, "issued_on": as_of, "response_due_on": response_due,
+             "status": IndividualizedStatus.ISSUED.value, "created_at": now},
+        ).scalar_one()
+        ids = [int(i) for i in items["id"]]
+        session.connection().execute(
+            insert(IndividualizedItem.__table__), [{"individualized_id": ir_id, "recommendation_id": i} for i in ids]
+        )
+        transition_many(
+            session, [TransitionRequest(i, Status.OVERDUE, Status.ESCALATED, e) for i, e in zip(ids, items["external_id"])],
+            actor=ACTOR, at=now, reason=f"included in individualized recommendation {reference}",
+        )
+        ministry = session.get(Ministry, code)
+        details = _items(session, ids)
+        lines = [
+            f"Индивидуальная рекомендация № {reference} от {as_of:%d.%m.%Y}",
+            f"Кому: {ministry.name_ru if ministry else code}",
+            "",
+            policy.legal_basis.strip(),
+            "",
+            f"Не исполнены в установленный срок ({len(ids)}):",
+            *[_line(details.loc[i], _as_date(d)) for i, d in zip(ids, items["due_on"])],
+            "",
+            f"Просим сообщить об исполнении до {response_due:%d.%m.%Y}.",
+        ]
+        queued = queue(session, [{
+            "recipient": f"ministry:{code}",
+            "kind": "individualized",
+            "language": ministry.language if ministry else "ru",
+            "subject": f"Индивидуальная рекомендация № {reference}",
+            "body_text": "\n".join(lines),
+            "payload": {"reference": reference, "issued_on": as_of.isoformat(), "response_due_on": response_due.isoformat(),
+                        "items": list(items["external_id"])},
+            "dedupe_key": f"individualized:{reference}",
+        }])
+        result.individualized = [reference]
+        result.notifications = list(queued)
+        result.changes = [Change(e, code, Status.OVERDUE.value, Status.ESCALATED.value, reference) for e in items["external_id"]]
+    return result
+
+
+def level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
+    """Individualized recommendations unanswered past their deadline go to the Ombudsman for a decision.
+
+    Answered means: none of its items is still `escalated` (each got a reply or moved on).
+    The items still waiting become `awaiting_decision`; the office gets one notice per letter.
+    """
+    engine = engine or get_engine()
+    result = StepResult(as_of=as_of)
+    now = utcnow()
+    ir, link, r = IndividualizedRecommendation.__table__, IndividualizedItem.__table__, Recommendation.__table__
+    with Session(engine) as session, session.begin():
+        lock(session, "level2")
+        due = session.connection().execute(
+            select(ir.c.id, ir.c.reference, ir.c.ministry_code, ir.c.issued_on, ir.c.response_due_on)
+            .where(ir.c.status == IndividualizedStatus.ISSUED.value, ir.c.response_due_on < as_of)
+        ).all()
+        if not due:
+            return result
+        waiting = session.connection().execute(
+            select(link.c.individualized_id, r.c.id, r.c.external_id)
+            .select_from(link.join(r, r.c.id == link.c.recommendation_id))
+            .where(link.c.individualized_id.in_([d.id for d in due]), r.c.status == Status.ESCALATED.value)
+        ).all()
+        silent: dict[int, list[tuple[int, str]]] = {}
+        for ir_id, rec_id, ext in waiting:
+            silent.setdefault(ir_id, []).append((rec_id, ext))
+        for letter in due:
+            items = silent.get(letter.id, [])
+            new_status = IndividualizedStatus.LEVEL2 if items else IndividualizedStatus.ANSWERED
+            session.connection().execute(
+                update(ir).where(ir.c.id == letter.id).values(
+                    status=new_status.value, **({"level2_on": as_of} if items else {"answered_on": as_of}))
+            )
+            if not items:
+                continue
+            transition_many(
+                session, [TransitionRequest(i, Status.ESCALATED, Status.AWAITING_DECISION, e) for i, e in items],
+                actor=ACTOR, at=now,
+                reason=f"no reply to individualized recommendation {letter.reference} by {letter.response_due_on:%d.%m.%Y}: "
+                       "for the Ombudsman's decision (report to Parliament, referral to the prosecutor)",
+            )
+            result.changes += [Change(e, letter.ministry_code, Status.ESCALATED.value, Status.AWAITING_DECISION.value, letter.reference) for _, e in items]
+            queued = queue(session, [{
+                "recipient": "ombudsman",
+                "kind": "level2",
+                "subject": f"Требуется решение: нет ответа на индивидуальную рекомендацию № {letter.reference}",
+                "body_text": "\n".join([
+                    f"{letter.ministry_code}: срок ответа {letter.response_due_on:%d.%m.%Y} истёк, ответа нет.",
+                    f"Рекомендации без ответа ({len(items)}): " + ", ".join(e for _, e in items),
+                    "Варианты: доклад Парламенту, обращение в прокуратуру.",
+                ]),
+                "payload": {"reference": letter.reference, "ministry": letter.ministry_code, "items": [e for _, e in items]},
+                "dedupe_key": f"level2:{letter.reference}",
+            }])
+            result.notifications += list(queued)
+    return result

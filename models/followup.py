@@ -1,0 +1,88 @@
+"""What the deadline and escalation runs write besides status changes: the reminders sent,
+the individualized recommendations with their items, and the notification outbox.
+
+Unique keys make the runs idempotent and safe when two workers run at once: a reminder is
+(recommendation, deadline, offset) once; one individualized recommendation per ministry and
+day; a notification has a unique dedupe key. A second run for the same day inserts nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.domain import IndividualizedStatus, NotificationStatus
+from models.types import UTCDateTime, utcnow
+
+
+class Reminder(SQLModel, table=True):
+    """A deadline reminder that went into a ministry's reminder letter (each offset once)."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (UniqueConstraint("recommendation_id", "due_on", "offset_days", name="uq_reminder_once"),)
+    id: int | None = Field(default=None, primary_key=True)
+    recommendation_id: int = Field(foreign_key="recommendation.id", index=True)
+    due_on: date
+    offset_days: int
+    sent_on: date  # the run's as_of day
+    notification_id: int | None = Field(default=None, foreign_key="notification.id")
+
+
+class IndividualizedRecommendationBase(SQLModel):
+    reference: str = Field(sa_column=Column(String(60), nullable=False, unique=True))
+    ministry_code: str = Field(foreign_key="ministry.code", max_length=32)
+    issued_on: date
+    response_due_on: date
+    status: str = Field(default=IndividualizedStatus.ISSUED.value, max_length=20)
+    answered_on: date | None = None
+    level2_on: date | None = None
+
+
+class IndividualizedRecommendation(IndividualizedRecommendationBase, table=True):
+    """One letter to one ministry listing its non-implemented items, with a new deadline.
+
+    The escalation practice the Ombudsman introduced in 2024; at most one per ministry per day.
+    """
+
+    __tablename__ = "individualized_recommendation"
+    __table_args__ = (UniqueConstraint("ministry_code", "issued_on", name="uq_individualized_per_ministry_day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class IndividualizedItem(SQLModel, table=True):
+    """A recommendation listed in an individualized recommendation."""
+
+    __tablename__ = "individualized_item"
+    __table_args__ = (UniqueConstraint("individualized_id", "recommendation_id", name="uq_individualized_item"),)
+    id: int | None = Field(default=None, primary_key=True)
+    individualized_id: int = Field(foreign_key="individualized_recommendation.id", index=True)
+    recommendation_id: int = Field(foreign_key="recommendation.id", index=True)
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: a message written in the same transaction as the change that caused it.
+
+    The dispatcher sends queued rows through Apprise and marks them; nothing leaves directly
+    from a deadline or escalation run, so a crash can resend but never lose a message.
+    """
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_status", "status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    recipient: str = Field(max_length=100)  # Apprise tag: ombudsman, ministry:<code>, admin
+    kind: str = Field(max_length=40)  # reminder, individualized, level2, digest…
+    language: str = Field(default="ru", max_length=2)
+    subject: str = Field(sa_column=Column(Text, nullable=False))
+    body_text: str = Field(sa_column=Column(Text, nullable=False))
+    body_html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    dedupe_key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    status: str = Field(default=NotificationStatus.QUEUED.value, max_length=10)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

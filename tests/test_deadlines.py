@@ -1,0 +1,187 @@
+"""Simulated days through the ladder: reminder, overdue, escalation, level 2, a reply.
+
+These call the steps the flows orchestrate (plain functions, real databases); the Prefect
+flows themselves are run in test_deadline_flows.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from config.policy import load_policy
+from flows.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
+from flows.ingest import import_recommendations, import_responses
+from models.calendar import WorkingCalendar
+from models.followup import IndividualizedRecommendation, Notification, Reminder
+from models.registry import Recommendation, StatusChange
+from tests.conftest import write_csv
+
+POLICY = load_policy()
+CALENDAR = WorkingCalendar.from_policy(POLICY.calendar)
+DUE = date(2026, 3, 10)
+
+
+@pytest.fixture
+def registry(db_url, engine, tmp_path):
+    """Two NPM recommendations to the Ministry of Internal Affairs and one to Health, due 10.03.2026."""
+    import_recommendations(write_csv(
+        tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry,facility",
+        "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД,ИВС г. Кокшетау",
+        "NPM-2,Провести обучение персонала,05.01.2026,10.03.2026,interior,ИВС г. Кокшетау",
+        "NPM-3,Обеспечить пациентов питьевой водой,05.01.2026,10.03.2026,health,Психиатрическая больница г. Караганда",
+    ), engine=engine, actor="clerk")
+    return engine
+
+
+def log(engine, external_id: str) -> list[tuple[str | None, str]]:
+    r, h = Recommendation.__table__, StatusChange.__table__
+    with engine.connect() as c:
+        rows = c.execute(
+            select(h.c.from_status, h.c.to_status).join(r, r.c.id == h.c.recommendation_id)
+            .where(r.c.external_id == external_id, h.c.from_status.is_distinct_from(h.c.to_status)).order_by(h.c.id)
+        ).all()
+    return [tuple(row) for row in rows]
+
+
+def status(engine, external_id: str) -> str:
+    with engine.connect() as c:
+        return c.execute(select(Recommendation.status).where(Recommendation.external_id == external_id)).scalar_one()
+
+
+def notifications(engine) -> list[Notification]:
+    with engine.connect() as c:
+        return [Notification.model_validate(r._mapping) for r in c.execute(select(Notification.__table__).order_by(Notification.id))]
+
+
+def escalate_all(as_of: date, engine) -> list[str]:
+    refs = []
+    for code in plan_escalations(as_of, engine=engine):
+        refs += escalate_ministry(code, as_of, engine=engine).individualized
+    return refs
+
+
+def test_the_whole_ladder_day_by_day(registry, tmp_path):
+    engine = registry
+    # 14 days before: one reminder letter per ministry, each listing only its own items
+    result = check_deadlines(DUE - timedelta(days=14), engine=engine)
+    assert result.reminders == 3 and sorted(result.notifications) == ["reminder:health:2026-02-24", "reminder:interior:2026-02-24"]
+    letters = {n.recipient: n for n in notifications(engine)}
+    assert "NPM-1" in letters["ministry:interior"].body_text and "NPM-2" in letters["ministry:interior"].body_text
+    assert "NPM-3" not in letters["ministry:interior"].body_text and "NPM-1" not in letters["ministry:health"].body_text
+    # the same day again: nothing new
+    assert check_deadlines(DUE - timedelta(days=14), engine=engine).counts()["notifications"] == 0
+    # a day without a reminder due
+    assert check_deadlines(DUE - timedelta(days=10), engine=engine).reminders == 0
+    # 3 days before: the second reminder, once
+    assert check_deadlines(DUE - timedelta(days=3), engine=engine).reminders == 3
+    assert check_deadlines(DUE - timedelta(days=3), engine=engine).reminders == 0
+    # the deadline day itself is not overdue
+    assert check_deadlines(DUE, engine=engine).changes == []
+    # the ministry of health answers in time
+    write_csv(tmp_path / "reply.csv", "external_id,status,responded_on,note", "NPM-3,implemented,09.03.2026,Письмо МЗ №1")
+    import_responses(tmp_path / "reply.csv", engine=engine, today=DUE)
+    # the day after: interior's two items are overdue, health's is not
+    after = check_deadlines(DUE + timedelta(days=1), engine=engine)
+    assert sorted(c.external_id for c in after.changes) == ["NPM-1", "NPM-2"]
+    assert status(engine, "NPM-1") == "overdue" and status(engine, "NPM-3") == "implemented"
+    # escalation after 10 working days on the Kazakhstan calendar (Nauryz falls in between)
+    overdue_since = DUE + timedelta(days=1)
+    escalation_day = CALENDAR.add_working_days(overdue_since, 10)
+    assert escalation_day > overdue_since + timedelta(days=14)  # weekends and Nauryz 21–23 March
+    assert escalate_all(escalation_day - timedelta(days=1), engine) == []
+    assert escalate_all(escalation_day, engine) == [f"IR-{escalation_day:%Y%m%d}-INTERIOR"]
+    assert escalate_all(escalation_day, engine) == []  # idempotent
+    letter = [n for n in notifications(engine) if n.kind == "individualized"]
+    assert len(letter) == 1 and letter[0].recipient == "ministry:interior"
+    assert "NPM-1" in letter[0].body_text and "NPM-2" in letter[0].body_text and "NPM-3" not in letter[0].body_text
+    # the ministry answers one item; the other stays silent past the 30-day response deadline
+    write_csv(tmp_path / "reply2.csv", "external_id,status,responded_on,note", "NPM-2,implemented,01.04.2026,Обучение проведено")
+    import_responses(tmp_path / "reply2.csv", engine=engine, today=date(2026, 12, 31))
+    response_due = escalation_day + timedelta(days=30)
+    assert level2(response_due, engine=engine).changes == []
+    second = level2(response_due + timedelta(days=1), engine=engine)
+    assert [(c.external_id, c.to_status) for c in second.changes] == [("NPM-1", "awaiting_decision")]
+    assert [n.recipient for n in notifications(engine) if n.kind == "level2"] == ["ombudsman"]
+    assert level2(response_due + timedelta(days=2), engine=engine).changes == []
+    with engine.connect() as c:
+        assert c.execute(select(IndividualizedRecommendation.status)).scalar_one() == "level2"
+    # a late reply still counts
+    write_csv(tmp_path / "reply3.csv", "external_id,status,responded_on", "NPM-1,implemented,20.05.2026")
+    import_responses(tmp_path / "reply3.csv", engine=engine, today=date(2026, 12, 31))
+    assert log(engine, "NPM-1") == [
+        (None, "issued"), ("issued", "overdue"), ("overdue", "escalated"),
+        ("escalated", "awaiting_decision"), ("awaiting_decision", "implemented"),
+    ]
+    assert log(engine, "NPM-2") == [(None, "issued"), ("issued", "overdue"), ("overdue", "escalated"), ("escalated", "implemented")]
+
+
+def test_time_on_hold_stops_the_clock(registry):
+    """Waiting on the Ombudsman's office for 5 days moves the deadline by 5 days."""
+    from sqlmodel import Session
+
+    from models.transitions import transition
+
+    engine = registry
+    with Session(engine) as session:
+        rec = session.execute(select(Recommendation).where(Recommendation.external_id == "NPM-1")).scalar_one()
+        transition(session, rec, "on_hold", actor="office", reason="waiting for the NPM's expert opinion", at=None)
+        session.commit()
+    with engine.begin() as c:  # the hold started on 01.03 (set the clock as if the change happened then)
+        c.execute(Recommendation.__table__.update().where(Recommendation.external_id == "NPM-1").values(on_hold_since=date(2026, 3, 1)))
+    with Session(engine) as session:
+        rec = session.execute(select(Recommendation).where(Recommendation.external_id == "NPM-1")).scalar_one()
+        from models.transitions import TransitionRequest, transition_many
+
+        transition_many(session, [TransitionRequest(rec.id, "on_hold", "in_progress")], actor="office", reason="opinion received",
+                        effective_on=[date(2026, 3, 6)])
+        session.commit()
+        assert session.get(Recommendation, rec.id).days_on_hold == 5
+    late = check_deadlines(DUE + timedelta(days=1), engine=engine)
+    assert sorted(c.external_id for c in late.changes) == ["NPM-2", "NPM-3"]  # NPM-1's deadline is now 15.03
+    assert [c.external_id for c in check_deadlines(DUE + timedelta(days=6), engine=engine).changes] == ["NPM-1"]
+
+
+def test_a_missing_deadline_is_derived_from_the_policy(db_url, engine, tmp_path):
+    import_recommendations(write_csv(tmp_path / "f.csv", "external_id,text,issued_on,ministry,source",
+                                     "CAT-1,Ensure independent investigations,01.12.2025,prosecutor,treaty_body",
+                                     "NPM-9,Отремонтировать душевые,01.12.2025,interior,npm_visit"), engine=engine)
+    result = check_deadlines(date(2026, 1, 5), engine=engine)
+    assert result.derived_deadlines == 2
+    with engine.connect() as c:
+        due = dict(c.execute(select(Recommendation.external_id, Recommendation.due_on)).all())
+    assert due == {"CAT-1": date(2026, 12, 1), "NPM-9": date(2026, 3, 1)}  # 1 year / 90 days
+    assert check_deadlines(date(2026, 1, 5), engine=engine).derived_deadlines == 0
+
+
+def test_two_workers_at_once_do_not_double_anything(registry):
+    """Two schedulers fire the same day's pass at the same moment: each item changes once."""
+    engine = registry
+    day = DUE + timedelta(days=1)
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            check_deadlines(DUE - timedelta(days=3), engine=engine)
+            check_deadlines(day, engine=engine)
+            escalate_all(CALENDAR.add_working_days(day, 10), engine)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert errors == []
+    with engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(Reminder)).scalar_one() == 3
+        assert c.execute(select(func.count()).select_from(IndividualizedRecommendation)).scalar_one() == 2
+        overdue_entries = c.execute(select(func.count()).select_from(StatusChange).where(StatusChange.to_status == "overdue")).scalar_one()
+        keys = c.execute(select(Notification.dedupe_key)).scalars().all()
+    assert overdue_entries == 3
+    assert len(keys) == len(set(keys)) == 2 + 2 + 2  # reminders (3-day, then overdue letters) + 2 individualized
+    assert log(registry, "NPM-1") == [(None, "issued"), ("issued", "overdue"), ("overdue", "escalated")]
