@@ -26,8 +26,10 @@ app = typer.Typer(
 )
 import_app = typer.Typer(help="Import spreadsheets (.csv or .xlsx) into the registry.", no_args_is_help=True)
 export_app = typer.Typer(help="Export the registry to spreadsheets.", no_args_is_help=True)
+run_app = typer.Typer(help="Run the pipeline's flows now, on Prefect (the schedules run them daily).", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+app.add_typer(run_app, name="run")
 
 out = Console()
 err = Console(stderr=True)
@@ -190,6 +192,65 @@ def history(external_id: Annotated[str, typer.Argument(help="the recommendation'
             when += f"\n(effective {e.effective_on:%d.%m.%Y})"
         table.add_row(when, e.actor, change, e.reason, e.evidence or "")
     out.print(table)
+
+
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="the day to act as of, YYYY-MM-DD (default: today in Asia/Almaty)")]
+
+
+def _as_of(value: str | None):
+    from datetime import date
+
+    from models.calendar import local_today
+
+    if value is None:
+        return local_today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"--as-of: {value!r} is not a date in the form YYYY-MM-DD", 2)
+
+
+def _print_counts(title: str, counts: dict[str, int]) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key, value in counts.items():
+        table.add_row(key.replace("_", " "), str(value))
+    out.print(table)
+
+
+@run_app.command("check-deadlines")
+def run_check_deadlines(as_of: AsOfOpt = None) -> None:
+    """Derive missing deadlines, mark overdue items, queue reminder letters to the ministries."""
+    day = _as_of(as_of)
+    with _clear_errors():
+        _ensure_schema()
+        from flows.pipeline import check_deadlines_flow
+
+        _print_counts(f"check-deadlines {day}", check_deadlines_flow(day))
+
+
+@run_app.command("escalate")
+def run_escalate(as_of: AsOfOpt = None) -> None:
+    """Issue individualized recommendations for items overdue 10 working days; level 2 for silence."""
+    day = _as_of(as_of)
+    with _clear_errors():
+        _ensure_schema()
+        from flows.pipeline import escalate_flow
+
+        _print_counts(f"escalate {day}", escalate_flow(day))
+
+
+@run_app.command("all")
+def run_all(as_of: AsOfOpt = None) -> None:
+    """The day's whole pass: check-deadlines, then escalate."""
+    day = _as_of(as_of)
+    with _clear_errors():
+        _ensure_schema()
+        from flows.pipeline import daily_flow
+
+        for step, counts in daily_flow(day).items():
+            _print_counts(f"{step} {day}", counts)
 
 
 @app.command()

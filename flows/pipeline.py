@@ -1,0 +1,144 @@
+"""The Prefect flows of the daily pass: check-deadlines, escalate, and both in order.
+
+Small tasks (one per step, one per ministry), retries declared on the tasks, run names
+that say what ran, an artifact of what changed, and Prefect events for every state change,
+every individualized recommendation and the end of each deadline check (which triggers
+`escalate` in the deployments).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.events import emit_event
+
+from flows.deadlines import StepResult, check_deadlines, escalate_ministry, level2, plan_escalations
+from models.calendar import local_today
+
+ARTIFACT_ROWS = 500  # the UI table shows the first ones; the registry has them all
+
+
+def _as_of_name(prefix: str):
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        as_of = flow_run.parameters.get("as_of") or local_today()
+        return f"{prefix} {as_of}"
+
+    return name
+
+
+@task(retries=2, retry_delay_seconds=[10, 60], task_run_name="check-deadlines {as_of}")
+def check_deadlines_task(as_of: date) -> StepResult:
+    """Derive deadlines, mark overdue items, queue reminder letters (one transaction)."""
+    return check_deadlines(as_of)
+
+
+@task(task_run_name="plan escalations {as_of}")
+def plan_task(as_of: date) -> list[str]:
+    """Which ministries have items to escalate today."""
+    return plan_escalations(as_of)
+
+
+@task(retries=2, retry_delay_seconds=[10, 60], task_run_name="escalate {code}")
+def escalate_ministry_task(code: str, as_of: date) -> StepResult:
+    """One individualized recommendation to one ministry (one transaction)."""
+    return escalate_ministry(code, as_of)
+
+
+@task(retries=2, retry_delay_seconds=[10, 60], task_run_name="level 2 {as_of}")
+def level2_task(as_of: date) -> StepResult:
+    """Unanswered individualized recommendations go to the Ombudsman for a decision."""
+    return level2(as_of)
+
+
+@task(task_run_name="announce {kind}")
+def announce_task(results: list[StepResult], kind: str) -> int:
+    """Emit one Prefect event per state change, escalation and queued notification, after the commit."""
+    count = 0
+    for result in results:
+        for change in result.changes:
+            related = [{"prefect.resource.id": f"followup.ministry.{change.ministry_code}", "prefect.resource.role": "ministry"}] if change.ministry_code else []
+            emit_event(
+                event=f"followup.recommendation.{change.to_status}",
+                resource={"prefect.resource.id": f"followup.recommendation.{change.external_id}", "prefect.resource.name": change.external_id},
+                related=related,
+                payload={"from": change.from_status, "to": change.to_status, "as_of": result.as_of.isoformat(), "note": change.note},
+            )
+            count += 1
+        for reference in result.individualized:
+            code = reference.rsplit("-", 1)[-1].lower()
+            emit_event(
+                event="followup.escalation.issued",
+                resource={"prefect.resource.id": f"followup.individualized.{reference}", "prefect.resource.name": reference},
+                related=[{"prefect.resource.id": f"followup.ministry.{code}", "prefect.resource.role": "ministry"}],
+                payload={"as_of": result.as_of.isoformat(), "reference": reference},
+            )
+            count += 1
+        if result.notifications:
+            emit_event(
+                event="followup.notification.queued",
+                resource={"prefect.resource.id": "followup.outbox"},
+                payload={"as_of": result.as_of.isoformat(), "count": len(result.notifications), "keys": result.notifications[:50]},
+            )
+            count += 1
+    return count
+
+
+def _publish(kind: str, as_of: date, results: list[StepResult]) -> None:
+    rows = [
+        {"external_id": c.external_id, "ministry": c.ministry_code or "", "from": c.from_status, "to": c.to_status, "note": c.note}
+        for r in results for c in r.changes
+    ]
+    totals: dict[str, int] = {}
+    for r in results:
+        for key, value in r.counts().items():
+            totals[key] = totals.get(key, 0) + value
+    shown = rows[:ARTIFACT_ROWS]
+    create_table_artifact(
+        key=kind,
+        table=shown or [{"external_id": "—", "ministry": "", "from": "", "to": "", "note": "no state changes"}],
+        description=f"{kind} {as_of}: {totals}" + (f" (first {ARTIFACT_ROWS} of {len(rows)} changes)" if len(rows) > ARTIFACT_ROWS else ""),
+    )
+
+
+@flow(name="check-deadlines", flow_run_name=_as_of_name("check-deadlines"), log_prints=True)
+def check_deadlines_flow(as_of: date | None = None) -> dict[str, int]:
+    """The day's deadline check; ends with `followup.deadlines.checked`, which triggers escalate."""
+    as_of = as_of or local_today()
+    result = check_deadlines_task(as_of)
+    announce_task([result], "check-deadlines")
+    _publish("check-deadlines", as_of, [result])
+    counts = result.counts()
+    emit_event(
+        event="followup.deadlines.checked",
+        resource={"prefect.resource.id": "followup.registry"},
+        payload={"as_of": as_of.isoformat(), **counts},
+    )
+    get_run_logger().info("check-deadlines %s: %s", as_of, counts)
+    return counts
+
+
+@flow(name="escalate", flow_run_name=_as_of_name("escalate"), log_prints=True)
+def escalate_flow(as_of: date | None = None) -> dict[str, int]:
+    """Individualized recommendations per ministry, then level 2."""
+    as_of = as_of or local_today()
+    results = [escalate_ministry_task(code, as_of) for code in plan_task(as_of)]
+    results.append(level2_task(as_of))
+    announce_task(results, "escalate")
+    _publish("escalate", as_of, results)
+    counts: dict[str, int] = {}
+    for r in results:
+        for key, value in r.counts().items():
+            counts[key] = counts.get(key, 0) + value
+    get_run_logger().info("escalate %s: %s", as_of, counts)
+    return counts
+
+
+@flow(name="daily-pass", flow_run_name=_as_of_name("daily-pass"), log_prints=True)
+def daily_flow(as_of: date | None = None) -> dict[str, dict[str, int]]:
+    """The day's whole pass in order (for `followup run all` and catching up by hand)."""
+    as_of = as_of or local_today()
+    return {"check-deadlines": check_deadlines_flow(as_of), "escalate": escalate_flow(as_of)}

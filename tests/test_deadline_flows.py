@@ -1,0 +1,84 @@
+"""The deadline flows run for real on Prefect: run names, events, artifacts, the CLI."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.ingest import import_recommendations
+from flows.pipeline import check_deadlines_flow, daily_flow, escalate_flow
+from tests.conftest import write_csv
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def registry(db_url, engine, tmp_path):
+    import_recommendations(write_csv(
+        tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry",
+        "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД",
+        "NPM-2,Обеспечить пациентов питьевой водой,05.01.2026,24.03.2026,health",
+    ), engine=engine, actor="clerk")
+    return engine
+
+
+async def _flow_runs(name: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    async with get_client() as client:
+        return await client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[name])), limit=200, sort=FlowRunSort.START_TIME_DESC
+        )
+
+
+def test_the_daily_pass_on_prefect(prefect_server, registry):
+    import asyncio
+
+    counts = daily_flow(date(2026, 4, 1))
+    assert counts["check-deadlines"]["to_overdue"] == 2
+    assert counts["escalate"]["individualized"] == 1  # interior's item is 15 working days late; health's not yet
+    assert check_deadlines_flow(date(2026, 4, 1))["notifications"] == 0  # idempotent
+    assert escalate_flow(date(2026, 4, 1)).get("individualized", 0) == 0
+    names = {r.name for r in asyncio.run(_flow_runs("check-deadlines"))}
+    assert "check-deadlines 2026-04-01" in names
+
+
+def test_every_state_change_is_an_event(prefect_server, registry, monkeypatch):
+    from prefect.events.clients import AssertingEventsClient
+    from prefect.events.worker import EventsWorker
+
+    AssertingEventsClient.reset()
+    worker = EventsWorker.instance(AssertingEventsClient)
+    monkeypatch.setattr(EventsWorker, "instance", lambda *_, **__: worker)
+    check_deadlines_flow(date(2026, 4, 1))
+    escalate_flow(date(2026, 4, 1))
+    worker.drain()
+    events = [e for client in AssertingEventsClient.all for e in client.events]
+    names = [e.event for e in events]
+    assert names.count("followup.recommendation.overdue") == 2
+    assert names.count("followup.recommendation.escalated") == 1
+    assert names.count("followup.escalation.issued") == 1
+    assert "followup.deadlines.checked" in names and "followup.notification.queued" in names
+    escalated = next(e for e in events if e.event == "followup.recommendation.escalated")
+    assert escalated.resource.id == "followup.recommendation.NPM-1"
+    assert [r.id for r in escalated.related if r.role == "ministry"] == ["followup.ministry.interior"]
+
+
+def test_the_cli_runs_the_whole_pass(prefect_server, registry):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["run", "all", "--as-of", "2026-04-01"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "check-deadlines 2026-04-01" in result.output and "escalate 2026-04-01" in result.output
+    bad = CliRunner().invoke(app, ["run", "escalate", "--as-of", "01.04.2026"])
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
