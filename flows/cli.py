@@ -254,6 +254,45 @@ def run_all(as_of: AsOfOpt = None) -> None:
 
 
 @app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="port of the local Prefect server and UI")] = 4200,
+) -> None:
+    """Run the whole pipeline on this machine: a Prefect server and every deployment of prefect.yaml.
+
+    With PREFECT_API_URL set, the deployments are served to that server instead of a local one.
+    """
+    import os
+
+    from prefect import serve as prefect_serve
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.deployments import runner_deployments, start_server
+
+    with _clear_errors():
+        _ensure_schema()
+        deployments = runner_deployments()
+    server = None
+    api = os.environ.get("PREFECT_API_URL")
+    if not api:
+        home = Path("var/prefect").resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        out.print(f"starting a Prefect server on 127.0.0.1:{port} (data in {home}) …", soft_wrap=True)
+        try:
+            server = start_server(port, home=home, log=home / "server.log")
+        except RuntimeError as exc:
+            _fail(str(exc), 3)
+        api = server.url
+    out.print(f"Prefect UI: {api.removesuffix('/api')}  ·  registry: {get_settings().database_url.split('@')[-1]}", soft_wrap=True)
+    out.print(f"serving {', '.join(d.name for d in deployments)}; Ctrl+C stops", soft_wrap=True)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            prefect_serve(*deployments, print_starting_message=False)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+@app.command()
 def demo() -> None:
     """Load a realistic NPM year (≈474 facilities, 461 visits, 3,000 recommendations) and summarise it."""
     from flows.demo import run_demo

@@ -1,0 +1,118 @@
+"""Deployments as `prefect.yaml` describes them, for `followup serve`.
+
+`prefect deploy --all` and `followup serve` read the same file, so a schedule or trigger is
+changed in one place.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from config.loader import ConfigError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PREFECT_YAML = PROJECT_DIR / "prefect.yaml"
+
+
+def read_deployments(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    deployments = spec.get("deployments") if isinstance(spec, dict) else None
+    if not deployments:
+        raise ConfigError(f"{path}: deployments: none defined")
+    for i, d in enumerate(deployments):
+        for key in ("name", "entrypoint"):
+            if not d.get(key):
+                raise ConfigError(f"{path}: deployments[{i}].{key}: missing")
+    return deployments
+
+
+def load_flow(entrypoint: str):
+    """`flows/pipeline.py:check_deadlines_flow` -> the flow object."""
+    file, _, name = entrypoint.partition(":")
+    module = importlib.import_module(file.removesuffix(".py").replace("/", "."))
+    return getattr(module, name)
+
+
+def runner_deployments(path: Path = PREFECT_YAML) -> list[Any]:
+    """RunnerDeployments with the file's schedules, triggers, parameters and tags."""
+    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.events import DeploymentEventTrigger
+
+    built = []
+    for d in read_deployments(path):
+        schedules = [CronSchedule(cron=s["cron"], timezone=s.get("timezone", "Asia/Almaty")) for s in d.get("schedules") or []]
+        triggers = [DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"}) for t in d.get("triggers") or []]
+        built.append(
+            load_flow(d["entrypoint"]).to_deployment(
+                name=d["name"],
+                description=d.get("description"),
+                tags=d.get("tags"),
+                parameters=d.get("parameters"),
+                schedules=schedules or None,
+                triggers=triggers or None,
+            )
+        )
+    return built
+
+
+@dataclass
+class LocalServer:
+    """A Prefect server started by `followup serve` (schedules need a real one)."""
+
+    process: subprocess.Popen
+    url: str
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int = 4200, *, home: Path | None = None, log: Path | None = None, timeout: float = 120) -> LocalServer:
+    """Start `prefect server start` on loopback and wait until it answers."""
+    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_UI_ENABLED="true")
+    if home is not None:
+        env["PREFECT_HOME"] = str(home)
+    prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(
+        [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited with code {process.returncode}" + (f"; see {log}" if log else ""))
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return LocalServer(process, url)
+        except OSError:
+            time.sleep(0.5)
+    process.terminate()
+    raise RuntimeError(f"the Prefect server did not answer on {url} within {timeout:.0f} s")

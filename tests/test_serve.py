@@ -1,0 +1,94 @@
+"""`followup serve` against a real Prefect server: the deadline check's event starts escalate."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from flows.deployments import free_port, start_server
+from flows.ingest import import_recommendations
+from models.crud import init_db
+from models.followup import IndividualizedRecommendation
+from tests.conftest import write_csv
+
+
+@pytest.fixture
+def prefect_server(tmp_path: Path):
+    server = start_server(free_port(), home=tmp_path / "prefect-home", log=tmp_path / "prefect-server.log")
+    yield server
+    server.stop()
+
+
+async def _runs(api: str, flow_name: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        async with get_client() as client:
+            return await client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])), limit=50, sort=FlowRunSort.START_TIME_DESC)
+
+
+async def _start(api: str, name: str, parameters: dict) -> None:
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        await run_deployment(name, parameters=parameters, timeout=0)
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def test_the_deadline_event_triggers_escalate(prefect_server, tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    init_db(url)
+    engine = create_engine(url)
+    import_recommendations(write_csv(
+        tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry",
+        "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД",
+    ), engine=engine, actor="clerk")
+    env = dict(os.environ, PREFECT_API_URL=prefect_server.url, FOLLOWUP_DATABASE_URL=url,
+               PREFECT_RUNNER_POLL_FREQUENCY="1", PREFECT_LOGGING_LEVEL="INFO")
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
+    serve = subprocess.Popen([str(Path(sys.executable).with_name("followup")), "serve"], cwd=tmp_path, env=env,
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def deployed():
+            try:
+                asyncio.run(_start(prefect_server.url, "check-deadlines/check-deadlines", {"as_of": "2026-04-01"}))
+                return True
+            except Exception:  # noqa: BLE001 - not registered yet
+                return False
+
+        _wait(deployed, 120, "the served deployments")
+        done = _wait(
+            lambda: [r for r in asyncio.run(_runs(prefect_server.url, "escalate")) if r.state and r.state.is_completed()],
+            180, "escalate started by the followup.deadlines.checked event",
+        )
+        assert done[0].name == "escalate 2026-04-01"
+        checks = asyncio.run(_runs(prefect_server.url, "check-deadlines"))
+        assert [r.name for r in checks if r.state.is_completed()] == ["check-deadlines 2026-04-01"]
+        with engine.connect() as c:
+            assert c.execute(select(func.count()).select_from(IndividualizedRecommendation)).scalar_one() == 1
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(timeout=30)
+        log.close()
+        engine.dispose()
