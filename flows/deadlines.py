@@ -167,8 +167,9 @@ def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy
                 actor=ACTOR, reason="deadline derived from config/policy.yaml (none was given)", at=now,
             )
             result.derived_deadlines = len(derived)
-            frame.loc[frame["id"].isin(derived["id"]), "due_on"] = derived.set_index("id").loc[
-                frame.loc[frame["id"].isin(derived["id"]), "id"], "due_on"].map(_as_date).to_numpy()
+            # read again: reminders and overdue marks are keyed by the deadline as now stored
+            frame = load_watched(session, as_of)
+            decisions = decide(frame, policy, as_of)
         stored_due = frame.set_index("id")["due_on"]  # reminders are keyed by the stored deadline
 
         late = decisions.overdue
@@ -224,10 +225,18 @@ def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy
                     for i, o in zip(soon["id"], soon["offset"])
                 ]
             if reminder_rows:
-                session.connection().execute(insert(Reminder.__table__), reminder_rows)
+                session.connection().execute(_insert_absent(session, Reminder.__table__, "recommendation_id", "due_on", "offset_days"), reminder_rows)
             result.reminders = len(reminder_rows)
             result.notifications = list(queued)
     return result
+
+
+def _insert_absent(session: Session, table, *keys: str):
+    """INSERT that skips rows whose unique key exists (a belt to the lock's braces)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.connection().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
 
 
 # --- step 2: escalate --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ nothing (the imports are idempotent).
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from pathlib import Path
 
@@ -24,6 +25,9 @@ from models.db import get_engine, session_scope
 from models.registry import Facility, Recommendation, Visit
 
 DEMO_YEAR = 2026
+#: the day the demo's daily pass runs as of: a Monday after the last replies, when some
+#: items are due within two weeks, many are overdue and some have waited 10 working days
+DEMO_AS_OF = date(2026, 11, 23)
 ACTOR = "demo"
 
 
@@ -77,7 +81,46 @@ def run_demo(console: Console) -> None:
         soft_wrap=True,
     )
     console.print(summary_table())
+    console.print(f"\nDaily pass as of {DEMO_AS_OF:%d.%m.%Y} (check-deadlines, then escalate) on Prefect …", soft_wrap=True)
+    from flows.pipeline import daily_flow
+
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.events"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # the run logs are in the Prefect UI
+    passed = daily_flow(DEMO_AS_OF)
+    check, escalate = passed["check-deadlines"], passed["escalate"]
+    console.print(
+        f"check-deadlines: {check.get('reminders', 0)} reminders due, {check.get('to_overdue', 0)} items newly overdue, "
+        f"{check.get('derived_deadlines', 0)} deadlines derived, {check.get('notifications', 0)} letters queued",
+        soft_wrap=True,
+    )
+    console.print(
+        f"escalate: {escalate.get('individualized', 0)} individualized recommendations covering "
+        f"{escalate.get('to_escalated', 0)} items, {escalate.get('to_awaiting_decision', 0)} items for the Ombudsman's decision",
+        soft_wrap=True,
+    )
+    console.print(pipeline_table())
     console.print("Try: followup history NPM-2026-0001-01 · followup export recommendations var/demo/export.xlsx", soft_wrap=True)
+
+
+def pipeline_table() -> Table:
+    """The individualized recommendations and queued letters, as the office would check them."""
+    from models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
+
+    with get_engine().connect() as connection:
+        letters = connection.execute(
+            select(IndividualizedRecommendation.reference, IndividualizedRecommendation.response_due_on, func.count(IndividualizedItem.id))  # type: ignore[call-overload]
+            .join(IndividualizedItem, IndividualizedItem.individualized_id == IndividualizedRecommendation.id)
+            .group_by(IndividualizedRecommendation.reference, IndividualizedRecommendation.response_due_on)
+            .order_by(IndividualizedRecommendation.reference)
+        ).all()
+        queued = connection.execute(select(func.count()).select_from(Notification)).scalar_one()
+    table = Table(title=f"individualized recommendations ({queued} messages queued in the outbox)", title_justify="left")
+    table.add_column("reference", no_wrap=True)
+    table.add_column("items", justify="right")
+    table.add_column("reply due", no_wrap=True)
+    for reference, due, items in letters:
+        table.add_row(reference, str(items), f"{due:%d.%m.%Y}")
+    return table
 
 
 #: column headers that keep the table inside an 80-column terminal

@@ -25,7 +25,7 @@ from config.settings import get_settings
 from flows.tabular import ImportFileError, ImportRejected, RowError, parse_days, read_table, write_table
 from models.db import get_engine
 from models.domain import FacilityType, Grade, Priority, Source, Status
-from models.registry import Facility, Ministry, Recommendation, Visit
+from models.registry import Facility, Ministry, Recommendation, StatusChange, Visit
 from models.transitions import TransitionRequest, allowed, path_between, record_edits, transition_many
 from models.types import utcnow
 
@@ -426,6 +426,10 @@ def _update(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, result
     old.index = rows.index
     columns = [c for c in COMPARED if c in rows.columns]
     changed = pd.Series(False, index=rows.index)
+    if "due_on" in columns:
+        # an empty deadline cell never removes a deadline (given earlier, or derived from the
+        # policy): without one an item would silently drop out of the follow-up
+        rows = rows.assign(due_on=[n if _none(n) is not None else o for n, o in zip(rows["due_on"], old["due_on"])])
     for name in columns:
         differs = [not _same(a, b) for a, b in zip(rows[name], old[COMPARED[name]])]
         changed |= pd.Series(differs, index=rows.index)
@@ -540,6 +544,7 @@ def import_responses(
     result = ImportResult(dry_run=dry_run)
     with Session(engine) as session, session.begin():
         current = _existing(session, ext[ext != ""].unique().tolist())
+        recorded = _recorded_replies(session, [int(i) for i in current["id"]])
         requests, reasons, evidences, effective = [], [], [], []
         for row in raw.index:
             key, wanted, day = ext[row], status[row], responded[row]
@@ -552,7 +557,9 @@ def import_responses(
             if day is not None and issued is not None and day < _as_date(issued):
                 errors.append(RowError(int(row), "responded_on", f"{day:%d.%m.%Y} is before the recommendation was issued ({_as_date(issued):%d.%m.%Y})"))
             now_status = current.at[key, "status"]
-            if wanted == now_status:
+            if wanted == now_status or (int(current.at[key, "id"]), wanted, day) in recorded:
+                # already where the reply puts it, or this very reply was recorded before (the
+                # item may have moved on since: an old file must not move it back)
                 result.unchanged += 1
                 continue
             if not allowed(now_status, wanted):
@@ -573,6 +580,20 @@ def import_responses(
         if dry_run:
             session.rollback()
     return result
+
+
+def _recorded_replies(session: Session, ids: list[int]) -> set[tuple[int, str, date]]:
+    """(recommendation, status, reply date) of the replies already in the history."""
+    h = StatusChange.__table__
+    found: set[tuple[int, str, date]] = set()
+    for chunk in _chunks(ids):
+        found.update(
+            (r, s, _as_date(d)) for r, s, d in session.connection().execute(
+                select(h.c.recommendation_id, h.c.to_status, h.c.effective_on)
+                .where(h.c.recommendation_id.in_(chunk), h.c.effective_on.is_not(None))
+            ).all()
+        )
+    return found
 
 
 def _as_date(value: Any) -> date:

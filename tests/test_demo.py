@@ -28,13 +28,20 @@ def test_a_new_user_gets_a_realistic_npm_year(tmp_path: Path):
         counts = dict(connection.execute(text("SELECT status, count(*) FROM recommendation GROUP BY status")).all())
         kinds = dict(connection.execute(text("SELECT kind, count(*) FROM visit GROUP BY kind")).all())
         history = connection.execute(text("SELECT count(*) FROM status_change")).scalar_one()
+        letters = dict(connection.execute(text("SELECT kind, count(*) FROM notification GROUP BY kind")).all())
+        individualized = connection.execute(text("SELECT count(*) FROM individualized_recommendation")).scalar_one()
     assert kinds == {"planned": 422, "special": 33, "follow_up": 6}
     assert sum(counts.values()) == 3050
     assert 0.35 < counts["implemented"] / 3050 < 0.45  # "about 40% implemented"
     assert counts["unassigned"] == 10
-    assert history == 3050 + sum(v for k, v in counts.items() if k not in ("issued", "unassigned"))
+    # the daily pass as of 23.11.2026 shows every rung of the ladder
+    assert counts["overdue"] > 0 and counts["escalated"] > 0 and letters["reminder"] > 0
+    assert individualized == letters["individualized"] == 6  # one per ministry with items
+    assert history > 3050 + counts["escalated"]
+    assert "individualized recommendations" in run.stdout and "IR-20261123-INTERIOR" in run.stdout
     again = _followup("demo", cwd=tmp_path)
     assert again.returncode == 0 and "0 created, 0 updated, 3050 unchanged" in again.stdout.replace("\n", " ")
+    assert "0 items newly overdue" in again.stdout and "0 individualized recommendations" in again.stdout
     assert (tmp_path / "var" / "demo" / "recommendations.csv").exists()
 
 

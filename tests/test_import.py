@@ -459,3 +459,11 @@ def test_the_installed_followup_command(db_url, tmp_path):
     assert "row 3: issued_on: impossible date '31.02.2024'" in done.stderr
     assert "Traceback" not in done.stderr
     assert row_counts(db_url)["recommendation"] == 0
+
+
+def test_an_empty_deadline_cell_never_removes_a_deadline(db_url, tmp_path):
+    """A later file without the deadline (or the policy's derived one) keeps the item followed up."""
+    import_json(write_csv(tmp_path / "a.csv", "external_id,text,issued_on,due_on", "NPM-1,Текст,15.02.2024,15.05.2024"))
+    counts = import_json(write_csv(tmp_path / "b.csv", "external_id,text,issued_on,due_on", "NPM-1,Текст,15.02.2024,"))
+    assert counts == {"created": 0, "updated": 0, "unchanged": 1, "rejected": 0}
+    assert str(recommendation(db_url, "NPM-1").due_on) == "2024-05-15"

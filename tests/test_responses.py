@@ -132,3 +132,25 @@ def test_history_of_an_unknown_id_is_a_clear_error(registry):
     result = run_cli("history", "NPM-404")
     assert result.exit_code != 0
     assert result.output.strip() == "no recommendation 'NPM-404' in the registry"
+
+
+def test_an_old_reply_file_does_not_move_an_item_back(db_url, engine, tmp_path):
+    """The ministry said 'in progress' in March; the item escalated since; the March file comes again."""
+    from sqlmodel import Session
+
+    from flows.ingest import import_recommendations, import_responses
+    from models.registry import Recommendation
+    from models.transitions import transition
+
+    import_recommendations(write_csv(tmp_path / "r.csv", "external_id,text,issued_on,ministry", "NPM-1,Текст,15.02.2024,МВД"), engine=engine)
+    march = write_csv(tmp_path / "march.csv", "external_id,status,responded_on,note", "NPM-1,in_progress,01.03.2024,Работы начаты")
+    assert import_responses(march, engine=engine).updated == 1
+    with Session(engine) as session:
+        rec = session.query(Recommendation).one()
+        transition(session, rec, "overdue", actor="scheduler", reason="deadline passed")
+        transition(session, rec, "escalated", actor="scheduler", reason="IR-20240601-INTERIOR")
+        session.commit()
+    again = import_responses(march, engine=engine)
+    assert (again.updated, again.unchanged) == (0, 1)
+    with Session(engine) as session:
+        assert session.query(Recommendation).one().status == "escalated"
