@@ -92,3 +92,31 @@ def test_the_deadline_event_triggers_escalate(prefect_server, tmp_path: Path):
         serve.wait(timeout=30)
         log.close()
         engine.dispose()
+
+
+def test_prefect_deploy_all_creates_the_deployments_with_schedule_and_trigger(prefect_server, tmp_path: Path):
+    """An admin deploys prefect.yaml to a server with a process work pool, as the README says."""
+    project = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PREFECT_API_URL=prefect_server.url, FOLLOWUP_HOME=str(project))
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    assert subprocess.run([prefect, "work-pool", "create", "followup", "--type", "process"], env=env, cwd=project,
+                          capture_output=True, timeout=120).returncode == 0
+    deploy = subprocess.run([prefect, "--no-prompt", "deploy", "--all"], env=env, cwd=project, capture_output=True, text=True, timeout=300)
+    assert deploy.returncode == 0, deploy.stdout[-2000:] + deploy.stderr[-2000:]
+
+    async def read():
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: prefect_server.url}):
+            async with get_client() as client:
+                check = await client.read_deployment_by_name("check-deadlines/check-deadlines")
+                escalate = await client.read_deployment_by_name("escalate/escalate")
+                automations = await client.read_automations_by_name("escalate__automation_1")
+                return check, escalate, automations
+
+    check, escalate, automations = asyncio.run(read())
+    assert [(s.schedule.cron, s.schedule.timezone) for s in check.schedules] == [("0 8 * * *", "Asia/Almaty")]
+    assert check.work_pool_name == "followup"
+    assert escalate.schedules  # the fallback
+    assert automations and automations[0].trigger.expect == {"followup.deadlines.checked"}
