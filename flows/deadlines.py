@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from config.loader import load_ministries
 from config.policy import Policy, load_policy
-from models.calendar import local_today
-from models.db import get_engine
+from models.db import get_engine, insert_absent
 from models.domain import IndividualizedStatus, Status
 from models.escalation import decide
 from models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder
@@ -225,18 +223,10 @@ def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy
                     for i, o in zip(soon["id"], soon["offset"])
                 ]
             if reminder_rows:
-                session.connection().execute(_insert_absent(session, Reminder.__table__, "recommendation_id", "due_on", "offset_days"), reminder_rows)
+                session.connection().execute(insert_absent(session.connection(), Reminder.__table__, "recommendation_id", "due_on", "offset_days"), reminder_rows)
             result.reminders = len(reminder_rows)
             result.notifications = list(queued)
     return result
-
-
-def _insert_absent(session: Session, table, *keys: str):
-    """INSERT that skips rows whose unique key exists (a belt to the lock's braces)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = postgresql if session.connection().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
 
 
 # --- step 2: escalate --------------------------------------------------------------------------

@@ -53,6 +53,17 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
             raise
 
 
+def insert_absent(connection, table, *keys: str):
+    """An INSERT that skips rows whose unique key already exists, on SQLite and PostgreSQL.
+
+    What makes repeated and concurrent runs write each reminder or message once.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
 def alembic_config(engine: Engine) -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from models.db import insert_absent
 from models.followup import Notification
 from models.types import utcnow
 
@@ -26,18 +26,13 @@ def queue(session: Session, messages: Sequence[dict[str, Any]]) -> dict[str, int
     if not messages:
         return {}
     connection = session.connection()
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     table = Notification.__table__
     now = utcnow()
     rows = [
         {"language": "ru", "body_html": None, "payload": None, "status": "queued", "attempts": 0, "created_at": now, **m}
         for m in messages
     ]
-    stmt = (
-        dialect.insert(table)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(table.c.id, table.c.dedupe_key)
-    )
+    stmt = insert_absent(connection, table, "dedupe_key").returning(table.c.id, table.c.dedupe_key)
     inserted: dict[str, int] = {}
     for row in rows:  # a handful per run (one per recipient), so one statement each is fine
         result = connection.execute(stmt, row).first()
