@@ -124,7 +124,7 @@ class StatusChange(SQLModel, table=True):
     #: the day the change took effect when it differs from `at`, the moment it was recorded
     #: (a ministry's reply dated 12.05 and filed on 20.05)
     effective_on: date | None = None
-    changes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    changes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
 
 
 class HistoryIsAppendOnly(RuntimeError):
