@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the registry: SQLite (embedded) or postgresql+psycopg://",
     )
     ministries_file: Path = CONFIG_DIR / "ministries.yaml"
+    #: delivery policy and the language of the office's own messages
+    notifications_file: Path = CONFIG_DIR / "notifications.yaml"
+    #: Apprise's own configuration (TEXT or YAML) with the routes: tags `ombudsman`, `admin`,
+    #: `ministry:<code>`. Unset: config/apprise.yaml, which delivers into var/outbox/.
+    apprise_config: Path | None = None
     timezone: str = "Asia/Almaty"
     #: who a change is attributed to when the command line does not say
     actor: str = Field(default="", description="name recorded in the history for CLI actions")

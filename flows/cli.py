@@ -50,6 +50,12 @@ def _clear_errors() -> Iterator[None]:
         _fail(str(exc), 1)
     except (ImportFileError, ConfigError) as exc:
         _fail(str(exc), 2)
+    except RuntimeError as exc:
+        from flows.notify import DeadNotifications
+
+        if isinstance(exc, DeadNotifications):
+            _fail(str(exc), 1)
+        raise
     except OperationalError as exc:
         _fail(f"cannot reach the registry at {get_settings().database_url.split('@')[-1]}: {exc.orig}", 3)
     except ValueError as exc:  # settings validation, illegal transitions
@@ -241,9 +247,34 @@ def run_escalate(as_of: AsOfOpt = None) -> None:
         _print_counts(f"escalate {day}", escalate_flow(day))
 
 
+@run_app.command("dispatch")
+def run_dispatch(as_of: AsOfOpt = None) -> None:
+    """Send what the outbox holds through Apprise (routes: FOLLOWUP_APPRISE_CONFIG)."""
+    day = _as_of(as_of)
+    with _clear_errors():
+        _ensure_schema()
+        from flows.notify import dispatch_flow
+
+        _print_counts(f"dispatch {day}", dispatch_flow(day))
+
+
+@run_app.command("digest")
+def run_digest(
+    as_of: AsOfOpt = None,
+    send: Annotated[bool, typer.Option("--send/--no-send", help="deliver it now (default) or only queue it")] = True,
+) -> None:
+    """The Ombudsman's digest of the week before AS_OF: build, queue, send."""
+    day = _as_of(as_of)
+    with _clear_errors():
+        _ensure_schema()
+        from flows.notify import digest_flow
+
+        _print_counts(f"digest {day}", digest_flow(day, send=send))
+
+
 @run_app.command("all")
 def run_all(as_of: AsOfOpt = None) -> None:
-    """The day's whole pass: check-deadlines, then escalate."""
+    """The day's whole pass: check-deadlines, escalate, then dispatch what they queued."""
     day = _as_of(as_of)
     with _clear_errors():
         _ensure_schema()

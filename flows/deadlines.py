@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy import Engine, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from config.notifications import load_notification_config
 from config.policy import Policy, load_policy
 from models.db import get_engine, insert_absent
 from models.domain import IndividualizedStatus, Status
@@ -32,6 +33,7 @@ from models.registry import Facility, Ministry, Recommendation
 from models.transitions import TransitionRequest, record_edits, transition_many
 from models.types import utcnow
 from notifications.outbox import queue
+from notifications.render import render
 
 ACTOR = "followup:scheduler"
 #: statuses whose deadline the daily pass watches (escalated items wait for level 2)
@@ -121,10 +123,26 @@ def _items(session: Session, ids: list[int]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "external_id", "facility", "text", "due_on"], dtype=object).set_index("id")
 
 
-def _line(item: Any, due: date | None) -> str:
-    text_ = " ".join(str(item.text).split())
-    short = text_ if len(text_) <= 160 else text_[:157] + "…"
-    return f"- {item.external_id} · {item.facility or '—'} · срок {due:%d.%m.%Y} · {short}" if due else f"- {item.external_id} · {short}"
+def _item(details: pd.DataFrame, rec_id: Any, due: Any = None) -> dict[str, Any]:
+    """One item as the letter templates list it (notifications/templates)."""
+    row = details.loc[int(rec_id)]
+    deadline = due if due is not None and not pd.isna(due) else row.due_on
+    return {"external_id": row.external_id, "facility": row.facility, "text": str(row.text),
+            "due_on": _as_date(deadline) if deadline is not None and not pd.isna(deadline) else None}
+
+
+def _addressee(session: Session, code: str) -> tuple[str, str]:
+    """The ministry's language and its name in that language (config/ministries.yaml)."""
+    ministry = session.get(Ministry, code)
+    if ministry is None:
+        return "ru", code
+    language = ministry.language or "ru"
+    return language, getattr(ministry, f"name_{language}", None) or ministry.name_ru
+
+
+def _letter(kind: str, language: str, context: dict[str, Any]) -> dict[str, Any]:
+    rendered = render(kind, language, context)
+    return {"language": language, "subject": rendered.subject, "body_text": rendered.text, "body_html": rendered.html}
 
 
 def _as_date(value: Any) -> date:
@@ -196,21 +214,16 @@ def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy
                 soon = reminders[reminders["ministry_code"] == code]
                 overdue_ids = [*late.loc[late["ministry_code"] == code, "id"], *overdue_now.loc[overdue_now["ministry_code"] == code, "id"]]
                 due_of = dict(zip(late["id"], late["due_on"])) | dict(zip(soon["id"], soon["due_on"]))
-                lines = [f"Сроки исполнения рекомендаций НПМ на {as_of:%d.%m.%Y}."]
-                if len(soon):
-                    lines += ["", f"Срок истекает ({len(soon)}):"]
-                    lines += [_line(details.loc[int(i)], _as_date(due_of[i])) for i in soon["id"]]
-                if overdue_ids:
-                    lines += ["", f"Просрочено ({len(overdue_ids)}):"]
-                    lines += [_line(details.loc[int(i)], _as_date(due_of.get(i) or details.loc[int(i)].due_on)) for i in overdue_ids]
+                language, name = _addressee(session, code)
+                due_soon = [_item(details, i, due_of[i]) for i in soon["id"]]
+                overdue = [_item(details, i, due_of.get(i)) for i in overdue_ids]
                 key = f"reminder:{code}:{as_of.isoformat()}"
                 letters.append({
                     "recipient": f"ministry:{code}",
                     "kind": "reminder",
-                    "subject": f"Напоминание о сроках исполнения рекомендаций НПМ ({as_of:%d.%m.%Y})",
-                    "body_text": "\n".join(lines),
-                    "payload": {"as_of": as_of.isoformat(), "due_soon": list(soon["external_id"]),
-                                "overdue": [details.loc[int(i)].external_id for i in overdue_ids]},
+                    **_letter("reminder", language, {"as_of": as_of, "ministry": name, "due_soon": due_soon, "overdue": overdue}),
+                    "payload": {"as_of": as_of.isoformat(), "due_soon": [i["external_id"] for i in due_soon],
+                                "overdue": [i["external_id"] for i in overdue]},
                     "dedupe_key": key,
                 })
             queued = queue(session, letters)
@@ -276,27 +289,19 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
             session, [TransitionRequest(i, Status.OVERDUE, Status.ESCALATED, e) for i, e in zip(ids, items["external_id"])],
             actor=ACTOR, at=now, reason=f"included in individualized recommendation {reference}",
         )
-        ministry = session.get(Ministry, code)
+        language, name = _addressee(session, code)
         details = _items(session, ids)
-        lines = [
-            f"Индивидуальная рекомендация № {reference} от {as_of:%d.%m.%Y}",
-            f"Кому: {ministry.name_ru if ministry else code}",
-            "",
-            policy.legal_basis.strip(),
-            "",
-            f"Не исполнены в установленный срок ({len(ids)}):",
-            *[_line(details.loc[i], _as_date(d)) for i, d in zip(ids, items["due_on"])],
-            "",
-            f"Просим сообщить об исполнении до {response_due:%d.%m.%Y}.",
-        ]
+        letter = _letter("individualized", language, {
+            "as_of": as_of, "reference": reference, "issued_on": as_of, "ministry": name,
+            "legal_basis": policy.legal_basis.strip(), "response_due_on": response_due,
+            "items": [_item(details, i, d) for i, d in zip(ids, items["due_on"])],
+        })
         queued = queue(session, [{
             "recipient": f"ministry:{code}",
             "kind": "individualized",
-            "language": ministry.language if ministry else "ru",
-            "subject": f"Индивидуальная рекомендация № {reference}",
-            "body_text": "\n".join(lines),
+            **letter,
             "payload": {"reference": reference, "issued_on": as_of.isoformat(), "response_due_on": response_due.isoformat(),
-                        "items": list(items["external_id"])},
+                        "items": list(items["external_id"]), "attachment": f"{reference}.html"},
             "dedupe_key": f"individualized:{reference}",
         }])
         result.individualized = [reference]
@@ -314,6 +319,7 @@ def level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
     engine = engine or get_engine()
     result = StepResult(as_of=as_of)
     now = utcnow()
+    office_language = load_notification_config().language_of("ombudsman")
     ir, link, r = IndividualizedRecommendation.__table__, IndividualizedItem.__table__, Recommendation.__table__
     with Session(engine) as session, session.begin():
         lock(session, "level2")
@@ -347,15 +353,15 @@ def level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
                        "for the Ombudsman's decision (report to Parliament, referral to the prosecutor)",
             )
             result.changes += [Change(e, letter.ministry_code, Status.ESCALATED.value, Status.AWAITING_DECISION.value, letter.reference) for _, e in items]
+            details = _items(session, [i for i, _ in items])
+            _, name = _addressee(session, letter.ministry_code)
             queued = queue(session, [{
                 "recipient": "ombudsman",
                 "kind": "level2",
-                "subject": f"Требуется решение: нет ответа на индивидуальную рекомендацию № {letter.reference}",
-                "body_text": "\n".join([
-                    f"{letter.ministry_code}: срок ответа {letter.response_due_on:%d.%m.%Y} истёк, ответа нет.",
-                    f"Рекомендации без ответа ({len(items)}): " + ", ".join(e for _, e in items),
-                    "Варианты: доклад Парламенту, обращение в прокуратуру.",
-                ]),
+                **_letter("level2", office_language, {
+                    "as_of": as_of, "reference": letter.reference, "ministry": name, "issued_on": letter.issued_on,
+                    "response_due_on": letter.response_due_on, "items": [_item(details, i) for i, _ in items],
+                }),
                 "payload": {"reference": letter.reference, "ministry": letter.ministry_code, "items": [e for _, e in items]},
                 "dedupe_key": f"level2:{letter.reference}",
             }])

@@ -99,7 +99,33 @@ def run_demo(console: Console) -> None:
         soft_wrap=True,
     )
     console.print(pipeline_table())
+    from flows.notify import digest_flow
+
+    digest = digest_flow(DEMO_AS_OF)
+    delivered = passed["dispatch"].get("sent", 0) + digest.get("dispatch_sent", 0)
+    console.print(
+        f"digest for the Ombudsman's office ({DEMO_AS_OF:%d.%m.%Y}): {digest.get('new_overdue', 0)} newly overdue, "
+        f"{digest.get('individualized', 0)} individualized recommendations, {digest.get('unassigned', 0)} items without an owner",
+        soft_wrap=True,
+    )
+    console.print(outbox_summary(delivered), soft_wrap=True)
     console.print("Try: followup history NPM-2026-0001-01 · followup export recommendations var/demo/export.xlsx", soft_wrap=True)
+
+
+def outbox_summary(delivered: int) -> str:
+    """Where the demo's letters went: the local outbox folder unless FOLLOWUP_APPRISE_CONFIG routes them elsewhere."""
+    from config.notifications import apprise_config_path
+    from config.settings import CONFIG_DIR
+
+    if apprise_config_path() != CONFIG_DIR / "apprise.yaml":
+        return f"{delivered} messages delivered through the routes in {apprise_config_path()}"
+    outbox = Path("var/outbox")
+    folders = sorted(p for p in outbox.iterdir() if p.is_dir()) if outbox.is_dir() else []
+    counts = ", ".join(f"{p.name} {sum(1 for f in p.iterdir() if f.suffix == '.html')}" for p in folders)
+    return (
+        f"{delivered} messages delivered to the local outbox {outbox.resolve()}/ — one folder per recipient "
+        f"({counts} files); open the .html letters in a browser"
+    )
 
 
 def pipeline_table() -> Table:

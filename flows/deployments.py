@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +51,16 @@ def load_flow(entrypoint: str):
 
 def runner_deployments(path: Path = PREFECT_YAML) -> list[Any]:
     """RunnerDeployments with the file's schedules, triggers, parameters and tags."""
-    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
     from prefect.events import DeploymentEventTrigger
 
     built = []
     for d in read_deployments(path):
-        schedules = [CronSchedule(cron=s["cron"], timezone=s.get("timezone", "Asia/Almaty")) for s in d.get("schedules") or []]
+        schedules = [
+            CronSchedule(cron=s["cron"], timezone=s.get("timezone", "Asia/Almaty")) if "cron" in s
+            else IntervalSchedule(interval=timedelta(seconds=float(s["interval"])))
+            for s in d.get("schedules") or []
+        ]
         triggers = [DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"}) for t in d.get("triggers") or []]
         built.append(
             load_flow(d["entrypoint"]).to_deployment(
@@ -65,6 +70,7 @@ def runner_deployments(path: Path = PREFECT_YAML) -> list[Any]:
                 parameters=d.get("parameters"),
                 schedules=schedules or None,
                 triggers=triggers or None,
+                concurrency_limit=d.get("concurrency_limit"),
             )
         )
     return built

@@ -139,6 +139,13 @@ def escalate_flow(as_of: date | None = None) -> dict[str, int]:
 
 @flow(name="daily-pass", flow_run_name=_as_of_name("daily-pass"), log_prints=True)
 def daily_flow(as_of: date | None = None) -> dict[str, dict[str, int]]:
-    """The day's whole pass in order (for `followup run all` and catching up by hand)."""
+    """The day's whole pass in order (for `followup run all` and catching up by hand): check
+    deadlines, escalate, then deliver what they queued."""
+    from flows.notify import dispatch_flow  # flows.notify imports this module
+
     as_of = as_of or local_today()
-    return {"check-deadlines": check_deadlines_flow(as_of), "escalate": escalate_flow(as_of)}
+    return {
+        "check-deadlines": check_deadlines_flow(as_of),
+        "escalate": escalate_flow(as_of),
+        "dispatch": dispatch_flow(as_of),
+    }

@@ -92,3 +92,5 @@ class NotificationStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # will be retried
     DEAD = "dead"  # gave up after the configured attempts: shown in the digest
+    SENDING = "sending"  # claimed by a dispatcher; reclaimed after a lease if it crashed
+    UNROUTABLE = "unroutable"  # no Apprise URL has its tag: kept, reported, tried again next run

@@ -71,7 +71,7 @@ class Notification(SQLModel, table=True):
     """
 
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_status", "status"),)
+    __table_args__ = (Index("ix_notification_status", "status"), Index("ix_notification_recipient", "recipient"))
     id: int | None = Field(default=None, primary_key=True)
     recipient: str = Field(max_length=100)  # Apprise tag: ombudsman, ministry:<code>, admin
     kind: str = Field(max_length=40)  # reminder, individualized, level2, digest…
@@ -86,3 +86,9 @@ class Notification(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    #: not before this time (backoff after a failure)
+    next_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    #: when a dispatcher took it; a claim older than the lease is taken again (a crashed worker)
+    claimed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    #: where it went, URLs masked (no secrets): the office can tell a ministry where its letter was sent
+    delivered_to: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

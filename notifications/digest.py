@@ -1,0 +1,320 @@
+"""The data of the Ombudsman's weekly digest: six tables, no rendering, no Prefect.
+
+`build_digest(source, as_of)` reads the registry in a handful of SELECTs and shapes the
+rows with pandas. Every section is a DataFrame with stable English snake_case columns
+(`SECTION_COLUMNS`); a renderer translates the headers and formats the values. Dates are
+`datetime.date` objects on SQLite and PostgreSQL alike; counts are integers; no cell is NaN
+(a missing value is None).
+
+The period. A digest made on `as_of` covers the `days` days that END WITH `as_of`, both ends
+included: ``since = as_of - (days - 1)``, ``since <= day <= as_of`` (7 days: Tuesday to the
+next Monday for a Monday digest). The digest is made after that day's daily pass, so what
+the pass did on `as_of` (an item overdue, an individualized recommendation issued) is in it
+and not delayed a week, and consecutive weekly digests neither overlap nor leave a gap.
+The day of a status change is its `effective_on` when set, else the date of `at` in the
+office's time zone (Asia/Almaty, `FOLLOWUP_TIMEZONE`).
+
+What is "period" and what is "now": `new_overdue` and `individualized` list what happened in
+the period; `awaiting_decision`, `unassigned`, `response_rates` and `failed_notifications`
+describe the registry as it stands when the digest is built (current statuses), with
+`as_of` only deciding which deadlines have passed.
+
+Response rates. `issued`: the ministry's recommendations whose deadline has passed on
+`as_of` (effective deadline < as_of, i.e. due_on plus the days spent on hold, which move
+the deadline; items with no deadline yet are not counted). `answered`: of those, the ones
+whose current status is a ministry's answer: implemented, partially_implemented (a partial
+answer is an answer, as in config/policy.yaml) or rejected (a refusal is a reply; this is a
+response rate, not an implementation rate). Withdrawn items are left out of both counts:
+withdrawing is the office's act, not the ministry's reply, and nothing is expected of the
+ministry any more. Ministries with nothing due yet (issued == 0) have no rate and are left
+out, rather than shown as the worst with 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from config.settings import get_settings
+from models.domain import IndividualizedStatus, NotificationStatus, Status
+from models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
+from models.registry import Facility, Recommendation, StatusChange
+
+#: the sections in digest order, each with its columns in order
+SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
+    "new_overdue": ("external_id", "ministry", "facility", "region", "due_on", "overdue_since", "status"),
+    "individualized": ("reference", "ministry", "issued_on", "response_due_on", "items", "status"),
+    "awaiting_decision": ("external_id", "ministry", "facility", "reference", "response_due_on"),
+    "unassigned": ("external_id", "issued_on", "facility", "region", "category", "text"),
+    "response_rates": (
+        "ministry", "issued", "answered", "response_rate", "overdue", "individualized_issued", "individualized_answered",
+    ),
+    "failed_notifications": ("recipient", "kind", "subject", "status", "attempts", "last_error", "created_at"),
+}  # fmt: skip
+
+#: a ministry's reply that counts as an answer in the response rate (withdrawn is the office's act)
+ANSWERED_STATUSES = (Status.IMPLEMENTED, Status.PARTIALLY_IMPLEMENTED, Status.REJECTED)
+#: what the office must still chase: overdue, in an individualized recommendation, or at level 2
+OPEN_LATE_STATUSES = (Status.OVERDUE, Status.ESCALATED, Status.AWAITING_DECISION)
+#: notifications the office must know about (`unroutable`: no Apprise URL has the recipient's tag)
+FAILED_NOTIFICATION_STATUSES = (NotificationStatus.FAILED.value, NotificationStatus.DEAD.value, "unroutable")
+#: characters of a recommendation's text shown in the `unassigned` section
+TEXT_CHARS = 120
+
+
+@dataclass(frozen=True)
+class Digest:
+    """The digest's data. The period is `since` <= day <= `as_of` (both included)."""
+
+    since: date  # first day of the period: as_of - (days - 1)
+    as_of: date  # last day of the period, the day of the digest
+    sections: list[dict]  # [{"key": str, "rows": pandas.DataFrame}, ...] in SECTION_COLUMNS order
+
+    def section(self, key: str) -> pd.DataFrame:
+        """The rows of one section by its key."""
+        for section in self.sections:
+            if section["key"] == key:
+                return section["rows"]
+        raise KeyError(f"no section {key!r} (sections: {', '.join(s['key'] for s in self.sections)})")
+
+    @property
+    def keys(self) -> list[str]:
+        return [s["key"] for s in self.sections]
+
+
+def build_digest(connection_or_session: Connection | Session | Engine, as_of: date, *, days: int = 7) -> Digest:
+    """The weekly digest's tables for the `days` days ending with `as_of` (included).
+
+    Accepts a SQLAlchemy Connection, an ORM/SQLModel Session (read in its transaction) or an
+    Engine (a connection is opened and closed here; on PostgreSQL in one REPEATABLE READ
+    snapshot, so the sections agree with each other). Only reads.
+    """
+    if days < 1:
+        raise ValueError(f"days must be at least 1, not {days}")
+    since = as_of - timedelta(days=days - 1)
+    tz = get_settings().tz
+    with _connected(connection_or_session) as connection:
+        sections = {
+            "new_overdue": _new_overdue(connection, since, as_of, tz),
+            "individualized": _individualized(connection, since, as_of),
+            "awaiting_decision": _awaiting_decision(connection),
+            "unassigned": _unassigned(connection),
+            "response_rates": _response_rates(connection, as_of),
+            "failed_notifications": _failed_notifications(connection, tz),
+        }
+    for key, frame in sections.items():
+        assert tuple(frame.columns) == SECTION_COLUMNS[key], (key, tuple(frame.columns))
+    return Digest(since=since, as_of=as_of, sections=[{"key": key, "rows": sections[key]} for key in SECTION_COLUMNS])
+
+
+@contextmanager
+def _connected(source: Connection | Session | Engine) -> Iterator[Connection]:
+    if isinstance(source, Session):
+        yield source.connection()
+    elif isinstance(source, Connection):
+        yield source
+    elif isinstance(source, Engine):
+        options = {"isolation_level": "REPEATABLE READ"} if source.dialect.name == "postgresql" else {}
+        with source.connect().execution_options(**options) as connection, connection.begin():
+            yield connection
+    else:
+        raise TypeError(f"build_digest needs a Connection, Session or Engine, not {type(source).__name__}")
+
+
+def _frame(rows: Any, columns: list[str] | tuple[str, ...]) -> pd.DataFrame:
+    """Rows as an object frame (dates stay `date`, missing values stay None)."""
+    return pd.DataFrame([tuple(r) for r in rows], columns=list(columns), dtype=object)
+
+
+def _as_date(value: Any) -> date | None:
+    """A date column's value as a `date` (a driver may hand back a datetime or a string)."""
+    if value is None or (not isinstance(value, date | str) and pd.isna(value)):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _dates(frame: pd.DataFrame, *columns: str) -> None:
+    for column in columns:
+        frame[column] = pd.Series([_as_date(v) for v in frame[column]], index=frame.index, dtype=object)
+
+
+def _sorted(frame: pd.DataFrame, by: list[str], ascending: list[bool] | bool = True) -> pd.DataFrame:
+    return frame.sort_values(by, ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
+
+
+# --- 1. new overdue ----------------------------------------------------------------------------
+
+
+def _new_overdue(connection: Connection, since: date, as_of: date, tz) -> pd.DataFrame:
+    """Items that became overdue in the period, by the day of their `to_status='overdue'` change.
+
+    An item that became overdue twice in the period is listed once, with the later day.
+    History rows that only record an edit (from_status == to_status) are not a change.
+    """
+    h, r, f = StatusChange.__table__, Recommendation.__table__, Facility.__table__
+    start = datetime.combine(since, time(), tzinfo=tz)  # the period's first local midnight
+    end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=tz)  # the midnight after as_of
+    rows = connection.execute(
+        select(
+            r.c.id, r.c.external_id, r.c.ministry_code, f.c.name, f.c.region, r.c.due_on, r.c.status,
+            h.c.effective_on, h.c.at,
+        )
+        .select_from(h.join(r, r.c.id == h.c.recommendation_id).outerjoin(f, f.c.id == r.c.facility_id))
+        .where(
+            h.c.to_status == Status.OVERDUE.value,
+            h.c.from_status.is_distinct_from(h.c.to_status),
+            or_(
+                h.c.effective_on.between(since, as_of),
+                and_(h.c.effective_on.is_(None), h.c.at >= start, h.c.at < end),
+            ),
+        )
+    ).all()
+    frame = _frame(rows, ["id", "external_id", "ministry", "facility", "region", "due_on", "status", "effective_on", "at"])
+    _dates(frame, "due_on", "effective_on")
+    frame["overdue_since"] = pd.Series(
+        [e if e is not None else a.astimezone(tz).date() for e, a in zip(frame["effective_on"], frame["at"], strict=True)],
+        index=frame.index, dtype=object,
+    )
+    frame = frame.sort_values(["id", "overdue_since"], kind="stable").drop_duplicates("id", keep="last")
+    return _sorted(frame, ["ministry", "due_on", "external_id"])[list(SECTION_COLUMNS["new_overdue"])]
+
+
+# --- 2. individualized recommendations issued in the period ----------------------------------------
+
+
+def _individualized(connection: Connection, since: date, as_of: date) -> pd.DataFrame:
+    ir, link = IndividualizedRecommendation.__table__, IndividualizedItem.__table__
+    rows = connection.execute(
+        select(ir.c.reference, ir.c.ministry_code, ir.c.issued_on, ir.c.response_due_on, func.count(link.c.id), ir.c.status)
+        .select_from(ir.outerjoin(link, link.c.individualized_id == ir.c.id))
+        .where(ir.c.issued_on.between(since, as_of))
+        .group_by(ir.c.id, ir.c.reference, ir.c.ministry_code, ir.c.issued_on, ir.c.response_due_on, ir.c.status)
+    ).all()
+    frame = _frame(rows, SECTION_COLUMNS["individualized"])
+    _dates(frame, "issued_on", "response_due_on")
+    frame["items"] = frame["items"].astype("int64")
+    return _sorted(frame, ["issued_on", "ministry", "reference"])
+
+
+# --- 3. level 2: awaiting the Ombudsman's decision --------------------------------------------------
+
+
+def _awaiting_decision(connection: Connection) -> pd.DataFrame:
+    """Every item now awaiting a decision, with the individualized recommendation it went unanswered in.
+
+    An item listed in several letters (answered in part, escalated again) shows the latest one
+    that went to level 2, else the latest one; none (None) if it reached this status another way.
+    """
+    r, f = Recommendation.__table__, Facility.__table__
+    ir, link = IndividualizedRecommendation.__table__, IndividualizedItem.__table__
+    rows = connection.execute(
+        select(
+            r.c.id, r.c.external_id, r.c.ministry_code, f.c.name, ir.c.reference, ir.c.response_due_on,
+            ir.c.status, ir.c.issued_on, ir.c.id,
+        )
+        .select_from(
+            r.outerjoin(f, f.c.id == r.c.facility_id)
+            .outerjoin(link, link.c.recommendation_id == r.c.id)
+            .outerjoin(ir, ir.c.id == link.c.individualized_id)
+        )
+        .where(r.c.status == Status.AWAITING_DECISION.value)
+    ).all()
+    frame = _frame(rows, ["id", "external_id", "ministry", "facility", "reference", "response_due_on",
+                          "ir_status", "ir_issued_on", "ir_id"])
+    _dates(frame, "response_due_on", "ir_issued_on")
+    frame["level2"] = frame["ir_status"] == IndividualizedStatus.LEVEL2.value
+    frame["ir_rank"] = pd.to_numeric(frame["ir_id"]).fillna(-1)
+    frame = frame.sort_values(["id", "level2", "ir_rank"], kind="stable").drop_duplicates("id", keep="last")
+    return _sorted(frame, ["response_due_on", "ministry", "external_id"])[list(SECTION_COLUMNS["awaiting_decision"])]
+
+
+# --- 4. unassigned ----------------------------------------------------------------------------------
+
+
+def _unassigned(connection: Connection) -> pd.DataFrame:
+    r, f = Recommendation.__table__, Facility.__table__
+    rows = connection.execute(
+        select(r.c.external_id, r.c.issued_on, f.c.name, f.c.region, r.c.category, func.substr(r.c.text, 1, TEXT_CHARS))
+        .select_from(r.outerjoin(f, f.c.id == r.c.facility_id))
+        .where(r.c.status == Status.UNASSIGNED.value)
+    ).all()
+    frame = _frame(rows, SECTION_COLUMNS["unassigned"])
+    _dates(frame, "issued_on")
+    return _sorted(frame, ["issued_on", "external_id"])
+
+
+# --- 5. response rates per ministry -----------------------------------------------------------------
+
+
+def _response_rates(connection: Connection, as_of: date) -> pd.DataFrame:
+    r, ir = Recommendation.__table__, IndividualizedRecommendation.__table__
+    rows = connection.execute(
+        select(r.c.ministry_code, r.c.status, r.c.due_on, r.c.days_on_hold, r.c.on_hold_since)
+        .where(r.c.ministry_code.is_not(None), r.c.status != Status.WITHDRAWN.value)
+    ).all()
+    recs = _frame(rows, ["ministry", "status", "due_on", "days_on_hold", "on_hold_since"])
+    _dates(recs, "due_on", "on_hold_since")
+    letters = _frame(
+        connection.execute(
+            select(
+                ir.c.ministry_code, func.count(ir.c.id),
+                func.sum(case((ir.c.status == IndividualizedStatus.ANSWERED.value, 1), else_=0)),
+            )
+            .where(ir.c.issued_on <= as_of)
+            .group_by(ir.c.ministry_code)
+        ).all(),
+        ["ministry", "individualized_issued", "individualized_answered"],
+    ).set_index("ministry")
+    columns = list(SECTION_COLUMNS["response_rates"])
+    if recs.empty:
+        kinds = {"ministry": object, "response_rate": "float64"}
+        return pd.DataFrame({c: pd.Series(dtype=kinds.get(c, "int64")) for c in columns})
+
+    # the effective deadline: days on hold (and the running hold of an item on hold now) move it
+    held = pd.to_numeric(recs["days_on_hold"]).fillna(0).astype("int64")
+    running = pd.Series(
+        [max((as_of - s).days, 0) if st == Status.ON_HOLD.value and s is not None else 0
+         for st, s in zip(recs["status"], recs["on_hold_since"], strict=True)],
+        index=recs.index, dtype="int64",
+    )
+    due = pd.to_datetime(recs["due_on"]) + pd.to_timedelta(held + running, unit="D")
+    issued = (due < pd.Timestamp(as_of)).fillna(False).astype(bool)  # NaT (no deadline yet) is not due
+    answered = issued & recs["status"].isin([s.value for s in ANSWERED_STATUSES])
+    late = recs["status"].isin([s.value for s in OPEN_LATE_STATUSES])
+    per = pd.DataFrame({"ministry": recs["ministry"], "issued": issued, "answered": answered, "overdue": late})
+    per = per.groupby("ministry").sum().astype("int64")
+    per = per[per["issued"] > 0]
+    per["response_rate"] = (per["answered"] / per["issued"]).astype("float64")
+    for column in ("individualized_issued", "individualized_answered"):
+        per[column] = letters[column].reindex(per.index).fillna(0).astype("int64")
+    per = per.reset_index()
+    per["ministry"] = per["ministry"].astype(object)  # like every text column of the digest
+    return _sorted(per, ["response_rate", "overdue", "ministry"], ascending=[True, False, True])[columns]
+
+
+# --- 6. failed notifications -------------------------------------------------------------------------
+
+
+def _failed_notifications(connection: Connection, tz) -> pd.DataFrame:
+    """Messages that did not go out; `created_at` as an aware datetime in the office's time zone."""
+    n = Notification.__table__
+    rows = connection.execute(
+        select(n.c.recipient, n.c.kind, n.c.subject, n.c.status, n.c.attempts, n.c.last_error, n.c.created_at)
+        .where(n.c.status.in_(FAILED_NOTIFICATION_STATUSES))
+        .order_by(n.c.created_at, n.c.id)
+    ).all()
+    frame = _frame(rows, SECTION_COLUMNS["failed_notifications"])
+    frame["attempts"] = pd.to_numeric(frame["attempts"]).fillna(0).astype("int64")
+    frame["created_at"] = pd.Series([v.astimezone(tz) for v in frame["created_at"]], index=frame.index, dtype=object)
+    return frame

@@ -1,0 +1,368 @@
+"""Send the outbox through Apprise: one letter per recipient and run, recipients in parallel.
+
+Flows never send; they queue `Notification` rows with the change that caused them. This
+module takes what is queued and delivers it:
+
+1. **Claim** (one short transaction): queued rows, failed rows whose backoff has passed,
+   unroutable rows (the routes may have been fixed) and rows claimed by a dispatcher that died
+   (older than the lease) become `sending`. Two dispatchers never claim the same row.
+2. **Send**, per recipient tag, in a thread pool: everything claimed for one recipient goes
+   out as ONE message (one reminder letter, not forty mails) through fresh copies of the
+   Apprise servers that carry the tag — Apprise pauses 5.5 s between two sends through the
+   same server object, so sharing none means never waiting. Formal letters travel also as
+   attached HTML documents.
+3. **Mark** each recipient's rows right after its send: `sent` (with where it went, URLs
+   masked), `failed` with a backoff, `dead` after the configured attempts, or `unroutable`
+   when no URL carries the tag. A crash between sending and marking leaves the rows `sending`;
+   the next dispatcher after the lease sends them again: a message may be repeated, never lost.
+
+Secrets stay out of the database, logs and artifacts: every URL and error text is masked.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import tempfile
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import apprise
+from sqlalchemy import Engine, and_, bindparam, or_, update
+
+import notifications.local_outbox  # noqa: F401  (registers outbox://)
+from config.loader import ConfigError
+from config.notifications import Delivery, apprise_config_path, load_notification_config
+from models.db import get_engine
+from models.domain import NotificationStatus as NS
+from models.followup import Notification
+from models.types import utcnow
+
+SEPARATOR = "\n\n" + "─" * 60 + "\n\n"
+
+
+# --- routes: the Apprise configuration ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """One Apprise server of the configuration, with its tags; never shown unmasked."""
+
+    server: Any
+    tags: frozenset[str]
+
+    @property
+    def masked(self) -> str:
+        return masked_url(self.server)
+
+
+def masked_url(server: Any) -> str:
+    """The server's URL with passwords and tokens replaced by asterisks."""
+    try:
+        shown = server.url(privacy=True)
+    except Exception:  # noqa: BLE001 - a plugin that cannot print itself still gets a name
+        shown = f"{type(server).__name__}://"
+    schema = getattr(server, "secure_protocol", None) if shown.endswith("://") else None
+    if schema == "outbox":
+        from notifications.local_outbox import folder_of
+
+        meta = {"host": getattr(server, "host", ""), "fullpath": getattr(server, "fullpath", "")}
+        return f"outbox://{folder_of(meta)}"
+    return shown
+
+
+def load_routes(path: Path | None = None) -> list[Route]:
+    """Every server the Apprise configuration file defines, with its tags."""
+    path = Path(path or apprise_config_path())
+    if not path.is_file():
+        raise ConfigError(f"{path}: Apprise configuration file not found (FOLLOWUP_APPRISE_CONFIG)")
+    config = apprise.AppriseConfig()
+    if not config.add(str(path)):
+        raise ConfigError(f"{path}: not an Apprise configuration (TEXT or YAML)")
+    servers = config.servers()
+    if not servers:
+        raise ConfigError(f"{path}: no usable URL (check the URLs' syntax; Apprise's log says which line)")
+    return [Route(s, frozenset(str(t) for t in s.tags)) for s in servers]
+
+
+def secrets_of(routes: Iterable[Route]) -> list[str]:
+    """The strings that must never appear in a log line or an error message."""
+    found: set[str] = set()
+    for route in routes:
+        server = route.server
+        for name in ("password", "token", "apikey", "secret", "access_token", "webhook_id", "webhook_token"):
+            value = getattr(server, name, None)
+            if isinstance(value, str) and len(value) >= 3:
+                found.add(value)
+        try:
+            full = server.url(privacy=False)
+            if full != route.masked:
+                found.add(full)
+        except Exception:  # noqa: BLE001
+            pass
+    return sorted(found, key=len, reverse=True)
+
+
+def mask(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "****")
+    return text
+
+
+# --- composing: one message per recipient ---------------------------------------------------------
+
+
+@dataclass
+class Letter:
+    subject: str
+    text: str
+    html: str | None
+    attachments: list[tuple[str, str]] = field(default_factory=list)  # (file name, HTML content)
+
+
+_BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S | re.I)
+_STYLE = re.compile(r"<style[^>]*>.*?</style>", re.S | re.I)
+
+
+def compose(rows: Sequence[Any]) -> Letter:
+    """All of one recipient's queued messages as one letter, oldest first."""
+    rows = sorted(rows, key=lambda r: (r.created_at, r.id))
+    attachments = [
+        (str(r.payload["attachment"]), r.body_html)
+        for r in rows
+        if r.body_html and isinstance(r.payload, dict) and r.payload.get("attachment")
+    ]
+    if len(rows) == 1:
+        only = rows[0]
+        return Letter(only.subject, only.body_text, only.body_html, attachments)
+    subjects = [r.subject for r in rows]
+    subject = " | ".join(subjects) if len(subjects) <= 2 else f"{subjects[0]} (+{len(subjects) - 1})"
+    text = SEPARATOR.join(f"{r.subject}\n\n{r.body_text}" for r in rows)
+    html = None
+    if any(r.body_html for r in rows):
+        styles = "".join(dict.fromkeys(m.group(0) for r in rows if r.body_html for m in _STYLE.finditer(r.body_html)))
+        parts = []
+        for r in rows:
+            if r.body_html:
+                inner = _BODY.search(r.body_html)
+                parts.append(f"<article>{inner.group(1) if inner else r.body_html}</article>")
+            else:
+                escaped = r.body_text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                parts.append(f"<article><h2>{r.subject}</h2><pre>{escaped}</pre></article>")
+        html = (
+            f"<!doctype html><html><head><meta charset='utf-8'>{styles}</head><body>"
+            + "<hr style='margin:2em 0'>".join(parts)
+            + "</body></html>"
+        )
+    return Letter(subject, text, html, attachments)
+
+
+# --- sending ----------------------------------------------------------------------------------------
+
+
+class _ThreadLog(logging.Handler):
+    """Apprise's warnings of the calling thread only: the reason a send failed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.lines.append(record.getMessage())
+
+
+def _wants_html(server: Any) -> bool:
+    return server.notify_format == apprise.NotifyFormat.HTML or getattr(server, "secure_protocol", None) == "outbox"
+
+
+def send_letter(letter: Letter, routes: Sequence[Route], *, delivery: Delivery) -> tuple[list[str], list[str]]:
+    """Send one letter through each route; returns (delivered to, errors), URLs masked."""
+    delivered, errors = [], []
+    with tempfile.TemporaryDirectory(prefix="followup-attach-") as tmp:
+        files = []
+        for name, content in letter.attachments:
+            path = Path(tmp) / Path(name).name
+            path.write_text(content, encoding="utf-8")
+            files.append(str(path))
+        for route in routes:
+            server = copy.copy(route.server)  # its own throttle clock: no 5.5 s wait behind another recipient
+            if getattr(server, "secure_protocol", None) == "outbox":
+                server.notify_format = apprise.NotifyFormat.HTML  # files for a browser: keep the HTML as it is
+            host = getattr(server, "host", None)
+            if host in delivery.trusted_hosts:
+                server.request_rate_per_sec = delivery.trusted_hosts[host]
+            html = _wants_html(server) and letter.html is not None
+            sender = apprise.Apprise()
+            sender.add(server)
+            capture = _ThreadLog()
+            logger = logging.getLogger("apprise")
+            logger.addHandler(capture)
+            try:
+                ok = sender.notify(
+                    body=letter.html if html else letter.text,
+                    title=letter.subject,
+                    body_format=apprise.NotifyFormat.HTML if html else apprise.NotifyFormat.TEXT,
+                    attach=apprise.AppriseAttachment(files) if files and server.attachment_support else None,
+                )
+            except Exception as exc:  # noqa: BLE001 - a plugin bug must not lose the outbox
+                ok, capture.lines = False, [*capture.lines, f"{type(exc).__name__}: {exc}"]
+            finally:
+                logger.removeHandler(capture)
+            if ok:
+                delivered.append(route.masked)
+            else:
+                reason = "; ".join(dict.fromkeys(capture.lines)) or "the server refused the message"
+                errors.append(f"{route.masked}: {reason}")
+    return delivered, errors
+
+
+# --- the outbox: claim, mark ---------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What happened to one recipient's messages in one run."""
+
+    recipient: str
+    keys: list[str]
+    status: str  # sent, failed, dead, unroutable
+    delivered_to: list[str] = field(default_factory=list)
+    error: str | None = None
+    dead: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DispatchResult:
+    claimed: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def sent(self) -> int:
+        return sum(len(o.keys) for o in self.outcomes if o.status == NS.SENT)
+
+    @property
+    def messages(self) -> int:
+        """Letters that left (one per recipient and server)."""
+        return sum(len(o.delivered_to) for o in self.outcomes if o.status == NS.SENT)
+
+    @property
+    def dead(self) -> list[str]:
+        return [k for o in self.outcomes for k in o.dead]
+
+    @property
+    def unroutable(self) -> list[str]:
+        return sorted(o.recipient for o in self.outcomes if o.status == NS.UNROUTABLE)
+
+    @property
+    def failed(self) -> int:
+        return sum(len(o.keys) - len(o.dead) for o in self.outcomes if o.status in (NS.FAILED, NS.DEAD))
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "claimed": self.claimed, "sent": self.sent, "messages": self.messages, "failed": self.failed,
+            "dead": len(self.dead), "unroutable": sum(len(o.keys) for o in self.outcomes if o.status == NS.UNROUTABLE),
+        }
+
+
+def claim(engine: Engine, *, now: datetime, lease: timedelta, recipients: Sequence[str] | None = None) -> list[Any]:
+    """Take what is due for sending; rows another dispatcher holds (within its lease) are left alone."""
+    table = Notification.__table__
+    due = or_(
+        table.c.status == NS.QUEUED.value,
+        table.c.status == NS.UNROUTABLE.value,
+        and_(table.c.status == NS.FAILED.value, or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now)),
+        and_(table.c.status == NS.SENDING.value, table.c.claimed_at < now - lease),
+    )
+    condition = and_(due, table.c.recipient.in_(list(recipients))) if recipients else due
+    stmt = update(table).where(condition).values(status=NS.SENDING.value, claimed_at=now).returning(*table.c)
+    with engine.begin() as connection:
+        return list(connection.execute(stmt).all())
+
+
+def _mark(engine: Engine, outcome: Outcome, rows: Sequence[Any], *, now: datetime, delivery: Delivery) -> None:
+    table = Notification.__table__
+    ids = [r.id for r in rows]
+    with engine.begin() as connection:
+        if outcome.status == NS.SENT:
+            connection.execute(
+                update(table).where(table.c.id.in_(ids)).values(
+                    status=NS.SENT.value, sent_at=now, attempts=table.c.attempts + 1, last_error=None,
+                    claimed_at=None, next_attempt_at=None, delivered_to=", ".join(outcome.delivered_to),
+                )
+            )
+        elif outcome.status == NS.UNROUTABLE:
+            connection.execute(
+                update(table).where(table.c.id.in_(ids)).values(
+                    status=NS.UNROUTABLE.value, last_error=outcome.error, claimed_at=None, next_attempt_at=None,
+                )
+            )
+        else:
+            params = []
+            for r in rows:
+                attempts = r.attempts + 1
+                dead = attempts >= delivery.max_attempts
+                if dead:
+                    outcome.dead.append(r.dedupe_key)
+                params.append({
+                    "b_id": r.id, "b_attempts": attempts, "b_status": (NS.DEAD if dead else NS.FAILED).value,
+                    "b_next": None if dead else now + delivery.backoff(attempts),
+                })
+            connection.execute(
+                update(table).where(table.c.id == bindparam("b_id")).values(
+                    status=bindparam("b_status"), attempts=bindparam("b_attempts"), next_attempt_at=bindparam("b_next"),
+                    last_error=outcome.error, claimed_at=None,
+                ),
+                params,
+            )
+            if outcome.dead and len(outcome.dead) == len(rows):
+                outcome.status = NS.DEAD.value
+
+
+def deliver_to(recipient: str, rows: Sequence[Any], routes: Sequence[Route], *, engine: Engine, delivery: Delivery,
+               secrets: Sequence[str], apprise_file: Path) -> Outcome:
+    """Compose, send and mark one recipient's messages."""
+    keys = [r.dedupe_key for r in rows]
+    mine = [r for r in routes if recipient in r.tags]
+    if not mine:
+        outcome = Outcome(recipient, keys, NS.UNROUTABLE.value,
+                          error=f"no Apprise URL has the tag {recipient!r} in {apprise_file} (FOLLOWUP_APPRISE_CONFIG)")
+    else:
+        delivered, errors = send_letter(compose(rows), mine, delivery=delivery)
+        if errors:
+            outcome = Outcome(recipient, keys, NS.FAILED.value, delivered, mask("; ".join(errors), secrets))
+        else:
+            outcome = Outcome(recipient, keys, NS.SENT.value, delivered)
+    _mark(engine, outcome, rows, now=utcnow(), delivery=delivery)
+    return outcome
+
+
+def dispatch(*, engine: Engine | None = None, apprise_file: Path | None = None, delivery: Delivery | None = None,
+             recipients: Sequence[str] | None = None) -> DispatchResult:
+    """Send everything due in the outbox; the whole delivery step of a run."""
+    engine = engine or get_engine()
+    delivery = delivery or load_notification_config().delivery
+    apprise_file = Path(apprise_file or apprise_config_path())
+    routes = load_routes(apprise_file)  # a broken routes file fails before anything is claimed
+    secrets = secrets_of(routes)
+    rows = claim(engine, now=utcnow(), lease=timedelta(minutes=delivery.lease_minutes), recipients=recipients)
+    result = DispatchResult(claimed=len(rows))
+    by_recipient: dict[str, list[Any]] = {}
+    for row in rows:
+        by_recipient.setdefault(row.recipient, []).append(row)
+    if not by_recipient:
+        return result
+    with ThreadPoolExecutor(max_workers=min(delivery.concurrency, len(by_recipient)), thread_name_prefix="dispatch") as pool:
+        futures = [
+            pool.submit(deliver_to, recipient, batch, routes, engine=engine, delivery=delivery, secrets=secrets, apprise_file=apprise_file)
+            for recipient, batch in sorted(by_recipient.items())
+        ]
+        result.outcomes = [f.result() for f in futures]
+    return result

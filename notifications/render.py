@@ -1,0 +1,270 @@
+"""Message templates: subject, plain text and HTML of every message the pipeline sends.
+
+    render(kind, language, context) -> Rendered(subject, text, html)
+
+Templates live in `notifications/templates/<lang>/<kind>.txt|.html`; the shared HTML page
+(`_base.html`) and the table/list macros (`_macros.html`, `_macros.txt`) sit in the templates
+folder itself. Each language's `strings.yaml` holds the subject lines (Jinja strings rendered
+with the same context), the default sender (`office`), the labels, the digest's section
+headings and the translation of DataFrame column names (`columns:`).
+
+Jinja2 runs with StrictUndefined (a missing context key raises `jinja2.UndefinedError`),
+autoescape on for .html and off for .txt and for subjects. Besides the caller's context, every
+template sees `lang`, `strings` (that language's strings.yaml), `subject` (the rendered subject
+line), the filter `d` (DD.MM.YYYY) and the function `period(since, until)`. The digest also
+gets `counts` ({section key: row count}) and its `sections` are prepared for display (see
+`_digest_section`).
+
+Nothing here keeps state between calls except the parsed strings.yaml (reloaded when the
+file changes) and Jinja's template cache.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, UndefinedError, select_autoescape
+
+__all__ = ["KINDS", "LANGUAGES", "Rendered", "format_date", "render", "strings"]
+
+LANGUAGES = ("ru", "kk", "en")  # ru is the default / fallback
+KINDS = ("reminder", "individualized", "level2", "digest")
+DEFAULT_LANGUAGE = "ru"
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+LOCAL_TZ = ZoneInfo("Asia/Almaty")  # UTC+5 since 2024-03-01
+EMPTY = "—"
+TEXT_CELL_MAX = 80  # digest plain-text tables: longer cells are cut with "…"
+# identifiers are never cut: every message names every recommendation by its external_id
+NO_TRUNCATE = frozenset({"external_id", "external_ids", "reference", "items", "recipient"})
+
+# what each kind needs from the caller (office is optional: it defaults from strings.yaml)
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "reminder": ("as_of", "ministry", "due_soon", "overdue"),
+    "individualized": ("as_of", "reference", "issued_on", "ministry", "legal_basis", "items", "response_due_on"),
+    "level2": ("as_of", "reference", "ministry", "issued_on", "response_due_on", "items"),
+    "digest": ("since", "as_of", "sections"),
+}
+_ALIASES = {"kz": "kk", "kaz": "kk", "rus": "ru", "eng": "en"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str  # plain text body
+    html: str  # a complete HTML document (<!doctype html>…), inline CSS only, printable
+
+
+def format_date(value: Any) -> str:
+    """DD.MM.YYYY from a date, a datetime (aware ones are shown in Asia/Almaty), an ISO string; None -> "—"."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return EMPTY
+    if isinstance(value, str):
+        if not value.strip():
+            return EMPTY
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"not a date: {value!r} (expected an ISO date such as 2026-11-23)") from None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(LOCAL_TZ)
+        value = value.date()
+    if isinstance(value, date):
+        return f"{value.day:02d}.{value.month:02d}.{value.year:04d}"
+    raise TypeError(f"not a date: {value!r}")
+
+
+def _as_date(value: Any) -> date | None:
+    text = format_date(value)
+    return None if text == EMPTY else datetime.strptime(text, "%d.%m.%Y").date()
+
+
+def period(since: Any, until: Any) -> str:
+    """16.11–23.11.2026, or 28.12.2026–04.01.2027 across a new year."""
+    start, end = _as_date(since), _as_date(until)
+    if start is None or end is None:
+        return f"{format_date(since)}–{format_date(until)}"
+    if start.year == end.year:
+        return f"{start.day:02d}.{start.month:02d}–{format_date(end)}"
+    return f"{format_date(start)}–{format_date(end)}"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        undefined=StrictUndefined,
+        # on for .html, off for .txt and for the subject strings from strings.yaml
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["d"] = format_date
+    env.globals["period"] = period
+    return env
+
+
+_ENV = _environment()
+
+
+@lru_cache(maxsize=16)
+def _load_strings(language: str, mtime_ns: int) -> dict[str, Any]:
+    path = TEMPLATES_DIR / language / "strings.yaml"
+    with path.open(encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict):
+        raise TypeError(f"{path}: expected a mapping")
+    return data
+
+
+def strings(language: str | None) -> dict[str, Any]:
+    """The parsed strings.yaml of a language (after fallback). Treat it as read-only."""
+    lang = _language(language)
+    return _load_strings(lang, (TEMPLATES_DIR / lang / "strings.yaml").stat().st_mtime_ns)
+
+
+def _language(language: str | None) -> str:
+    if not language:
+        return DEFAULT_LANGUAGE
+    code = re.split(r"[-_]", str(language).strip().lower(), maxsplit=1)[0]
+    code = _ALIASES.get(code, code)
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _tidy_text(text: str) -> str:
+    lines = [line.rstrip() for line in text.splitlines()]
+    out = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+    return out + "\n"
+
+
+def render(kind: str, language: str | None, context: dict) -> Rendered:
+    """Subject, plain text and HTML of one message. Unknown language -> ru; unknown kind -> ValueError."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown message kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    missing = [key for key in REQUIRED[kind] if key not in context]
+    if missing:
+        raise UndefinedError(f"{kind} message: context is missing {', '.join(repr(k) for k in missing)}")
+    lang = _language(language)
+    s = strings(lang)
+    ctx: dict[str, Any] = dict(context)  # never modify the caller's dict
+    ctx.setdefault("office", s["office"])
+    ctx["lang"] = lang
+    ctx["strings"] = s
+    if kind == "digest":
+        sections = [_digest_section(section, s, lang) for section in context["sections"]]
+        ctx["sections"] = sections
+        ctx["counts"] = {section["key"]: section["count"] for section in sections}
+    subject = _one_line(_ENV.from_string(s["subjects"][kind]).render(ctx))
+    ctx["subject"] = subject
+    text = _ENV.get_template(f"{lang}/{kind}.txt").render(ctx)
+    html = _ENV.get_template(f"{lang}/{kind}.html").render(ctx)
+    return Rendered(subject=subject, text=_tidy_text(text), html=html)
+
+
+# --- digest tables -------------------------------------------------------------------------
+
+
+def _digest_section(section: dict, s: dict, lang: str) -> dict[str, Any]:
+    """{"key", "rows": DataFrame} -> what the digest templates show.
+
+    Adds: heading, explanation (from strings.yaml `sections:`; an unknown key shows itself),
+    count, columns (raw names), headers (translated through `columns:`), cells (formatted
+    strings, full length, for HTML) and table_text (aligned plain-text table, long cells cut).
+    Cells: dates (and ISO strings in *_on/*_at/*_since columns) as DD.MM.YYYY, empty as "—",
+    lists joined with ", ", response_rate (a fraction) as a percentage, and the codes in
+    status/kind/source columns translated through strings.yaml `values:`.
+    `rows` may also be a list of dicts, or None for an empty section.
+    """
+    key = section["key"]
+    frame = section["rows"]
+    if frame is None:
+        frame = pd.DataFrame()
+    elif not isinstance(frame, pd.DataFrame):
+        frame = pd.DataFrame(list(frame))
+    texts = s["sections"].get(key) or {}
+    columns = [str(c) for c in frame.columns]
+    headers = [str(s["columns"].get(c, c)) for c in columns]
+    cells = [
+        [_cell(value, column, s, lang) for value, column in zip(row, columns)]
+        for row in frame.astype(object).itertuples(index=False, name=None)
+    ]
+    numeric = [bool(cells) and all(_NUMERIC.fullmatch(row[i]) or row[i] == EMPTY for row in cells) for i in range(len(columns))]
+    return {
+        "key": key,
+        "heading": texts.get("heading", key),
+        "explanation": texts.get("explanation", ""),
+        "count": len(frame),
+        "rows": frame,
+        "columns": columns,
+        "headers": headers,
+        "cells": cells,
+        # per column: right-align numbers; keep identifiers and dates on one line
+        "align": ["right" if n else "left" for n in numeric],
+        "nowrap": [c in ("external_id", "reference", "recipient") or _is_date_column(c) for c in columns],
+        "table_text": _text_table(headers, cells, columns, numeric) if cells else "",
+    }
+
+
+_NUMERIC = re.compile(r"-?\d+([.,]\d+)?%?")
+
+
+def _cell(value: Any, column: str, s: dict, lang: str) -> str:
+    if isinstance(value, (set, frozenset)):
+        value = sorted(value, key=str)
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "ndarray":
+        return ", ".join(_cell(v, column, s, lang) for v in value)
+    if value is None or value is pd.NaT or value is pd.NA:
+        return EMPTY
+    if isinstance(value, (datetime, date)):
+        return format_date(value)
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return s["labels"]["flag_yes"] if value else s["labels"]["flag_no"]
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if math.isnan(number):
+            return EMPTY
+        if column == "response_rate":  # a fraction 0..1 (a value above 1 is taken as a percentage already)
+            return f"{number * 100 if number <= 1 else number:.0f}%"
+        text = str(int(number)) if number.is_integer() else f"{number:.2f}".rstrip("0")
+        return text.replace(".", ",") if lang in ("ru", "kk") else text
+    text = _one_line(str(value))
+    if isinstance(value, str) and _is_date_column(column):
+        try:
+            return format_date(text)
+        except ValueError:
+            return text
+    return str(s.get("values", {}).get(column, {}).get(text, text))
+
+
+def _is_date_column(column: str) -> bool:
+    return column.endswith(("_on", "_at", "_since")) or column in ("date", "deadline")
+
+
+def _truncate(text: str, column: str) -> str:
+    if column in NO_TRUNCATE or len(text) <= TEXT_CELL_MAX:
+        return text
+    return text[: TEXT_CELL_MAX - 1].rstrip() + "…"
+
+
+def _text_table(headers: list[str], cells: list[list[str]], columns: list[str], numeric: list[bool]) -> str:
+    rows = [headers] + [[_truncate(c, column) for c, column in zip(row, columns)] for row in cells]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) if n else c.ljust(w) for c, w, n in zip(row, widths, numeric)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

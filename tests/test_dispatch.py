@@ -1,0 +1,195 @@
+"""The outbox leaves through Apprise to real receivers: an SMTP server and an HTTP endpoint on loopback.
+
+Each ministry's clerk gets one letter per run with only the ministry's own items; the office
+gets its notices; a dead mail server means retries, then `dead`, and nothing lost.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from config.notifications import Delivery
+from config.policy import load_policy
+from flows.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
+from flows.ingest import import_recommendations
+from models.followup import Notification
+from models.types import utcnow
+from notifications.dispatch import dispatch
+from notifications.outbox import queue
+from tests.conftest import write_csv
+from models.calendar import WorkingCalendar
+from tests.receivers import JsonReceiver, SmtpReceiver
+
+DUE = date(2026, 3, 10)
+#: ten working days after the items became overdue on 11.03 (Nauryz falls in between)
+ESCALATION = WorkingCalendar.from_policy(load_policy().calendar).add_working_days(DUE + timedelta(days=1), 10)
+REF = f"IR-{ESCALATION:%Y%m%d}"
+QUICK = Delivery(max_attempts=3, backoff_minutes=[0], concurrency=4)
+INTERIOR, HEALTH = "kanc@mvd.gov.kz", "kanc@dsm.gov.kz"
+
+
+def routes(tmp_path: Path, smtp: SmtpReceiver, hook: JsonReceiver, *, health: bool = True) -> Path:
+    """The office's Apprise file: each ministry's chancellery by e-mail, the office by webhook."""
+    lines = [
+        "version: 1", "urls:",
+        f"  - {smtp.url(INTERIOR)}:", "      tag: ministry:interior",
+        f"  - {hook.url('office')}:", "      tag: ombudsman",
+    ]
+    if health:
+        lines += [f"  - {smtp.url(HEALTH)}:", "      tag: ministry:health"]
+    path = tmp_path / "apprise.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def rows(engine) -> list[Notification]:
+    with engine.connect() as c:
+        return [Notification.model_validate(r._mapping) for r in c.execute(select(Notification.__table__).order_by(Notification.id))]
+
+
+@pytest.fixture
+def registry(db_url, engine, tmp_path):
+    import_recommendations(write_csv(
+        tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry,facility",
+        "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД,ИВС г. Кокшетау",
+        "NPM-2,Провести обучение персонала,05.01.2026,10.03.2026,interior,ИВС г. Кокшетау",
+        "NPM-3,Обеспечить пациентов питьевой водой,05.01.2026,10.03.2026,health,Психиатрическая больница г. Караганда",
+    ), engine=engine, actor="clerk")
+    return engine
+
+
+def test_each_ministry_gets_one_letter_with_only_its_own_items(registry, tmp_path):
+    engine = registry
+    check_deadlines(DUE - timedelta(days=14), engine=engine)
+    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+        result = dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
+        assert result.summary() == {"claimed": 2, "sent": 2, "messages": 2, "failed": 0, "dead": 0, "unroutable": 0}
+        [interior] = smtp.to(INTERIOR)
+        [health] = smtp.to(HEALTH)
+    assert "NPM-1" in interior.text and "NPM-2" in interior.text and "NPM-3" not in interior.text + interior.html
+    assert "NPM-3" in health.text and "NPM-1" not in health.text + health.html and "NPM-2" not in health.text + health.html
+    assert "NPM-1" in interior.html  # the HTML part too
+    sent = rows(engine)
+    assert {n.status for n in sent} == {"sent"} and all(n.attempts == 1 and n.sent_at for n in sent)
+    assert all("s3cret" not in (n.delivered_to or "") for n in sent) and "mailto://npm:****@127.0.0.1" in sent[0].delivered_to
+    # nothing is sent twice
+    with SmtpReceiver(port=smtp.port) as again, JsonReceiver() as hook2:
+        assert dispatch(engine=engine, apprise_file=routes(tmp_path, again, hook2), delivery=QUICK).claimed == 0
+        assert again.mails == []
+
+
+def test_the_individualized_recommendation_arrives_as_a_letter_with_its_document(registry, tmp_path):
+    engine = registry
+    as_of = ESCALATION
+    check_deadlines(as_of, engine=engine)
+    for code in plan_escalations(as_of, engine=engine):
+        escalate_ministry(code, as_of, engine=engine)
+    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+        result = dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
+        [letter] = smtp.to(INTERIOR)  # the reminder and the individualized recommendation: one mail
+    assert result.sent == 4 and result.messages == 2
+    assert f"{REF}-INTERIOR" in letter.subject or f"{REF}-INTERIOR" in letter.text
+    assert "NPM-1" in letter.text and "NPM-3" not in letter.text
+    document = letter.attachments[f"{REF}-INTERIOR.html"].decode("utf-8")
+    assert f"{REF}-INTERIOR" in document and "NPM-1" in document and "NPM-2" in document and "NPM-3" not in document
+
+
+def test_the_office_is_told_of_level_2_through_its_webhook(registry, tmp_path):
+    engine = registry
+    as_of = ESCALATION
+    check_deadlines(as_of, engine=engine)
+    for code in plan_escalations(as_of, engine=engine):
+        escalate_ministry(code, as_of, engine=engine)
+    level2(ESCALATION + timedelta(days=31), engine=engine)
+    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+        dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
+        posts = hook.at("office")
+    assert len(posts) == 1
+    body = posts[0].body["title"] + posts[0].body["message"]
+    assert f"{REF}-INTERIOR" in body and f"{REF}-HEALTH" in body and "NPM-3" in body
+
+
+def test_a_message_nobody_can_receive_is_kept_and_sent_once_a_route_exists(registry, tmp_path):
+    engine = registry
+    check_deadlines(DUE - timedelta(days=14), engine=engine)
+    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+        result = dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook, health=False), delivery=QUICK)
+        assert result.unroutable == ["ministry:health"] and result.sent == 1
+        [kept] = [n for n in rows(engine) if n.recipient == "ministry:health"]
+        assert kept.status == "unroutable" and "ministry:health" in kept.last_error and kept.body_text
+        assert smtp.to(HEALTH) == []
+        # the admin adds the route; the next run delivers it
+        result = dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
+        assert result.sent == 1 and len(smtp.to(HEALTH)) == 1
+    assert {n.status for n in rows(engine)} == {"sent"}
+
+
+def test_a_dead_mail_server_means_retries_then_dead_and_nothing_lost(registry, tmp_path):
+    engine = registry
+    check_deadlines(DUE - timedelta(days=14), engine=engine)
+    with SmtpReceiver(refuse=True) as smtp, JsonReceiver() as hook:
+        path = routes(tmp_path, smtp, hook)
+        first = dispatch(engine=engine, apprise_file=path, delivery=QUICK)
+        assert first.sent == 0 and first.failed == 2 and first.dead == []
+        assert {(n.status, n.attempts) for n in rows(engine)} == {("failed", 1)}
+        assert all("s3cret" not in n.last_error and "127.0.0.1" in n.last_error for n in rows(engine))
+        dispatch(engine=engine, apprise_file=path, delivery=QUICK)
+        last = dispatch(engine=engine, apprise_file=path, delivery=QUICK)
+        assert sorted(last.dead) == ["reminder:health:2026-02-24", "reminder:interior:2026-02-24"]
+        assert dispatch(engine=engine, apprise_file=path, delivery=QUICK).claimed == 0  # dead is not retried by itself
+    kept = rows(engine)
+    assert {(n.status, n.attempts) for n in kept} == {("dead", 3)} and all("NPM-" in n.body_text for n in kept)
+
+
+def test_backoff_holds_a_failed_message_back(registry, tmp_path):
+    engine = registry
+    check_deadlines(DUE - timedelta(days=14), engine=engine)
+    patient = Delivery(max_attempts=3, backoff_minutes=[30])
+    with SmtpReceiver(refuse=True) as smtp, JsonReceiver() as hook:
+        path = routes(tmp_path, smtp, hook)
+        assert dispatch(engine=engine, apprise_file=path, delivery=patient).failed == 2
+        assert dispatch(engine=engine, apprise_file=path, delivery=patient).claimed == 0  # not before 30 minutes
+    assert all(n.next_attempt_at > utcnow() + timedelta(minutes=29) for n in rows(engine))
+
+
+def test_a_dispatcher_that_died_after_sending_is_replaced_and_the_message_sent_again(registry, tmp_path):
+    """A crash between sending and marking resends; it never loses."""
+    engine = registry
+    check_deadlines(DUE - timedelta(days=14), engine=engine)
+    table = Notification.__table__
+    with engine.begin() as c:  # what a worker killed mid-send leaves behind
+        c.execute(update(table).values(status="sending", claimed_at=utcnow() - timedelta(minutes=20)))
+    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+        result = dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
+        assert result.sent == 2 and len(smtp.mails) == 2
+    with engine.begin() as c:  # a claim within its lease belongs to a dispatcher still at work
+        c.execute(update(table).values(status="sending", claimed_at=utcnow()))
+    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+        assert dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK).claimed == 0
+
+
+def test_two_dispatchers_at_once_send_each_message_once(db_url, engine, tmp_path):
+    with Session(engine) as session, session.begin():
+        queue(session, [
+            {"recipient": "ministry:interior" if i % 2 else "ministry:health", "kind": "reminder", "subject": f"S{i}",
+             "body_text": f"NPM-{i}", "dedupe_key": f"k{i}"}
+            for i in range(20)
+        ])
+    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+        path = routes(tmp_path, smtp, hook)
+        results = []
+        workers = [threading.Thread(target=lambda: results.append(dispatch(engine=engine, apprise_file=path, delivery=QUICK)))
+                   for _ in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert sum(r.sent for r in results) == 20
+        assert sorted(len(m.text.split("NPM-")) - 1 for m in smtp.mails) == [10, 10]  # two letters, ten items each
+    assert {n.status for n in rows(engine)} == {"sent"}
