@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import re
 import tempfile
 import threading
@@ -77,13 +78,26 @@ def masked_url(server: Any) -> str:
     return shown
 
 
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def with_environment(content: str, path: Path) -> str:
+    """`${SMTP_PASSWORD}` in the routes file is taken from the environment, so the file itself
+    can be kept in version control without secrets (Apprise does not expand variables)."""
+    missing = sorted({name for name in _VARIABLE.findall(content) if name not in os.environ})
+    if missing:
+        raise ConfigError(f"{path}: {', '.join('${' + m + '}' for m in missing)}: not set in the environment")
+    return _VARIABLE.sub(lambda m: os.environ[m.group(1)], content)
+
+
 def load_routes(path: Path | None = None) -> list[Route]:
     """Every server the Apprise configuration file defines, with its tags."""
     path = Path(path or apprise_config_path())
     if not path.is_file():
         raise ConfigError(f"{path}: Apprise configuration file not found (FOLLOWUP_APPRISE_CONFIG)")
+    content = with_environment(path.read_text(encoding="utf-8"), path)
     config = apprise.AppriseConfig()
-    if not config.add(str(path)):
+    if not config.add_config(content):
         raise ConfigError(f"{path}: not an Apprise configuration (TEXT or YAML)")
     servers = config.servers()
     if not servers:

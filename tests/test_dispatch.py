@@ -193,3 +193,25 @@ def test_two_dispatchers_at_once_send_each_message_once(db_url, engine, tmp_path
         assert sum(r.sent for r in results) == 20
         assert sorted(len(m.text.split("NPM-")) - 1 for m in smtp.mails) == [10, 10]  # two letters, ten items each
     assert {n.status for n in rows(engine)} == {"sent"}
+
+
+def test_secrets_come_from_the_environment_and_never_show(registry, tmp_path, monkeypatch):
+    """The routes file names ${SMTP_PASSWORD}; the password itself is only in the environment."""
+    engine = registry
+    check_deadlines(DUE - timedelta(days=14), engine=engine)
+    with SmtpReceiver(refuse=True, password="env-only-pw") as smtp:
+        path = tmp_path / "routes.txt"  # Apprise's TEXT format this time
+        path.write_text(
+            f"ministry:interior={smtp.url(INTERIOR, password='${SMTP_PASSWORD}')}\n"
+            f"ministry:health={smtp.url(HEALTH, password='${SMTP_PASSWORD}')}\n",
+            encoding="utf-8",
+        )
+        from config.loader import ConfigError
+
+        with pytest.raises(ConfigError, match=r"SMTP_PASSWORD.*not set"):
+            dispatch(engine=engine, apprise_file=path, delivery=QUICK)
+        monkeypatch.setenv("SMTP_PASSWORD", "env-only-pw")
+        result = dispatch(engine=engine, apprise_file=path, delivery=QUICK)
+    assert result.failed == 2  # the server refuses: the error is recorded, masked
+    for n in rows(engine):
+        assert "env-only-pw" not in n.last_error and "****" in n.last_error
