@@ -23,7 +23,7 @@ from sqlmodel import Session
 from config.loader import normalize_name
 from config.settings import get_settings
 from flows.tabular import ImportFileError, ImportRejected, RowError, parse_days, read_table, write_table
-from models.db import get_engine, one_of
+from models.db import bulk_insert, get_engine, one_of
 from models.domain import FacilityType, Grade, Priority, Source, Status
 from models.registry import Facility, Ministry, Recommendation, StatusChange, Visit
 from models.transitions import TransitionRequest, allowed, path_between, record_edits, transition_many
@@ -410,7 +410,7 @@ def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor:
         # a plain executemany, then the ids by external_id: RETURNING with parameter order
         # degrades to one statement per row on SQLite (4x slower on a 500,000-row file)
         connection = session.connection()
-        connection.execute(insert(table), records)
+        bulk_insert(connection, table, {key: [r[key] for r in records] for key in records[0]})
         keys = [r["external_id"] for r in records]
         id_of = dict(connection.execute(select(table.c.external_id, table.c.id).where(one_of(connection, table.c.external_id, keys))).all())
         ids = [id_of[k] for k in keys]

@@ -64,6 +64,31 @@ def insert_absent(connection, table, *keys: str):
     return dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
 
 
+def bulk_insert(connection, table, columns: dict[str, list]) -> None:
+    """INSERT many rows straight through the driver's executemany, in the caller's transaction.
+
+    `columns` maps column name -> its values (one list per column, all the same length). Each
+    column's bind processor (dates on SQLite, UTC datetimes, JSON) is applied once per column;
+    SQLAlchemy's per-row parameter handling cost the import 2-3x at 500,000 rows.
+    """
+    names = list(columns)
+    if not names or not columns[names[0]]:
+        return
+    dialect = connection.dialect
+    processed = []
+    for name in names:
+        processor = table.c[name].type._cached_bind_processor(dialect)
+        values = columns[name]
+        processed.append([processor(v) for v in values] if processor else values)
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+        f"VALUES ({', '.join([mark] * len(names))})"
+    )
+    connection.exec_driver_sql(sql, list(zip(*processed)))
+
+
 def one_of(connection, column, keys):
     """`column IN (keys)` for a large set of keys, fast on both databases.
 

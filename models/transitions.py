@@ -18,6 +18,7 @@ from sqlalchemy import Date, Integer, and_, bindparam, func, insert, select, upd
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from models.db import bulk_insert
 from models.domain import Status
 from models.registry import Recommendation, StatusChange
 from models.types import utcnow
@@ -169,22 +170,19 @@ def transition_many(
                 f"{len(updates) - result.rowcount} of {len(updates)} recommendations changed status "
                 "since they were read; nothing was written, run again"
             )
-    history = [
-        {
-            "recommendation_id": r.recommendation_id,
-            "from_status": None if r.from_status is None else str(r.from_status),
-            "to_status": str(r.to_status),
-            "at": at,
-            "actor": actor,
-            "reason": reasons[i] if reasons else reason,
-            "evidence": evidences[i] if evidences else evidence,
-            "effective_on": effective_on[i] if effective_on else None,
-            "changes": None,
-        }
-        for i, r in enumerate(requests)
-    ]
-    session.connection().execute(insert(StatusChange.__table__), history)
-    return len(requests)
+    n = len(requests)
+    bulk_insert(session.connection(), StatusChange.__table__, {
+        "recommendation_id": [r.recommendation_id for r in requests],
+        "from_status": [None if r.from_status is None else str(r.from_status) for r in requests],
+        "to_status": [str(r.to_status) for r in requests],
+        "at": [at] * n,
+        "actor": [actor] * n,
+        "reason": list(reasons) if reasons else [reason] * n,
+        "evidence": list(evidences) if evidences else [evidence] * n,
+        "effective_on": list(effective_on) if effective_on else [None] * n,
+        "changes": [None] * n,
+    })
+    return n
 
 
 def _clock_columns(session: Session, requests, updates: list[dict], *, at: datetime, effective_on) -> None:
