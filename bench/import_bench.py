@@ -1,0 +1,609 @@
+"""Benchmark: `flows.ingest.import_recommendations` against plain pandas + executemany.
+
+    python bench/import_bench.py [--rows 500000] [--database sqlite|postgresql|both]
+
+Generates a deterministic CSV of N recommendations, then for each chosen database:
+
+* imports it with the project (`import_recommendations`) into a fresh registry,
+* imports the same file a second time (idempotent re-import: 0 created, N unchanged),
+* writes the same rows with a "plain" baseline (pd.read_csv + raw DBAPI executemany, one
+  transaction) into a second fresh registry,
+
+each in its own spawned child process, which reports its wall time and its own peak RSS
+(`ru_maxrss`). A second pass repeats the three runs under `tracemalloc` on two more fresh
+registries to get the Python-heap peak without slowing the timed runs (`--no-heap` skips it).
+The parent process stays small (standard library only: it never imports pandas, SQLAlchemy
+or the project), because on Linux a child's `ru_maxrss` starts at its parent's high-water
+mark.
+
+The database contents written by the import and by the baseline are compared (counts and
+fingerprints); the script exits non-zero on a crash or on wrong counts, never on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date, timedelta
+from multiprocessing import get_context
+from pathlib import Path
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+ACTOR = "bench"
+SEED = 20261122
+
+#: the labels the file uses for ministries -> registry codes (the baseline's "plain dict")
+MINISTRY_CODES = {
+    "interior": "interior",
+    "МВД": "interior",
+    "health": "health",
+    "Ministry of Health": "health",
+    "education": "education",
+    "labour": "labour",
+    "defence": "defence",
+    "nsc": "nsc",
+}
+
+COLUMNS = [
+    "external_id", "text", "issued_on", "due_on", "ministry", "facility", "facility_type",
+    "region", "category", "source", "mechanism_ref", "priority", "visit_id",
+]
+
+# --- the data ----------------------------------------------------------------------------------
+
+CITIES = [
+    ("Астана", "г. Астана"), ("Алматы", "г. Алматы"), ("Шымкент", "г. Шымкент"),
+    ("Караганда", "Карагандинская область"), ("Актобе", "Актюбинская область"),
+    ("Павлодар", "Павлодарская область"), ("Усть-Каменогорск", "Восточно-Казахстанская область"),
+    ("Семей", "область Абай"), ("Костанай", "Костанайская область"), ("Кокшетау", "Акмолинская область"),
+    ("Петропавловск", "Северо-Казахстанская область"), ("Уральск", "Западно-Казахстанская область"),
+    ("Атырау", "Атырауская область"), ("Актау", "Мангистауская область"),
+    ("Кызылорда", "Кызылординская область"), ("Тараз", "Жамбылская область"),
+    ("Талдыкорган", "область Жетісу"), ("Туркестан", "Туркестанская область"),
+    ("Конаев", "Алматинская область"), ("Жезказган", "область Ұлытау"),
+]
+
+#: facility type -> (how many of the 500, name pattern, genitive "of the facility", ministry labels)
+FACILITY_TYPES = {
+    "prison": (120, "Учреждение ЕЦ-166/{n} г. {city}", "учреждения", ("interior", "МВД")),
+    "police_temporary_detention": (130, "ИВС Департамента полиции г. {city} №{n}", "изолятора временного содержания", ("interior", "МВД")),
+    "psychiatric_hospital": (60, "Центр психического здоровья №{n} г. {city}", "центра психического здоровья", ("health", "Ministry of Health")),
+    "social_care_home": (110, "Центр оказания специальных социальных услуг №{n} г. {city}", "центра социальных услуг", ("labour",)),
+    "childrens_home": (80, "Детский дом №{n} г. {city}", "детского дома", ("education",)),
+}
+
+CATEGORIES = [
+    "условия содержания", "медицинская помощь", "питание", "обращение с лицами",
+    "правовые гарантии", "связь с внешним миром", "персонал", "жалобы и запросы",
+    "доступность для лиц с инвалидностью", "психиатрическая помощь", "образование",
+]
+
+MAIN = [
+    "Обеспечить соблюдение нормы жилой площади не менее {n} кв. м на одного человека в помещениях {of}; в ходе визита выявлено переполнение.",
+    "Принять меры по обеспечению круглосуточного доступа к питьевой воде и к санитарным узлам с перегородками во всех помещениях {of}.",
+    "Организовать медицинский осмотр каждого поступающего в помещения {of} с фиксацией телесных повреждений и уведомлением прокурора.",
+    "Оборудовать прогулочные дворики {of} навесами и скамьями, обеспечить ежедневную прогулку продолжительностью не менее {h} часов.",
+    "Провести капитальный ремонт системы вентиляции и отопления {of}; температура в жилых помещениях не должна опускаться ниже {t} градусов.",
+    "Разместить в общедоступных местах {of} информацию о правах содержащихся лиц и о порядке подачи жалоб на казахском и русском языках.",
+    "Обеспечить конфиденциальность обращений к врачу и к адвокату; исключить присутствие сотрудников {of} при медицинском осмотре.",
+    "Укомплектовать штат {of} психологом и социальным работником; провести обучение персонала по вопросам предупреждения пыток.",
+    "Обеспечить доступ к телефонной связи не реже {k} раз в неделю и возможность свиданий с родственниками в помещениях {of}.",
+    "Привести меню {of} в соответствие с нормами питания, обеспечить диетическое питание по медицинским показаниям.",
+    "Исключить применение мер физического стеснения без назначения врача и без записи в журнале {of}; вести видеозапись каждого случая.",
+    "Обеспечить доступность здания {of} для лиц с инвалидностью: пандусы, поручни, адаптированные санитарные узлы.",
+]
+
+#: one of these (with numbers and dates) follows every main sentence, so that texts rarely repeat
+DETAIL = [
+    "На момент визита {d} в учреждении находились {p} человек при лимите {lim}.",
+    "Нарушение зафиксировано в акте посещения от {d} (пункт {k2}).",
+    "При посещении {d} члены НПМ опросили {p} человек, {k} из них сообщили об этом нарушении.",
+    "Замечание повторяется с визита {d}; ранее было дано {k} аналогичных рекомендаций.",
+]
+
+EXTRA = [
+    "Срок исполнения — {m} месяцев с даты получения рекомендации.",
+    "Информацию о принятых мерах направить в адрес НПМ.",
+    "Рекомендация повторяется: по итогам предыдущего визита она не была исполнена.",
+    "Особое внимание уделить несовершеннолетним и лицам с инвалидностью.",
+    "Нарушение отмечено в {k} из {k2} осмотренных помещений.",
+    "Жалобы на данное нарушение поступали от содержащихся лиц неоднократно.",
+    "Предусмотреть необходимые средства в бюджете на {y} год.",
+]
+
+
+def _facilities(rng: random.Random) -> list[tuple[str, str, str, tuple[str, ...], str]]:
+    """500 facilities: (name, type, region, ministry labels, genitive phrase)."""
+    out = []
+    n = 0
+    for kind, (count, pattern, genitive, labels) in FACILITY_TYPES.items():
+        for _ in range(count):
+            n += 1
+            city, region = CITIES[rng.randrange(len(CITIES))]
+            out.append((pattern.format(n=n, city=city), kind, region, labels, genitive))
+    rng.shuffle(out)
+    return out
+
+
+def _text(rng: random.Random, genitive: str, visited: date) -> str:
+    """A Russian recommendation of 150-250 characters."""
+    # the main sentence, a detail with figures and dates, then extras while they fit
+    text = rng.choice(MAIN).format(of=genitive, n=rng.choice((4, 6, 8)), h=rng.choice((1, 2)), t=rng.choice((18, 20)), k=rng.randint(1, 3))
+    p = rng.randint(12, 480)
+    details = rng.sample(DETAIL, len(DETAIL))
+    extras = rng.sample(EXTRA, len(EXTRA))
+    for i, sentence in enumerate(details[:1] + extras + details[1:]):
+        if len(text) >= 150 and i > 0 and rng.random() < 0.5:
+            break
+        k = rng.randint(1, 9)
+        candidate = text + " " + sentence.format(
+            d=visited.strftime("%d.%m.%Y"), p=p, lim=p + rng.randint(-20, 60), k=k, k2=k + rng.randint(1, 30),
+            m=rng.choice((3, 6, 12)), y=visited.year + 1,
+        )
+        if len(candidate) <= 250:
+            text = candidate
+    return text
+
+
+def generate_csv(path: Path, rows: int, seed: int = SEED) -> dict[str, int]:
+    """Write the file; returns how many rows, distinct facilities and distinct visits it has."""
+    rng = random.Random(seed)
+    facilities = _facilities(rng)
+    visits = []
+    for v in range(5000):
+        day = date(2021, 1, 4) + timedelta(days=rng.randrange(1400))
+        visits.append((f"V-{day.year}-{v + 1:05d}", day, facilities[v % len(facilities)]))
+    seen_facilities: set[str] = set()
+    seen_visits: set[str] = set()
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for i in range(rows):
+            visit_id, visited, (name, kind, region, labels, genitive) = visits[rng.randrange(len(visits))]
+            issued = visited + timedelta(days=rng.randrange(45))
+            due = issued + timedelta(days=rng.choice((30, 60, 90, 180, 365)))
+            roll = rng.random()
+            ministry = "defence" if roll < 0.03 else "nsc" if roll < 0.05 else rng.choice(labels)
+            writer.writerow((
+                f"REC-{issued.year}-{i + 1:07d}",
+                _text(rng, genitive, visited),
+                issued.strftime("%d.%m.%Y"),
+                due.isoformat(),
+                ministry,
+                name,
+                kind,
+                region,
+                rng.choice(CATEGORIES),
+                "npm_visit",
+                "" if rng.random() < 0.1 else f"Отчёт НПМ №{visit_id[-5:]}/{visited.year}",
+                "high" if rng.random() < 0.2 else "normal",
+                visit_id,
+            ))
+            seen_facilities.add(name)
+            seen_visits.add(visit_id)
+    return {"rows": rows, "facilities": len(seen_facilities), "visits": len(seen_visits)}
+
+
+# --- child processes (everything heavy is imported in them, never in the parent) ----------------
+
+
+def _quiet() -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def run_child(fn, *args):
+    """Run fn(*args) in a fresh spawned interpreter; its ru_maxrss is its own."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def child_pg_admin(admin_url: str, action: str, name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        if action == "create":
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        else:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def child_init(url: str) -> None:
+    _quiet()
+    from models.crud import init_db
+    from models.db import get_engine
+
+    init_db(url)
+    get_engine(url).dispose()
+
+
+def child_import(url: str, csv_path: str, heap: bool) -> dict:
+    """One measured `import_recommendations` call."""
+    _quiet()
+    import gc
+    import tracemalloc
+
+    from flows.ingest import import_recommendations
+    from models.db import get_engine
+
+    engine = get_engine(url)
+    gc.collect()
+    before = _maxrss_mb()
+    if heap:
+        tracemalloc.start()
+    started = time.perf_counter()
+    result = import_recommendations(Path(csv_path), engine=engine, actor=ACTOR)
+    seconds = time.perf_counter() - started
+    heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else None
+    tracemalloc.stop()
+    peak = _maxrss_mb()
+    engine.dispose()
+    return {"seconds": seconds, "rss_before": before, "rss_peak": peak, "heap_peak": heap_peak, "counts": result.counts()}
+
+
+def child_profile(url: str, csv_path: str, top: int) -> str:
+    """cProfile one import; returns the top functions by own time and by cumulative time."""
+    _quiet()
+    import cProfile
+    import io
+    import pstats
+
+    from flows.ingest import import_recommendations
+    from models.db import get_engine
+
+    engine = get_engine(url)
+    profiler = cProfile.Profile()
+    result = profiler.runcall(import_recommendations, Path(csv_path), engine=engine, actor=ACTOR)
+    engine.dispose()
+    out = io.StringIO()
+    out.write(f"import counts: {result.counts()}\n")
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+def child_baseline(dialect: str, target: str, csv_path: str, heap: bool) -> dict:
+    """Plain pandas + raw DBAPI executemany: the same writes as the import, one transaction."""
+    import gc
+    import tracemalloc
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    if dialect == "sqlite":
+        import sqlite3
+
+        def connect():
+            connection = sqlite3.connect(target, timeout=30)
+            for pragma in ("PRAGMA foreign_keys=ON", "PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=30000"):
+                connection.execute(pragma)  # what models.db sets on every connection
+            return connection
+
+        mark = "?"
+    else:
+        import psycopg
+
+        def connect():
+            return psycopg.connect(target)
+
+        mark = "%s"
+
+    def sql(statement: str) -> str:
+        return statement.replace("?", mark)
+
+    def days(series: pd.Series) -> list:
+        """datetime64 -> what the DBAPI stores for a Date column (ISO text on SQLite, date on PostgreSQL)."""
+        values = series.dt.strftime("%Y-%m-%d") if dialect == "sqlite" else series.dt.date
+        return values.astype(object).where(series.notna(), None).tolist()
+
+    gc.collect()
+    before = _maxrss_mb()
+    if heap:
+        tracemalloc.start()
+    started = time.perf_counter()
+
+    df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    issued = pd.to_datetime(df["issued_on"], format="%d.%m.%Y")
+    due = pd.to_datetime(df["due_on"], format="%Y-%m-%d")
+    ministry = df["ministry"].map(MINISTRY_CODES)
+    now = datetime.now(UTC)
+    stamp = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else now
+
+    connection = connect()
+    cursor = connection.cursor()
+    # facilities: the first row naming each one gives its type, region and ministry
+    firsts = df.assign(_ministry=ministry).drop_duplicates("facility")
+    cursor.executemany(
+        sql("INSERT INTO facility (name, facility_type, region, ministry_code) VALUES (?, ?, ?, ?)"),
+        list(zip(firsts["facility"].tolist(), firsts["facility_type"].tolist(), firsts["region"].tolist(), firsts["_ministry"].tolist())),
+    )
+    cursor.execute("SELECT name, id FROM facility")
+    facility_ids = df["facility"].map(dict(cursor.fetchall()))
+    # visits: dated by their earliest recommendation
+    visits = df.assign(_issued=issued, _facility=facility_ids).sort_values("_issued", kind="stable").drop_duplicates("visit_id")
+    cursor.executemany(
+        sql("INSERT INTO visit (external_id, visited_on, kind, facility_id) VALUES (?, ?, 'planned', ?)"),
+        list(zip(visits["visit_id"].tolist(), days(visits["_issued"]), visits["_facility"].tolist())),
+    )
+    cursor.execute("SELECT external_id, id FROM visit")
+    visit_ids = df["visit_id"].map(dict(cursor.fetchall()))
+    # recommendations
+    n = len(df)
+    cursor.executemany(
+        sql(
+            "INSERT INTO recommendation (external_id, text, source, mechanism_ref, category, priority, issued_on, due_on, "
+            "ministry_code, facility_id, visit_id, status, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?)"
+        ),
+        list(zip(
+            df["external_id"].tolist(), df["text"].tolist(), df["source"].tolist(),
+            [v or None for v in df["mechanism_ref"].tolist()], [v or None for v in df["category"].tolist()],
+            df["priority"].tolist(), days(issued), days(due), ministry.tolist(),
+            facility_ids.tolist(), visit_ids.tolist(), [stamp] * n, [stamp] * n,
+        )),
+    )
+    # their first history entry
+    cursor.execute("SELECT external_id, id FROM recommendation")
+    rec_ids = df["external_id"].map(dict(cursor.fetchall())).tolist()
+    reason = f"created by import of {Path(csv_path).name}"
+    cursor.executemany(
+        sql("INSERT INTO status_change (recommendation_id, from_status, to_status, at, actor, reason) VALUES (?, NULL, 'issued', ?, ?, ?)"),
+        [(rec_id, stamp, ACTOR, reason) for rec_id in rec_ids],
+    )
+    connection.commit()
+    connection.close()
+
+    seconds = time.perf_counter() - started
+    heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else None
+    tracemalloc.stop()
+    return {"seconds": seconds, "rss_before": before, "rss_peak": _maxrss_mb(), "heap_peak": heap_peak, "counts": {"created": n}}
+
+
+def child_inspect(url: str) -> dict:
+    """Counts and fingerprints of a registry, comparable between the import and the baseline."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    queries = {
+        "counts": "SELECT (SELECT count(*) FROM facility), (SELECT count(*) FROM visit), "
+        "(SELECT count(*) FROM recommendation), (SELECT count(*) FROM status_change)",
+        "recommendations": "SELECT ministry_code, status, priority, source, count(*), min(issued_on), max(issued_on), "
+        "min(due_on), max(due_on), sum(length(text)), count(mechanism_ref), count(category) "
+        "FROM recommendation GROUP BY ministry_code, status, priority, source ORDER BY 1, 2, 3, 4",
+        "facilities": "SELECT f.name, f.facility_type, f.region, f.ministry_code, count(r.id) FROM facility f "
+        "LEFT JOIN recommendation r ON r.facility_id = f.id GROUP BY f.name, f.facility_type, f.region, f.ministry_code ORDER BY f.name",
+        "visits": "SELECT v.external_id, v.visited_on, v.kind, f.name, count(r.id) FROM visit v JOIN facility f ON f.id = v.facility_id "
+        "LEFT JOIN recommendation r ON r.visit_id = v.id GROUP BY v.external_id, v.visited_on, v.kind, f.name ORDER BY v.external_id",
+        "consistent": "SELECT count(*) FROM recommendation r JOIN visit v ON v.id = r.visit_id WHERE v.facility_id = r.facility_id",
+        "history": "SELECT from_status, to_status, actor, reason, count(*), count(DISTINCT recommendation_id) FROM status_change "
+        "GROUP BY from_status, to_status, actor, reason ORDER BY 1, 2",
+        "history_changes_sql_null": "SELECT count(*) FROM status_change WHERE changes IS NULL",
+    }
+    out = {}
+    with engine.connect() as connection:
+        for key, query in queries.items():
+            out[key] = [tuple(str(v) for v in row) for row in connection.execute(text(query)).all()]
+    engine.dispose()
+    return out
+
+
+# --- the parent: orchestration and the table ------------------------------------------------
+
+
+class Registry:
+    """A fresh, empty database: a SQLite file or a PostgreSQL database on the server."""
+
+    def __init__(self, dialect: str, workdir: Path, label: str, admin_url: str):
+        self.dialect = dialect
+        self.admin_url = admin_url
+        if dialect == "sqlite":
+            path = workdir / f"registry_{label}.db"
+            self.url = f"sqlite:///{path}"
+            self.target = str(path)
+            self.name = None
+        else:
+            base, _, _ = admin_url.rpartition("/")
+            self.name = f"followup_bench_{uuid.uuid4().hex[:8]}"
+            self.url = f"{base}/{self.name}"
+            # a libpq conninfo for the raw psycopg baseline
+            userhost = base.split("://", 1)[1]
+            user, _, hostport = userhost.rpartition("@")
+            host, _, port = hostport.partition(":")
+            self.target = f"host={host} port={port or 5432} user={user.split(':')[0] or 'postgres'} dbname={self.name}"
+            if ":" in user:
+                self.target += f" password={user.split(':', 1)[1]}"
+            run_child(child_pg_admin, admin_url, "create", self.name)
+        run_child(child_init, self.url)
+
+    def drop(self) -> None:
+        if self.name:
+            run_child(child_pg_admin, self.admin_url, "drop", self.name)
+
+
+def _row(variant: str, database: str, rows: int, run: dict, heap_run: dict | None) -> dict:
+    return {
+        "variant": variant, "database": database, "rows": rows, "seconds": run["seconds"],
+        "rss_peak": run["rss_peak"], "rss_growth": run["rss_peak"] - run["rss_before"],
+        "heap_peak": heap_run["heap_peak"] if heap_run else None,
+    }
+
+
+def _print_table(lines: list[dict], baselines: dict[str, float]) -> None:
+    header = f"{'variant':<10} {'database':<11} {'rows':>8} {'seconds':>9} {'rows/s':>9} {'peak RSS MB':>12} {'RSS growth MB':>14} {'heap peak MB':>13} {'x baseline':>11}"
+    print(header)
+    print("-" * len(header))
+    for line in lines:
+        heap = f"{line['heap_peak']:.0f}" if line["heap_peak"] is not None else "-"
+        ratio = line["seconds"] / baselines[line["database"]]
+        print(
+            f"{line['variant']:<10} {line['database']:<11} {line['rows']:>8} {line['seconds']:>9.2f} "
+            f"{line['rows'] / line['seconds']:>9.0f} {line['rss_peak']:>12.0f} {line['rss_growth']:>14.0f} {heap:>13} {ratio:>10.2f}x"
+        )
+
+
+def _compare(label: str, imported: dict, baseline: dict, failures: list[str]) -> None:
+    for key in ("counts", "recommendations", "facilities", "visits", "consistent", "history"):
+        if imported[key] != baseline[key]:
+            failures.append(f"{label}: import and baseline registries differ in {key}: {imported[key][:3]} vs {baseline[key][:3]}")
+
+
+def bench_database(dialect: str, csv_path: Path, expected: dict, args, workdir: Path, failures: list[str]) -> tuple[list[dict], float, dict]:
+    n = expected["rows"]
+    registries: list[Registry] = []
+
+    def fresh(label: str) -> Registry:
+        registry = Registry(dialect, workdir, f"{dialect}_{label}", args.pg_url)
+        registries.append(registry)
+        return registry
+
+    def check_counts(what: str, got: dict, want: dict) -> None:
+        if got != want:
+            failures.append(f"{dialect} {what}: counts {got}, expected {want}")
+
+    def check_registry(what: str, registry: Registry) -> dict:
+        seen = run_child(child_inspect, registry.url)
+        want = [(str(expected["facilities"]), str(expected["visits"]), str(n), str(n))]
+        if seen["counts"] != want:
+            failures.append(f"{dialect} {what}: facility/visit/recommendation/status_change rows {seen['counts'][0]}, expected {want[0]}")
+        if seen["consistent"] != [(str(n),)]:
+            failures.append(f"{dialect} {what}: {seen['consistent'][0][0]} of {n} recommendations point at their visit's facility")
+        return seen
+
+    try:
+        print(f"[{dialect}] import into a fresh registry ...", flush=True)
+        a = fresh("import")
+        first = run_child(child_import, a.url, str(csv_path), False)
+        check_counts("import", first["counts"], {"created": n, "updated": 0, "unchanged": 0, "rejected": 0})
+        imported = check_registry("import", a)
+        print(f"[{dialect}]   {first['seconds']:.1f} s, counts {first['counts']}", flush=True)
+
+        print(f"[{dialect}] re-import of the same file ...", flush=True)
+        again = run_child(child_import, a.url, str(csv_path), False)
+        check_counts("re-import", again["counts"], {"created": 0, "updated": 0, "unchanged": n, "rejected": 0})
+        check_registry("re-import", a)
+        print(f"[{dialect}]   {again['seconds']:.1f} s, counts {again['counts']}", flush=True)
+
+        print(f"[{dialect}] baseline (pandas + executemany) into a fresh registry ...", flush=True)
+        b = fresh("baseline")
+        base = run_child(child_baseline, dialect, b.target, str(csv_path), False)
+        baseline_seen = check_registry("baseline", b)
+        _compare(dialect, imported, baseline_seen, failures)
+        print(f"[{dialect}]   {base['seconds']:.1f} s", flush=True)
+
+        heap_first = heap_again = heap_base = None
+        if args.heap:
+            print(f"[{dialect}] tracemalloc pass (Python-heap peaks; not timed) ...", flush=True)
+            c = fresh("import_heap")
+            heap_first = run_child(child_import, c.url, str(csv_path), True)
+            heap_again = run_child(child_import, c.url, str(csv_path), True)
+            d = fresh("baseline_heap")
+            heap_base = run_child(child_baseline, dialect, d.target, str(csv_path), True)
+
+        profile = None
+        if args.profile:
+            print(f"[{dialect}] cProfile of one import ...", flush=True)
+            e = fresh("profile")
+            profile = run_child(child_profile, e.url, str(csv_path), args.profile_top)
+
+        lines = [
+            _row("import", dialect, n, first, heap_first),
+            _row("re-import", dialect, n, again, heap_again),
+            _row("baseline", dialect, n, base, heap_base),
+        ]
+        notes = {"changes_sql_null": imported["history_changes_sql_null"][0][0], "profile": profile}
+        return lines, base["seconds"], notes
+    finally:
+        for registry in registries:
+            try:
+                registry.drop()
+            except Exception as exc:  # noqa: BLE001 - report and carry on cleaning up
+                print(f"could not drop {registry.name}: {exc}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=500_000)
+    parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="sqlite")
+    parser.add_argument("--pg-url", default=PG_ADMIN_URL, help="admin URL of the PostgreSQL server (AUTOCOMMIT; creates and drops databases)")
+    parser.add_argument("--no-heap", dest="heap", action="store_false", help="skip the tracemalloc pass")
+    parser.add_argument("--profile", action="store_true", help="also cProfile one import and print the hot spots")
+    parser.add_argument("--profile-top", type=int, default=25)
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (CSV and SQLite files)")
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    _quiet()
+
+    workdir = Path(tempfile.mkdtemp(prefix="followup_bench_"))
+    failures: list[str] = []
+    lines: list[dict] = []
+    baselines: dict[str, float] = {}
+    notes: dict[str, dict] = {}
+    try:
+        csv_path = workdir / "recommendations.csv"
+        started = time.perf_counter()
+        expected = generate_csv(csv_path, args.rows, args.seed)
+        print(
+            f"generated {csv_path} in {time.perf_counter() - started:.1f} s: {expected['rows']} rows, "
+            f"{expected['facilities']} facilities, {expected['visits']} visits, {csv_path.stat().st_size / 2**20:.0f} MB",
+            flush=True,
+        )
+        dialects = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+        for dialect in dialects:
+            found, base_seconds, note = bench_database(dialect, csv_path, expected, args, workdir, failures)
+            lines += found
+            baselines[dialect] = base_seconds
+            notes[dialect] = note
+    finally:
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    print()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, parent peak RSS {_maxrss_mb():.0f} MB (the children's RSS starts from it)")
+    print()
+    _print_table(lines, baselines)
+    print()
+    print("aims (for the first import):")
+    for dialect in baselines:
+        imp = next(line for line in lines if line["database"] == dialect and line["variant"] == "import")
+        ratio = imp["seconds"] / baselines[dialect]
+        print(f"  {dialect:<10} within 2x of the baseline: {ratio:.2f}x -> {'MET' if ratio <= 2 else 'MISSED'}")
+        print(
+            f"  {dialect:<10} under 1 GB peak: {imp['rss_peak']:.0f} MB peak RSS ({imp['rss_growth']:.0f} MB growth during the call) "
+            f"-> {'MET' if imp['rss_peak'] < 1024 else 'MISSED'}"
+        )
+    for dialect, note in notes.items():
+        if note["profile"]:
+            print()
+            print(f"--- cProfile, {dialect} ---")
+            print(note["profile"])
+        print(f"note: {dialect}: status_change rows written by the import whose `changes` is SQL NULL: {note['changes_sql_null']} of {args.rows}")
+    if failures:
+        print()
+        print("WRONG COUNTS:")
+        for failure in failures:
+            print(f"  {failure}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
