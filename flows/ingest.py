@@ -93,21 +93,28 @@ def check_columns(frame: pd.DataFrame, path: Path, *, allowed_columns: tuple[str
         raise ImportFileError(f"{path.name}: missing required column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}")
 
 
-def _errors_where(mask: pd.Series, field_name: str, problem: pd.Series | str) -> list[RowError]:
+def _errors_where(mask: pd.Series, field_name: str, problem: pd.Series | str | Callable[[Any], str], values: pd.Series | None = None) -> list[RowError]:
+    """One RowError per row where `mask` holds; `problem` is a text, a text per row, or a
+    function of the row's value in `values` (called for the bad rows only: a 500,000-row
+    file should not format 500,000 messages to report three)."""
     rows = mask[mask].index
     if isinstance(problem, str):
         return [RowError(int(r), field_name, problem) for r in rows]
+    if callable(problem):
+        assert values is not None
+        return [RowError(int(r), field_name, problem(values.loc[r])) for r in rows]
     return [RowError(int(r), field_name, str(problem.loc[r])) for r in rows]
 
 
 def _enum_column(frame: pd.DataFrame, name: str, values: type, default: str | None, *, upper: bool = False) -> tuple[pd.Series, list[RowError]]:
-    raw = frame[name].str.strip()
-    raw = raw.str.upper() if upper else raw.str.lower()
+    # each distinct text normalized once and shared: 500,000 lower-cased copies of "npm_visit"
+    # cost 30 MB and nothing else
+    forms = {v: (v.strip().upper() if upper else v.strip().lower()) for v in frame[name].unique()}
+    raw = frame[name].map(forms)
     known = {v.value for v in values}
     bad = (raw != "") & ~raw.isin(known)
-    problem = raw.map(lambda v: f"unknown value {v!r} (known: {', '.join(sorted(known))})")
     cleaned = raw.where(raw != "", default)
-    return cleaned, _errors_where(bad, name, problem)
+    return cleaned, _errors_where(bad, name, lambda v: f"unknown value {v!r} (known: {', '.join(sorted(known))})", raw)
 
 
 def ministry_lookup(ministries: list[Ministry]) -> dict[str, str]:
@@ -158,9 +165,10 @@ def validate_recommendations(frame: pd.DataFrame, *, ministries: dict[str, str])
     if "ministry" in frame:
         names = frame["ministry"].str.strip()
         codes = names.map({v: ministries.get(normalize_name(v)) for v in names.unique() if v})
+        examples = ", ".join(sorted(set(ministries.values()))[:4])
         errors += _errors_where(
             (names != "") & codes.isna(), "ministry",
-            names.map(lambda v: f"unknown ministry {v!r} (a code such as {', '.join(sorted(set(ministries.values()))[:4])}…, a name or an alias from config/ministries.yaml)"),
+            lambda v: f"unknown ministry {v!r} (a code such as {examples}…, a name or an alias from config/ministries.yaml)", names,
         )
         out["ministry"] = codes
     for name, values, default in (
@@ -187,7 +195,7 @@ def validate_recommendations(frame: pd.DataFrame, *, ministries: dict[str, str])
     ):
         if name in out:
             limit = column.type.length
-            errors += _errors_where(out[name].map(lambda v: isinstance(v, str) and len(v) > limit), name, f"longer than {limit} characters")
+            errors += _errors_where(out[name].str.len().fillna(0) > limit, name, f"longer than {limit} characters")
     if "facility" not in frame:
         for name in ("facility_type", "region"):
             if name in frame:
@@ -212,7 +220,8 @@ def _resolve_facilities(session: Session, frame: pd.DataFrame) -> pd.Series:
         return pd.Series(dtype=object)
     known = {normalize_name(name): fid for fid, name in session.exec(select(Facility.id, Facility.name)).all()}  # type: ignore[call-overload]
     named = frame[frame["facility"].notna()]
-    firsts = named.assign(_norm=named["facility"].map(normalize_name)).drop_duplicates("_norm")
+    norms = {n: normalize_name(n) for n in named["facility"].unique()}
+    firsts = named.assign(_norm=named["facility"].map(norms)).drop_duplicates("_norm")
     new = firsts[~firsts["_norm"].isin(known)]
     if len(new):
         rows = [
@@ -227,7 +236,9 @@ def _resolve_facilities(session: Session, frame: pd.DataFrame) -> pd.Series:
         table = Facility.__table__
         result = session.connection().execute(insert(table).returning(table.c.id, table.c.name, sort_by_parameter_order=True), rows)
         known.update({normalize_name(name): fid for fid, name in result.all()})
-    return frame["facility"].map(lambda n: known.get(normalize_name(n)) if n else None)
+    names = frame["facility"]
+    ids = {n: known.get(normalize_name(n)) for n in names.dropna().unique()}
+    return names.map(lambda n: ids.get(n) if n else None)
 
 
 def _resolve_visits(session: Session, frame: pd.DataFrame, facility_ids: pd.Series) -> pd.Series:
@@ -258,10 +269,16 @@ def _resolve_visits(session: Session, frame: pd.DataFrame, facility_ids: pd.Seri
     return frame["visit_id"].map(lambda k: known.get(k) if k else None)
 
 
-def _existing(session: Session, external_ids: list[str]) -> pd.DataFrame:
-    """The registry's current values for the file's external ids (only those that exist)."""
+def _existing(session: Session, external_ids: list[str], *, compared: bool = True) -> pd.DataFrame:
+    """The registry's current values for the file's external ids (only those that exist).
+
+    With `compared=False` only id and status: what validation needs, without holding every
+    text of a 500,000-row registry in memory at once (the update reads those chunk by chunk).
+    """
     table = Recommendation.__table__
-    columns = [table.c.id, table.c.external_id, table.c.status, *(table.c[c] for c in COMPARED.values())]
+    columns = [table.c.id, table.c.external_id, table.c.status, table.c.issued_on]
+    if compared:
+        columns += [table.c[c] for c in COMPARED.values() if c not in ("issued_on",)]
     parts = [
         pd.DataFrame(session.connection().execute(select(*columns).where(one_of(session.connection(), table.c.external_id, chunk))).all(), columns=[c.name for c in columns])
         for chunk in _chunks(external_ids)
@@ -316,7 +333,7 @@ def import_recommendations(
     with Session(engine) as session, session.begin():
         ministries = ministry_lookup(list(session.exec(select(Ministry)).scalars()))  # type: ignore[call-overload]
         frame, errors = validate_recommendations(raw, ministries=ministries)
-        existing = _existing(session, frame["external_id"][frame["external_id"] != ""].unique().tolist())
+        existing = _existing(session, frame["external_id"][frame["external_id"] != ""].unique().tolist(), compared=False)
         errors += _status_errors(frame, existing)
         bad_rows = sorted({e.row for e in errors})
         if bad_rows and quarantine is None:
@@ -379,11 +396,19 @@ def _write(
     is_new = ~frame["external_id"].isin(existing.index)
     now = utcnow()
     _create(session, frame[is_new], result, actor=actor, reason=reason, now=now, step=step)
-    _update(session, frame[~is_new], existing, result, actor=actor, reason=reason, now=now)
+    _update(session, frame[~is_new], result, actor=actor, reason=reason, now=now)
 
 
 def _none(value: Any) -> Any:
     return None if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA else value
+
+
+def _column(values: pd.Series, *, integer: bool = False) -> list:
+    """A frame column as the list a driver takes: None for every kind of missing value."""
+    missing = pd.NA
+    if integer:
+        return [None if v is None or v is missing or v != v else int(v) for v in values.tolist()]
+    return [None if v is None or v is missing or v != v else v for v in values.tolist()]
 
 
 def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime, step) -> None:
@@ -393,37 +418,39 @@ def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor:
     total = len(new)
     for start in range(0, total, CHUNK):
         part = new.iloc[start : start + CHUNK]
+        n = len(part)
         ministry = part["ministry"] if "ministry" in part else pd.Series(None, index=part.index, dtype=object)
-        initial = ministry.map(lambda m: Status.ISSUED.value if _none(m) else Status.UNASSIGNED.value)
-        records = []
-        for values, first in zip(part[["external_id", *columns]].itertuples(index=False, name=None), initial):
-            row = {"external_id": values[0], "status": first, "created_at": now, "updated_at": now}
-            for name, value in zip(columns, values[1:]):
-                row[COMPARED[name]] = _none(value)
-            row.setdefault("source", Source.NPM_VISIT.value)
-            row.setdefault("priority", Priority.NORMAL.value)
-            if row.get("facility_id") is not None:
-                row["facility_id"] = int(row["facility_id"])
-            if row.get("visit_id") is not None:
-                row["visit_id"] = int(row["visit_id"])
-            records.append(row)
+        initial = [Status.ISSUED.value if _none(m) is not None else Status.UNASSIGNED.value for m in ministry.tolist()]
+        keys = part["external_id"].tolist()
+        values: dict[str, list] = {"external_id": keys, "status": initial, "created_at": [now] * n, "updated_at": [now] * n}
+        for name in columns:
+            values[COMPARED[name]] = _column(part[name], integer=name in ("facility", "visit_id"))
+        for name, default in (("source", Source.NPM_VISIT.value), ("priority", Priority.NORMAL.value)):
+            values[name] = [v or default for v in values[name]] if name in values else [default] * n
         # a plain executemany, then the ids by external_id: RETURNING with parameter order
         # degrades to one statement per row on SQLite (4x slower on a 500,000-row file)
         connection = session.connection()
-        bulk_insert(connection, table, {key: [r[key] for r in records] for key in records[0]})
-        keys = [r["external_id"] for r in records]
+        bulk_insert(connection, table, values)
         id_of = dict(connection.execute(select(table.c.external_id, table.c.id).where(one_of(connection, table.c.external_id, keys))).all())
         ids = [id_of[k] for k in keys]
-        requests = [TransitionRequest(i, None, Status(s)) for i, s in zip(ids, initial)]
+        requests = [TransitionRequest(i, None, Status._value2member_map_[s]) for i, s in zip(ids, initial)]
         transition_many(session, requests, actor=actor, reason=f"created by {reason}", at=now)
         if "status" in part:
             _walk(session, zip(ids, initial, part["status"], part["external_id"]), actor=actor, reason=f"status given by {reason}", at=now)
-        done += len(part)
+        done += n
         step("writing", done, total)
     result.created += total
 
 
-def _update(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime) -> None:
+def _update(session: Session, rows: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime) -> None:
+    """Compare the file's known items with the registry chunk by chunk; write what changed."""
+    for start in range(0, len(rows), CHUNK):
+        part = rows.iloc[start : start + CHUNK]
+        current = _existing(session, part["external_id"].tolist())
+        _update_part(session, part, current, result, actor=actor, reason=reason, now=now)
+
+
+def _update_part(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime) -> None:
     if rows.empty:
         return
     old = existing.loc[rows["external_id"]]
@@ -435,7 +462,8 @@ def _update(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, result
         # policy): without one an item would silently drop out of the follow-up
         rows = rows.assign(due_on=[n if _none(n) is not None else o for n, o in zip(rows["due_on"], old["due_on"])])
     for name in columns:
-        differs = [not _same(a, b) for a, b in zip(rows[name], old[COMPARED[name]])]
+        # `!=` settles almost every pair; _same only looks at the ones that differ in form
+        differs = [a != b and not _same(a, b) for a, b in zip(rows[name].tolist(), old[COMPARED[name]].tolist())]
         changed |= pd.Series(differs, index=rows.index)
     wants_status = pd.Series(False, index=rows.index)
     if "status" in rows:

@@ -79,7 +79,7 @@ def bulk_insert(connection, table, columns: dict[str, list]) -> None:
     for name in names:
         processor = table.c[name].type._cached_bind_processor(dialect)
         values = columns[name]
-        processed.append([processor(v) for v in values] if processor else values)
+        processed.append(_processed(processor, values) if processor else values)
     quote = dialect.identifier_preparer.quote
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = (
@@ -87,6 +87,23 @@ def bulk_insert(connection, table, columns: dict[str, list]) -> None:
         f"VALUES ({', '.join([mark] * len(names))})"
     )
     connection.exec_driver_sql(sql, list(zip(*processed)))
+
+
+def _processed(processor, values: list) -> list:
+    """Apply a bind processor once per distinct value: dates and timestamps repeat (a file has a
+    few thousand distinct days, an import one timestamp); unhashable values (JSON) go one by one."""
+    cache: dict = {}
+    out = []
+    try:
+        for v in values:
+            try:
+                out.append(cache[v])
+            except KeyError:
+                cache[v] = p = processor(v)
+                out.append(p)
+    except TypeError:
+        return [processor(v) for v in values]
+    return out
 
 
 def one_of(connection, column, keys):

@@ -142,8 +142,12 @@ def transition_many(
         raise ValueError("a status change needs an actor: who made it")
     if not reasons and (not reason or not reason.strip()):
         raise ValueError("a status change needs a reason: why it was made")
+    checked: set[tuple] = set()  # each distinct (from, to) once: an import moves 500,000 items the same way
     for req in requests:
-        check_transition(req.from_status, req.to_status, label=req.external_id or f"recommendation {req.recommendation_id}")
+        pair = (req.from_status, req.to_status)
+        if pair not in checked:  # a pair that fails raises here, naming its first item
+            check_transition(req.from_status, req.to_status, label=req.external_id or f"recommendation {req.recommendation_id}")
+            checked.add(pair)
     at = at or utcnow()
     updates = [
         {"b_id": r.recommendation_id, "b_from": str(r.from_status), "b_to": str(r.to_status)}
