@@ -54,20 +54,56 @@ def level2_task(as_of: date) -> StepResult:
     return level2(as_of)
 
 
-@task(task_run_name="announce {kind}")
-def announce_task(results: list[StepResult], kind: str) -> int:
-    """Emit one Prefect event per state change, escalation and queued notification, after the commit."""
-    count = 0
-    for result in results:
-        for change in result.changes:
-            related = [{"prefect.resource.id": f"followup.ministry.{change.ministry_code}", "prefect.resource.role": "ministry"}] if change.ministry_code else []
+#: up to this many state changes in one run, each is its own event; beyond it (the first run over
+#: a large imported backlog) they are announced in batches, or the Prefect server's event bus
+#: (10,000 messages) would overflow and drop them
+PER_CHANGE_EVENTS = 1000
+#: recommendations named by one batched event (its payload lists their external ids)
+EVENT_BATCH = 1000
+
+
+def _ministry(code: str | None) -> list[dict[str, str]]:
+    return [{"prefect.resource.id": f"followup.ministry.{code}", "prefect.resource.role": "ministry"}] if code else []
+
+
+def _announce_changes(results: list[StepResult]) -> int:
+    """`followup.recommendation.<status>` for every change: one event each, or in batches."""
+    changes = [(result.as_of, change) for result in results for change in result.changes]
+    if len(changes) <= PER_CHANGE_EVENTS:
+        for as_of, change in changes:
             emit_event(
                 event=f"followup.recommendation.{change.to_status}",
                 resource={"prefect.resource.id": f"followup.recommendation.{change.external_id}", "prefect.resource.name": change.external_id},
-                related=related,
-                payload={"from": change.from_status, "to": change.to_status, "as_of": result.as_of.isoformat(), "note": change.note},
+                related=_ministry(change.ministry_code),
+                payload={"from": change.from_status, "to": change.to_status, "as_of": as_of.isoformat(), "note": change.note},
+            )
+        return len(changes)
+    groups: dict[tuple, list] = {}
+    for as_of, change in changes:
+        groups.setdefault((as_of, change.to_status, change.ministry_code), []).append(change)
+    count = 0
+    for (as_of, status, code), members in groups.items():
+        for start in range(0, len(members), EVENT_BATCH):
+            batch = members[start : start + EVENT_BATCH]
+            from_counts: dict[str, int] = {}
+            for change in batch:
+                from_counts[str(change.from_status)] = from_counts.get(str(change.from_status), 0) + 1
+            emit_event(
+                event=f"followup.recommendation.{status}",
+                resource={"prefect.resource.id": f"followup.ministry.{code or 'unassigned'}.recommendations", "prefect.resource.name": f"{len(batch)} recommendations"},
+                related=_ministry(code),
+                payload={"batched": True, "to": status, "from": from_counts, "count": len(batch), "as_of": as_of.isoformat(),
+                         "external_ids": [c.external_id for c in batch]},
             )
             count += 1
+    return count
+
+
+@task(task_run_name="announce {kind}")
+def announce_task(results: list[StepResult], kind: str) -> int:
+    """Emit Prefect events for the state changes, escalations and queued notifications, after the commit."""
+    count = _announce_changes(results)
+    for result in results:
         for reference in result.individualized:
             code = reference.rsplit("-", 1)[-1].lower()
             emit_event(

@@ -72,6 +72,27 @@ def test_every_state_change_is_an_event(prefect_server, registry, monkeypatch):
     assert [r.id for r in escalated.related if r.role == "ministry"] == ["followup.ministry.interior"]
 
 
+def test_a_large_backlog_is_announced_in_batches(prefect_server, registry, monkeypatch):
+    """The first run over an imported backlog may change 100,000 items: they are announced in
+    batched events (same event names, every external id in a payload), not one event each."""
+    import flows.pipeline as pipeline
+    from prefect.events.clients import AssertingEventsClient
+    from prefect.events.worker import EventsWorker
+
+    monkeypatch.setattr(pipeline, "PER_CHANGE_EVENTS", 1)
+    monkeypatch.setattr(pipeline, "EVENT_BATCH", 1)
+    AssertingEventsClient.reset()
+    worker = EventsWorker.instance(AssertingEventsClient)
+    monkeypatch.setattr(EventsWorker, "instance", lambda *_, **__: worker)
+    check_deadlines_flow(date(2026, 4, 1))
+    worker.drain()
+    events = [e for client in AssertingEventsClient.all for e in client.events if e.event == "followup.recommendation.overdue"]
+    assert len(events) == 2  # two overdue items, batches of one
+    assert all(e.payload["batched"] and e.payload["count"] == 1 for e in events)
+    assert sorted(i for e in events for i in e.payload["external_ids"]) == ["NPM-1", "NPM-2"]
+    assert {r.id for e in events for r in e.related if r.role == "ministry"} == {"followup.ministry.interior", "followup.ministry.health"}
+
+
 def test_the_cli_runs_the_whole_pass(prefect_server, registry):
     from typer.testing import CliRunner
 
