@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from config.notifications import load_notification_config
 from config.policy import Policy, load_policy
-from models.db import get_engine, insert_absent
+from models.db import get_engine, insert_absent, one_of, tuples
 from models.domain import IndividualizedStatus, Status
 from models.escalation import decide
 from models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder
@@ -101,7 +101,7 @@ def load_watched(session: Session, as_of: date, *, ministry: str | None = None, 
     )
     if ministry is not None:
         stmt = stmt.where(r.c.ministry_code == ministry)
-    rows = session.connection().execute(stmt).all()
+    rows = tuples(session.connection().execute(stmt))
     frame = pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns], dtype=object)
     if len(frame):
         held = frame["on_hold_since"].map(lambda d: max((as_of - d).days, 0) if d else 0)
@@ -109,25 +109,26 @@ def load_watched(session: Session, as_of: date, *, ministry: str | None = None, 
     return frame
 
 
-def _items(session: Session, ids: list[int]) -> pd.DataFrame:
-    """What a letter lists about each item: external_id, facility, text, deadline."""
+def _items(session: Session, ids: list[int]) -> dict[int, tuple]:
+    """What a letter lists about each item, by id: (external_id, facility, text, deadline)."""
     r, f = Recommendation.__table__, Facility.__table__
-    rows = []
+    details: dict[int, tuple] = {}
     for start in range(0, len(ids), 10_000):
         chunk = ids[start : start + 10_000]
-        rows += session.connection().execute(
+        for rec_id, *rest in session.connection().execute(
             select(r.c.id, r.c.external_id, f.c.name.label("facility"), r.c.text, r.c.due_on)
             .select_from(r.outerjoin(f, r.c.facility_id == f.c.id))
-            .where(r.c.id.in_(chunk))
-        ).all()
-    return pd.DataFrame(rows, columns=["id", "external_id", "facility", "text", "due_on"], dtype=object).set_index("id")
+            .where(one_of(session.connection(), r.c.id, chunk))
+        ):
+            details[rec_id] = tuple(rest)
+    return details
 
 
-def _item(details: pd.DataFrame, rec_id: Any, due: Any = None) -> dict[str, Any]:
+def _item(details: dict[int, tuple], rec_id: Any, due: Any = None) -> dict[str, Any]:
     """One item as the letter templates list it (notifications/templates)."""
-    row = details.loc[int(rec_id)]
-    deadline = due if due is not None and not pd.isna(due) else row.due_on
-    return {"external_id": row.external_id, "facility": row.facility, "text": str(row.text),
+    external_id, facility, text, stored_due = details[int(rec_id)]
+    deadline = due if due is not None and not pd.isna(due) else stored_due
+    return {"external_id": external_id, "facility": facility, "text": str(text),
             "due_on": _as_date(deadline) if deadline is not None and not pd.isna(deadline) else None}
 
 
@@ -183,13 +184,16 @@ def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy
                 actor=ACTOR, reason="deadline derived from config/policy.yaml (none was given)", at=now,
             )
             result.derived_deadlines = len(derived)
-            # read again: reminders and overdue marks are keyed by the deadline as now stored
-            frame = load_watched(session, as_of)
+            # decide again with the deadlines as now stored (reminders and overdue marks are
+            # keyed by them); no reminder can be keyed by a deadline that did not exist, so the
+            # frame needs only its due_on column updated, not a second read of the registry
+            new_due = {int(i): _as_date(d) for i, d in zip(derived["id"], derived["due_on"])}
+            frame = frame.assign(due_on=[new_due.get(int(i), d) for i, d in zip(frame["id"], frame["due_on"])])
             decisions = decide(frame, policy, as_of)
         stored_due = frame.set_index("id")["due_on"]  # reminders are keyed by the stored deadline
 
         late = decisions.overdue
-        status_of = frame.set_index("id")["status"]
+        status_of = dict(zip(frame["id"], frame["status"]))
         if len(late):
             requests = [TransitionRequest(int(i), Status(status_of[i]), Status.OVERDUE, e) for i, e in zip(late["id"], late["external_id"])]
             transition_many(
@@ -210,10 +214,10 @@ def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy
             ids = list({*map(int, reminders["id"]), *map(int, late["id"]), *map(int, overdue_now["id"])})
             details = _items(session, ids)
             letters, reminder_rows = [], []
+            due_of = dict(zip(late["id"], late["due_on"])) | dict(zip(reminders["id"], reminders["due_on"]))
             for code in ministries:
                 soon = reminders[reminders["ministry_code"] == code]
                 overdue_ids = [*late.loc[late["ministry_code"] == code, "id"], *overdue_now.loc[overdue_now["ministry_code"] == code, "id"]]
-                due_of = dict(zip(late["id"], late["due_on"])) | dict(zip(soon["id"], soon["due_on"]))
                 language, name = _addressee(session, code)
                 due_soon = [_item(details, i, due_of[i]) for i in soon["id"]]
                 overdue = [_item(details, i, due_of.get(i)) for i in overdue_ids]

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 
 from flows.ingest import EXPORT_COLUMNS
 from flows.tabular import write_table
-from models.db import get_engine
+from models.db import get_engine, tuples
 from models.registry import Facility, Recommendation, Visit
 
 
@@ -29,7 +29,7 @@ def recommendations_frame(engine: Engine | None = None) -> pd.DataFrame:
         .order_by(r.c.external_id)
     )
     with engine.connect() as connection:
-        rows = connection.execute(stmt).all()
+        rows = tuples(connection.execute(stmt))
     frame = pd.DataFrame(rows, columns=list(EXPORT_COLUMNS), dtype=object)
     return frame
 

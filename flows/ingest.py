@@ -23,7 +23,7 @@ from sqlmodel import Session
 from config.loader import normalize_name
 from config.settings import get_settings
 from flows.tabular import ImportFileError, ImportRejected, RowError, parse_days, read_table, write_table
-from models.db import bulk_insert, get_engine, one_of
+from models.db import bulk_insert, get_engine, one_of, tuples
 from models.domain import FacilityType, Grade, Priority, Source, Status
 from models.registry import Facility, Ministry, Recommendation, StatusChange, Visit
 from models.transitions import TransitionRequest, allowed, path_between, record_edits, transition_many
@@ -280,7 +280,7 @@ def _existing(session: Session, external_ids: list[str], *, compared: bool = Tru
     if compared:
         columns += [table.c[c] for c in COMPARED.values() if c not in ("issued_on",)]
     parts = [
-        pd.DataFrame(session.connection().execute(select(*columns).where(one_of(session.connection(), table.c.external_id, chunk))).all(), columns=[c.name for c in columns])
+        pd.DataFrame(tuples(session.connection().execute(select(*columns).where(one_of(session.connection(), table.c.external_id, chunk)))), columns=[c.name for c in columns])
         for chunk in _chunks(external_ids)
     ]
     frame = pd.concat(parts) if parts else pd.DataFrame(columns=[c.name for c in columns])

@@ -106,6 +106,13 @@ def _processed(processor, values: list) -> list:
     return out
 
 
+def tuples(result) -> list[tuple]:
+    """A result's rows as plain tuples, for a DataFrame: pandas probes each Row for attributes,
+    and a Row answers a missing one by raising through SQLAlchemy's key lookup (half of the
+    time of reading 200,000 rows)."""
+    return [tuple(row) for row in result.all()]
+
+
 def one_of(connection, column, keys):
     """`column IN (keys)` for a large set of keys, fast on both databases.
 
