@@ -38,6 +38,8 @@ from notifications.render import render
 ACTOR = "followup:scheduler"
 #: statuses whose deadline the daily pass watches (escalated items wait for level 2)
 WATCHED = (Status.ISSUED, Status.IN_PROGRESS, Status.ON_HOLD, Status.OVERDUE)
+#: `load_watched(ministry=NO_MINISTRY)`: the open items that have no ministry
+NO_MINISTRY = "\x00no ministry"
 
 
 @dataclass
@@ -99,7 +101,9 @@ def load_watched(session: Session, as_of: date, *, ministry: str | None = None, 
         .select_from(r.outerjoin(sent, (sent.c.recommendation_id == r.c.id) & (sent.c.due_on == r.c.due_on)))
         .where(r.c.status.in_([str(s) for s in statuses]))
     )
-    if ministry is not None:
+    if ministry is NO_MINISTRY:
+        stmt = stmt.where(r.c.ministry_code.is_(None))
+    elif ministry is not None:
         stmt = stmt.where(r.c.ministry_code == ministry)
     rows = tuples(session.connection().execute(stmt))
     frame = pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns], dtype=object)
@@ -165,85 +169,97 @@ def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy
     now = utcnow()
     with Session(engine) as session, session.begin():
         lock(session, "check-deadlines")
-        frame = load_watched(session, as_of)
-        if frame.empty:
-            return result
-        decisions = decide(frame, policy, as_of)
-
-        derived = decisions.derived_due
-        if len(derived):
-            table = Recommendation.__table__
-            session.connection().execute(
-                update(table).where(table.c.id == bindparam("b_id")).values(due_on=bindparam("b_due")),
-                [{"b_id": int(i), "b_due": _as_date(d)} for i, d in zip(derived["id"], derived["due_on"])],
-            )
-            record_edits(
-                session,
-                [(int(i), s, {"due_on": [None, _as_date(d).isoformat()]}) for i, d, s in
-                 zip(derived["id"], derived["due_on"], frame.set_index("id").loc[derived["id"], "status"])],
-                actor=ACTOR, reason="deadline derived from config/policy.yaml (none was given)", at=now,
-            )
-            result.derived_deadlines = len(derived)
-            # decide again with the deadlines as now stored (reminders and overdue marks are
-            # keyed by them); no reminder can be keyed by a deadline that did not exist, so the
-            # frame needs only its due_on column updated, not a second read of the registry
-            new_due = {int(i): _as_date(d) for i, d in zip(derived["id"], derived["due_on"])}
-            frame = frame.assign(due_on=[new_due.get(int(i), d) for i, d in zip(frame["id"], frame["due_on"])])
-            decisions = decide(frame, policy, as_of)
-        stored_due = frame.set_index("id")["due_on"]  # reminders are keyed by the stored deadline
-
-        late = decisions.overdue
-        status_of = dict(zip(frame["id"], frame["status"]))
-        if len(late):
-            requests = [TransitionRequest(int(i), Status(status_of[i]), Status.OVERDUE, e) for i, e in zip(late["id"], late["external_id"])]
-            transition_many(
-                session, requests, actor=ACTOR, at=now, reason="deadline passed without a final answer",
-                reasons=[f"deadline {_as_date(d):%d.%m.%Y} passed without a final answer" for d in late["due_on"]],
-                effective_on=[_as_date(d) for d in late["overdue_since"]],
-            )
-            result.changes += [
-                Change(e, m, status_of[i], Status.OVERDUE.value, f"deadline {_as_date(d):%d.%m.%Y}")
-                for i, e, m, d in zip(late["id"], late["external_id"], late["ministry_code"], late["due_on"])
-            ]
-
-        reminders = decisions.reminders
-        newly_late = late
-        ministries = sorted(set(reminders["ministry_code"].dropna()) | set(newly_late["ministry_code"].dropna()))
-        if ministries:
-            overdue_now = frame[frame["status"] == Status.OVERDUE]
-            ids = list({*map(int, reminders["id"]), *map(int, late["id"]), *map(int, overdue_now["id"])})
-            details = _items(session, ids)
-            letters, reminder_rows = [], []
-            due_of = dict(zip(late["id"], late["due_on"])) | dict(zip(reminders["id"], reminders["due_on"]))
-            for code in ministries:
-                soon = reminders[reminders["ministry_code"] == code]
-                overdue_ids = [*late.loc[late["ministry_code"] == code, "id"], *overdue_now.loc[overdue_now["ministry_code"] == code, "id"]]
-                language, name = _addressee(session, code)
-                due_soon = [_item(details, i, due_of[i]) for i in soon["id"]]
-                overdue = [_item(details, i, due_of.get(i)) for i in overdue_ids]
-                key = f"reminder:{code}:{as_of.isoformat()}"
-                letters.append({
-                    "recipient": f"ministry:{code}",
-                    "kind": "reminder",
-                    **_letter("reminder", language, {"as_of": as_of, "ministry": name, "due_soon": due_soon, "overdue": overdue}),
-                    "payload": {"as_of": as_of.isoformat(), "due_soon": [i["external_id"] for i in due_soon],
-                                "overdue": [i["external_id"] for i in overdue]},
-                    "dedupe_key": key,
-                })
-            queued = queue(session, letters)
-            for code in ministries:
-                soon = reminders[reminders["ministry_code"] == code]
-                key = f"reminder:{code}:{as_of.isoformat()}"
-                reminder_rows += [
-                    {"recommendation_id": int(i), "due_on": _as_date(stored_due[i]), "offset_days": int(o),
-                     "sent_on": as_of, "notification_id": queued.get(key)}
-                    for i, o in zip(soon["id"], soon["offset"])
-                ]
-            if reminder_rows:
-                session.connection().execute(insert_absent(session.connection(), Reminder.__table__, "recommendation_id", "due_on", "offset_days"), reminder_rows)
-            result.reminders = len(reminder_rows)
-            result.notifications = list(queued)
+        r = Recommendation.__table__
+        codes = session.connection().execute(
+            select(r.c.ministry_code).where(r.c.status.in_([str(s) for s in WATCHED])).distinct()
+        ).scalars().all()
+        # ministry by ministry, in the one transaction: memory is bounded by the largest
+        # ministry's open items, not by the registry (1,000,000 items at once took 3 GB)
+        for code in sorted(codes, key=lambda c: (c is None, c or "")):
+            _check_ministry(session, code, as_of, policy, now, result)
     return result
+
+
+def _check_ministry(session: Session, code: str | None, as_of: date, policy: Policy, now: datetime, result: StepResult) -> None:
+    """check_deadlines for one ministry's open items (or the ones without a ministry)."""
+    frame = load_watched(session, as_of, ministry=code if code is not None else NO_MINISTRY)
+    if frame.empty:
+        return
+    decisions = decide(frame, policy, as_of)
+
+    derived = decisions.derived_due
+    if len(derived):
+        table = Recommendation.__table__
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(due_on=bindparam("b_due")),
+            [{"b_id": int(i), "b_due": _as_date(d)} for i, d in zip(derived["id"], derived["due_on"])],
+        )
+        record_edits(
+            session,
+            [(int(i), s, {"due_on": [None, _as_date(d).isoformat()]}) for i, d, s in
+             zip(derived["id"], derived["due_on"], frame.set_index("id").loc[derived["id"], "status"])],
+            actor=ACTOR, reason="deadline derived from config/policy.yaml (none was given)", at=now,
+        )
+        result.derived_deadlines += len(derived)
+        # decide again with the deadlines as now stored (reminders and overdue marks are
+        # keyed by them); no reminder can be keyed by a deadline that did not exist, so the
+        # frame needs only its due_on column updated, not a second read of the registry
+        new_due = {int(i): _as_date(d) for i, d in zip(derived["id"], derived["due_on"])}
+        frame = frame.assign(due_on=[new_due.get(int(i), d) for i, d in zip(frame["id"], frame["due_on"])])
+        decisions = decide(frame, policy, as_of)
+    stored_due = frame.set_index("id")["due_on"]  # reminders are keyed by the stored deadline
+
+    late = decisions.overdue
+    status_of = dict(zip(frame["id"], frame["status"]))
+    if len(late):
+        requests = [TransitionRequest(int(i), Status(status_of[i]), Status.OVERDUE, e) for i, e in zip(late["id"], late["external_id"])]
+        transition_many(
+            session, requests, actor=ACTOR, at=now, reason="deadline passed without a final answer",
+            reasons=[f"deadline {_as_date(d):%d.%m.%Y} passed without a final answer" for d in late["due_on"]],
+            effective_on=[_as_date(d) for d in late["overdue_since"]],
+        )
+        result.changes += [
+            Change(e, m, status_of[i], Status.OVERDUE.value, f"deadline {_as_date(d):%d.%m.%Y}")
+            for i, e, m, d in zip(late["id"], late["external_id"], late["ministry_code"], late["due_on"])
+        ]
+
+    reminders = decisions.reminders
+    newly_late = late
+    ministries = sorted(set(reminders["ministry_code"].dropna()) | set(newly_late["ministry_code"].dropna()))
+    if ministries:
+        overdue_now = frame[frame["status"] == Status.OVERDUE]
+        ids = list({*map(int, reminders["id"]), *map(int, late["id"]), *map(int, overdue_now["id"])})
+        details = _items(session, ids)
+        letters, reminder_rows = [], []
+        due_of = dict(zip(late["id"], late["due_on"])) | dict(zip(reminders["id"], reminders["due_on"]))
+        for code in ministries:
+            soon = reminders[reminders["ministry_code"] == code]
+            overdue_ids = [*late.loc[late["ministry_code"] == code, "id"], *overdue_now.loc[overdue_now["ministry_code"] == code, "id"]]
+            language, name = _addressee(session, code)
+            due_soon = [_item(details, i, due_of[i]) for i in soon["id"]]
+            overdue = [_item(details, i, due_of.get(i)) for i in overdue_ids]
+            key = f"reminder:{code}:{as_of.isoformat()}"
+            letters.append({
+                "recipient": f"ministry:{code}",
+                "kind": "reminder",
+                **_letter("reminder", language, {"as_of": as_of, "ministry": name, "due_soon": due_soon, "overdue": overdue}),
+                "payload": {"as_of": as_of.isoformat(), "due_soon": [i["external_id"] for i in due_soon],
+                            "overdue": [i["external_id"] for i in overdue]},
+                "dedupe_key": key,
+            })
+        queued = queue(session, letters)
+        for code in ministries:
+            soon = reminders[reminders["ministry_code"] == code]
+            key = f"reminder:{code}:{as_of.isoformat()}"
+            reminder_rows += [
+                {"recommendation_id": int(i), "due_on": _as_date(stored_due[i]), "offset_days": int(o),
+                 "sent_on": as_of, "notification_id": queued.get(key)}
+                for i, o in zip(soon["id"], soon["offset"])
+            ]
+        if reminder_rows:
+            session.connection().execute(insert_absent(session.connection(), Reminder.__table__, "recommendation_id", "due_on", "offset_days"), reminder_rows)
+        result.reminders += len(reminder_rows)
+        result.notifications += list(queued)
 
 
 # --- step 2: escalate --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE  # every run acts on the registry: never reuse a result
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlmodel import Session
 
@@ -635,7 +636,7 @@ def _as_date(value: Any) -> date:
 # --- the Prefect flow: the same import, observable in the Prefect UI --------------------------
 
 
-@task(name="import-recommendations-file")
+@task(cache_policy=NONE, name="import-recommendations-file")
 def import_file_task(path: str, dry_run: bool = False) -> dict[str, int]:
     """Validate and import one file in one transaction."""
     return import_recommendations(Path(path), dry_run=dry_run, actor="prefect:ingest").counts()

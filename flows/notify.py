@@ -12,6 +12,7 @@ from datetime import date
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE  # every run acts on the registry: never reuse a result
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 from sqlalchemy.orm import Session
@@ -33,7 +34,7 @@ class DeadNotifications(RuntimeError):
     """Messages gave up after the configured attempts: the run fails for the admin to see."""
 
 
-@task(task_run_name="deliver the outbox")
+@task(cache_policy=NONE, task_run_name="deliver the outbox")
 def dispatch_task() -> DispatchResult:
     """Claim, send and mark everything due; the outbox itself is the retry (no task retries)."""
     return dispatch()
@@ -83,7 +84,7 @@ def dispatch_flow(as_of: date | None = None) -> dict[str, int]:
 # --- the Ombudsman digest ------------------------------------------------------------------------
 
 
-@task(task_run_name="build the digest {as_of}")
+@task(cache_policy=NONE, task_run_name="build the digest {as_of}")
 def build_digest_task(as_of: date, days: int) -> Digest:
     """The week's tables from the registry."""
     with get_engine().connect() as connection:
@@ -111,7 +112,7 @@ def digest_markdown(digest: Digest) -> str:
     return "\n".join(parts)
 
 
-@task(task_run_name="queue the digest {as_of}")
+@task(cache_policy=NONE, task_run_name="queue the digest {as_of}")
 def queue_digest_task(digest: Digest, as_of: date, language: str) -> list[str]:
     """Render the digest in the office's language and put it in the outbox (once per day)."""
     rendered = render("digest", language, {"as_of": digest.as_of, "since": digest.since, "sections": digest.sections})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE  # every run acts on the registry: never reuse a result
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 
@@ -30,25 +31,25 @@ def _as_of_name(prefix: str):
     return name
 
 
-@task(retries=2, retry_delay_seconds=[10, 60], task_run_name="check-deadlines {as_of}")
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=[10, 60], task_run_name="check-deadlines {as_of}")
 def check_deadlines_task(as_of: date) -> StepResult:
     """Derive deadlines, mark overdue items, queue reminder letters (one transaction)."""
     return check_deadlines(as_of)
 
 
-@task(task_run_name="plan escalations {as_of}")
+@task(cache_policy=NONE, task_run_name="plan escalations {as_of}")
 def plan_task(as_of: date) -> list[str]:
     """Which ministries have items to escalate today."""
     return plan_escalations(as_of)
 
 
-@task(retries=2, retry_delay_seconds=[10, 60], task_run_name="escalate {code}")
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=[10, 60], task_run_name="escalate {code}")
 def escalate_ministry_task(code: str, as_of: date) -> StepResult:
     """One individualized recommendation to one ministry (one transaction)."""
     return escalate_ministry(code, as_of)
 
 
-@task(retries=2, retry_delay_seconds=[10, 60], task_run_name="level 2 {as_of}")
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=[10, 60], task_run_name="level 2 {as_of}")
 def level2_task(as_of: date) -> StepResult:
     """Unanswered individualized recommendations go to the Ombudsman for a decision."""
     return level2(as_of)
@@ -99,7 +100,7 @@ def _announce_changes(results: list[StepResult]) -> int:
     return count
 
 
-@task(task_run_name="announce {kind}")
+@task(cache_policy=NONE, task_run_name="announce {kind}")
 def announce_task(results: list[StepResult], kind: str) -> int:
     """Emit Prefect events for the state changes, escalations and queued notifications, after the commit."""
     count = _announce_changes(results)
