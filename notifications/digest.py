@@ -15,7 +15,8 @@ The day of a status change is its `effective_on` when set, else the date of `at`
 office's time zone (Asia/Almaty, `FOLLOWUP_TIMEZONE`).
 
 What is "period" and what is "now": `new_overdue` and `individualized` list what happened in
-the period; `awaiting_decision`, `unassigned`, `response_rates` and `failed_notifications`
+the period (for `new_overdue` also what was recorded in it with an earlier day: a backlog
+that the first pass after an import marks overdue is new to the office that week); `awaiting_decision`, `unassigned`, `response_rates` and `failed_notifications`
 describe the registry as it stands when the digest is built (current statuses), with
 `as_of` only deciding which deadlines have passed.
 
@@ -157,7 +158,8 @@ def _sorted(frame: pd.DataFrame, by: list[str], ascending: list[bool] | bool = T
 
 
 def _new_overdue(connection: Connection, since: date, as_of: date, tz) -> pd.DataFrame:
-    """Items that became overdue in the period, by the day of their `to_status='overdue'` change.
+    """Items that became overdue in the period, by the day of their `to_status='overdue'` change,
+    and items recorded as overdue in the period with an earlier day (a backlog caught up).
 
     An item that became overdue twice in the period is listed once, with the later day.
     History rows that only record an edit (from_status == to_status) are not a change.
@@ -176,7 +178,10 @@ def _new_overdue(connection: Connection, since: date, as_of: date, tz) -> pd.Dat
             h.c.from_status.is_distinct_from(h.c.to_status),
             or_(
                 h.c.effective_on.between(since, as_of),
-                and_(h.c.effective_on.is_(None), h.c.at >= start, h.c.at < end),
+                # recorded in the period, whatever day it took effect: the first pass after an
+                # import of a backlog, or after days without runs, backdates its overdue marks,
+                # and the office would otherwise never see them as new
+                and_(h.c.at >= start, h.c.at < end),
             ),
         )
     ).all()

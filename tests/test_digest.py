@@ -10,6 +10,7 @@ every section is checked row by row against what the scenario makes of the regis
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -27,6 +28,7 @@ from notifications.digest import SECTION_COLUMNS, Digest, build_digest
 from tests.conftest import write_csv
 
 CALENDAR = WorkingCalendar.from_policy(load_policy().calendar)
+CALENDAR_TZ = ZoneInfo("Asia/Almaty")  # the office's day
 AS_OF = date(2026, 5, 4)  # a Monday: the digest of Tuesday 28.04 to Monday 04.05, both included
 SINCE = date(2026, 4, 28)
 IVS = "ИВС г. Кокшетау"
@@ -283,6 +285,24 @@ def test_the_period_is_the_days_ending_with_as_of_in_almaty(db_url, engine, tmp_
 
     # nothing is past due on 04.05: interior has no rate yet
     assert digest.section("response_rates").empty
+
+
+def test_a_backlog_marked_overdue_late_is_new_in_the_digest_of_the_day_it_was_marked(db_url, engine, tmp_path):
+    """The office imports last year's recommendations; the first pass marks the long-expired
+    ones overdue as of the day after their deadline. They are new to the office this week."""
+    import_recommendations(write_csv(
+        tmp_path / "backlog.csv", "external_id,text,issued_on,due_on,ministry",
+        "OLD-1,Отремонтировать прогулочный двор,10.01.2025,10.04.2025,interior",
+        "OLD-2,Обеспечить доступ к врачу,10.01.2025,10.06.2025,health",
+    ), engine=engine, actor="clerk")
+    today = datetime.now(UTC).astimezone(CALENDAR_TZ).date()
+    check_deadlines(today, engine=engine)
+    digest = build_digest(engine, today)
+    assert rows(digest.section("new_overdue")[["external_id", "overdue_since"]]) == [
+        ("OLD-2", d("11.06.2025")), ("OLD-1", d("11.04.2025")),
+    ]
+    # and a week later they are no longer new
+    assert build_digest(engine, today + timedelta(days=7)).section("new_overdue").empty
 
 
 def test_an_empty_registry_gives_empty_sections_with_their_columns(db_url, engine):
