@@ -174,7 +174,7 @@ def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy
             select(r.c.ministry_code).where(r.c.status.in_([str(s) for s in WATCHED])).distinct()
         ).scalars().all()
         # ministry by ministry, in the one transaction: memory is bounded by the largest
-        # ministry's open items, not by the registry (1,000,000 items at once took 3 GB)
+        # ministry's open items, not by the registry's (see bench/README.md)
         for code in sorted(codes, key=lambda c: (c is None, c or "")):
             _check_ministry(session, code, as_of, policy, now, result)
     return result
@@ -224,42 +224,33 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
         ]
 
     reminders = decisions.reminders
-    newly_late = late
-    ministries = sorted(set(reminders["ministry_code"].dropna()) | set(newly_late["ministry_code"].dropna()))
-    if ministries:
-        overdue_now = frame[frame["status"] == Status.OVERDUE]
-        ids = list({*map(int, reminders["id"]), *map(int, late["id"]), *map(int, overdue_now["id"])})
-        details = _items(session, ids)
-        letters, reminder_rows = [], []
-        due_of = dict(zip(late["id"], late["due_on"])) | dict(zip(reminders["id"], reminders["due_on"]))
-        for code in ministries:
-            soon = reminders[reminders["ministry_code"] == code]
-            overdue_ids = [*late.loc[late["ministry_code"] == code, "id"], *overdue_now.loc[overdue_now["ministry_code"] == code, "id"]]
-            language, name = _addressee(session, code)
-            due_soon = [_item(details, i, due_of[i]) for i in soon["id"]]
-            overdue = [_item(details, i, due_of.get(i)) for i in overdue_ids]
-            key = f"reminder:{code}:{as_of.isoformat()}"
-            letters.append({
-                "recipient": f"ministry:{code}",
-                "kind": "reminder",
-                **_letter("reminder", language, {"as_of": as_of, "ministry": name, "due_soon": due_soon, "overdue": overdue}),
-                "payload": {"as_of": as_of.isoformat(), "due_soon": [i["external_id"] for i in due_soon],
-                            "overdue": [i["external_id"] for i in overdue]},
-                "dedupe_key": key,
-            })
-        queued = queue(session, letters)
-        for code in ministries:
-            soon = reminders[reminders["ministry_code"] == code]
-            key = f"reminder:{code}:{as_of.isoformat()}"
-            reminder_rows += [
-                {"recommendation_id": int(i), "due_on": _as_date(stored_due[i]), "offset_days": int(o),
-                 "sent_on": as_of, "notification_id": queued.get(key)}
-                for i, o in zip(soon["id"], soon["offset"])
-            ]
-        if reminder_rows:
-            session.connection().execute(insert_absent(session.connection(), Reminder.__table__, "recommendation_id", "due_on", "offset_days"), reminder_rows)
-        result.reminders += len(reminder_rows)
-        result.notifications += list(queued)
+    if code is None or (reminders.empty and late.empty):
+        return  # a letter needs an addressee and something to say
+    # the ministry's letter: due soon, newly late, and what was overdue already
+    overdue_now = frame[frame["status"] == Status.OVERDUE]
+    details = _items(session, list({*map(int, reminders["id"]), *map(int, late["id"]), *map(int, overdue_now["id"])}))
+    due_of = dict(zip(late["id"], late["due_on"])) | dict(zip(reminders["id"], reminders["due_on"]))
+    language, name = _addressee(session, code)
+    due_soon = [_item(details, i, due_of[i]) for i in reminders["id"]]
+    overdue = [_item(details, i, due_of.get(i)) for i in [*late["id"], *overdue_now["id"]]]
+    key = f"reminder:{code}:{as_of.isoformat()}"
+    queued = queue(session, [{
+        "recipient": f"ministry:{code}",
+        "kind": "reminder",
+        **_letter("reminder", language, {"as_of": as_of, "ministry": name, "due_soon": due_soon, "overdue": overdue}),
+        "payload": {"as_of": as_of.isoformat(), "due_soon": [i["external_id"] for i in due_soon],
+                    "overdue": [i["external_id"] for i in overdue]},
+        "dedupe_key": key,
+    }])
+    reminder_rows = [
+        {"recommendation_id": int(i), "due_on": _as_date(stored_due[i]), "offset_days": int(o),
+         "sent_on": as_of, "notification_id": queued.get(key)}
+        for i, o in zip(reminders["id"], reminders["offset"])
+    ]
+    if reminder_rows:
+        session.connection().execute(insert_absent(session.connection(), Reminder.__table__, "recommendation_id", "due_on", "offset_days"), reminder_rows)
+    result.reminders += len(reminder_rows)
+    result.notifications += list(queued)
 
 
 # --- step 2: escalate --------------------------------------------------------------------------

@@ -237,9 +237,8 @@ def _resolve_facilities(session: Session, frame: pd.DataFrame) -> pd.Series:
         table = Facility.__table__
         result = session.connection().execute(insert(table).returning(table.c.id, table.c.name, sort_by_parameter_order=True), rows)
         known.update({normalize_name(name): fid for fid, name in result.all()})
-    names = frame["facility"]
-    ids = {n: known.get(normalize_name(n)) for n in names.dropna().unique()}
-    return names.map(lambda n: ids.get(n) if n else None)
+    ids = {name: known.get(norm) for name, norm in norms.items()}
+    return frame["facility"].map(lambda n: ids.get(n) if n else None)
 
 
 def _resolve_visits(session: Session, frame: pd.DataFrame, facility_ids: pd.Series) -> pd.Series:
@@ -277,9 +276,9 @@ def _existing(session: Session, external_ids: list[str], *, compared: bool = Tru
     text of a 500,000-row registry in memory at once (the update reads those chunk by chunk).
     """
     table = Recommendation.__table__
-    columns = [table.c.id, table.c.external_id, table.c.status, table.c.issued_on]
+    columns = [table.c.id, table.c.external_id, table.c.status]
     if compared:
-        columns += [table.c[c] for c in COMPARED.values() if c not in ("issued_on",)]
+        columns += [table.c[c] for c in COMPARED.values()]
     parts = [
         pd.DataFrame(tuples(session.connection().execute(select(*columns).where(one_of(session.connection(), table.c.external_id, chunk)))), columns=[c.name for c in columns])
         for chunk in _chunks(external_ids)
@@ -434,7 +433,8 @@ def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor:
         bulk_insert(connection, table, values)
         id_of = dict(connection.execute(select(table.c.external_id, table.c.id).where(one_of(connection, table.c.external_id, keys))).all())
         ids = [id_of[k] for k in keys]
-        requests = [TransitionRequest(i, None, Status._value2member_map_[s]) for i, s in zip(ids, initial)]
+        as_status = {s: Status(s) for s in set(initial)}
+        requests = [TransitionRequest(i, None, as_status[s]) for i, s in zip(ids, initial)]
         transition_many(session, requests, actor=actor, reason=f"created by {reason}", at=now)
         if "status" in part:
             _walk(session, zip(ids, initial, part["status"], part["external_id"]), actor=actor, reason=f"status given by {reason}", at=now)
