@@ -64,10 +64,10 @@ import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date
-from multiprocessing import get_context
 from pathlib import Path
+
+from common import child_pg_admin, maxrss_mb, quiet, run_child
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SEED = 20261123
@@ -87,14 +87,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- process helpers (standard library only: the parent uses them too) -------------------------
 
 
-def _quiet() -> None:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _rss_now_mb() -> float:
@@ -102,10 +96,6 @@ def _rss_now_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def run_child(fn, *args):
-    """Run fn(*args) in a fresh spawned interpreter; its ru_maxrss is its own."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
 
 
 def _child_setup(workdir: str) -> None:
@@ -116,7 +106,7 @@ def _child_setup(workdir: str) -> None:
     """
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    _quiet()
+    quiet()
     tmp = Path(workdir) / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     tempfile.tempdir = str(tmp)
@@ -150,16 +140,6 @@ class _output_to:
         os.close(self.saved[1])
 
 
-def child_pg_admin(admin_url: str, action: str, name: str, template: str | None = None) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        if action == "create":
-            connection.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
-        else:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 # --- 1. populate one registry --------------------------------------------------------------------
@@ -442,7 +422,7 @@ class _Probes:
                 entry[1] += time.perf_counter() - start
                 if rss:
                     entry[2] = max(entry[2], _rss_now_mb())
-                    entry[3] = _maxrss_mb()
+                    entry[3] = maxrss_mb()
 
         return wrapper
 
@@ -503,9 +483,9 @@ def child_project(url: str, as_of_iso: str, mode: str, workdir: str, profile_top
             return {"check-deadlines": checked.counts(), "escalate": _sum_counts(*(r.counts() for r in results)),
                     "changes": len(checked.changes) + sum(len(r.changes) for r in results)}
 
-        out["rss_before"] = _maxrss_mb()
+        out["rss_before"] = maxrss_mb()
         counts, seconds = timed(bare_pass)
-        out.update(seconds=seconds, flow_seconds=seconds, rss_peak=_maxrss_mb(), counts=counts)
+        out.update(seconds=seconds, flow_seconds=seconds, rss_peak=maxrss_mb(), counts=counts)
         engine.dispose()
     else:
         from prefect.events.worker import EventsWorker
@@ -527,7 +507,7 @@ def child_project(url: str, as_of_iso: str, mode: str, workdir: str, profile_top
         log = Path(workdir) / f"prefect_{mode}_{os.getpid()}.log"
         with _output_to(log), prefect_test_harness(server_startup_timeout=180):
             out["harness_seconds"] = time.perf_counter() - harness_started
-            out["rss_before"] = _maxrss_mb()
+            out["rss_before"] = maxrss_mb()
 
             def flow_and_events() -> dict:
                 started_at = time.perf_counter()
@@ -539,7 +519,7 @@ def child_project(url: str, as_of_iso: str, mode: str, workdir: str, profile_top
                 return counts
 
             counts, seconds = timed(flow_and_events)
-            out.update(seconds=seconds, rss_peak=_maxrss_mb(), counts=counts, emitted=dict(emitted))
+            out.update(seconds=seconds, rss_peak=maxrss_mb(), counts=counts, emitted=dict(emitted))
             out["task_runs"], out["flow_runs"], out["task_run_names"], out["task_runs_not_final"] = _count_runs()
             sent = sum(emitted.values()) if mode == "prefect" else 0
             out["events_persisted"], out["events_wait"] = _count_followup_events(sent, event_wait)
@@ -759,7 +739,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
             run(f"temp {name}", f"ANALYZE {name}")
 
     gc.collect()
-    before = _maxrss_mb()
+    before = maxrss_mb()
     started = time.perf_counter()
     now = datetime.now(UTC)
     params = {
@@ -1001,7 +981,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
     connection.commit()
     seconds = time.perf_counter() - started
     connection.close()
-    return {"seconds": seconds, "flow_seconds": seconds, "rss_before": before, "rss_peak": _maxrss_mb(), "timings": timings}
+    return {"seconds": seconds, "flow_seconds": seconds, "rss_before": before, "rss_peak": maxrss_mb(), "timings": timings}
 
 
 # --- 4. compare: fingerprints of what a run wrote -------------------------------------------------
@@ -1308,7 +1288,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := set(args.variants) - set(VARIANTS):
         parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
     args.sizes = [args.rows] if args.single_size else sorted({max(args.rows // 10, 100), args.rows})
-    _quiet()
+    quiet()
 
     workdir = Path(tempfile.mkdtemp(prefix="followup_deadlines_bench_"))
     failures: list[str] = []
@@ -1325,7 +1305,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, as of {args.as_of}, "
-          f"parent peak RSS {_maxrss_mb():.0f} MB (a child's RSS starts from it)")
+          f"parent peak RSS {maxrss_mb():.0f} MB (a child's RSS starts from it)")
     print("seconds: the whole pass (prefect: until the flow returned and its events were handed to the server); "
           "flow s: until the flow returned")
     print()

@@ -26,16 +26,15 @@ import argparse
 import csv
 import os
 import random
-import resource
 import shutil
 import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
-from multiprocessing import get_context
 from pathlib import Path
+
+from common import child_pg_admin, maxrss_mb, quiet, run_child
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ACTOR = "bench"
@@ -196,36 +195,16 @@ def generate_csv(path: Path, rows: int, seed: int = SEED) -> dict[str, int]:
 # --- child processes (everything heavy is imported in them, never in the parent) ----------------
 
 
-def _quiet() -> None:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def run_child(fn, *args):
-    """Run fn(*args) in a fresh spawned interpreter; its ru_maxrss is its own."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
 
 
-def child_pg_admin(admin_url: str, action: str, name: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        if action == "create":
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        else:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def child_init(url: str) -> None:
-    _quiet()
+    quiet()
     from models.crud import init_db
     from models.db import get_engine
 
@@ -235,7 +214,7 @@ def child_init(url: str) -> None:
 
 def child_import(url: str, csv_path: str, heap: bool) -> dict:
     """One measured `import_recommendations` call."""
-    _quiet()
+    quiet()
     import gc
     import tracemalloc
 
@@ -244,7 +223,7 @@ def child_import(url: str, csv_path: str, heap: bool) -> dict:
 
     engine = get_engine(url)
     gc.collect()
-    before = _maxrss_mb()
+    before = maxrss_mb()
     if heap:
         tracemalloc.start()
     started = time.perf_counter()
@@ -252,14 +231,14 @@ def child_import(url: str, csv_path: str, heap: bool) -> dict:
     seconds = time.perf_counter() - started
     heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else None
     tracemalloc.stop()
-    peak = _maxrss_mb()
+    peak = maxrss_mb()
     engine.dispose()
     return {"seconds": seconds, "rss_before": before, "rss_peak": peak, "heap_peak": heap_peak, "counts": result.counts()}
 
 
 def child_profile(url: str, csv_path: str, top: int) -> str:
     """cProfile one import; returns the top functions by own time and by cumulative time."""
-    _quiet()
+    quiet()
     import cProfile
     import io
     import pstats
@@ -314,7 +293,7 @@ def child_baseline(dialect: str, target: str, csv_path: str, heap: bool) -> dict
         return values.astype(object).where(series.notna(), None).tolist()
 
     gc.collect()
-    before = _maxrss_mb()
+    before = maxrss_mb()
     if heap:
         tracemalloc.start()
     started = time.perf_counter()
@@ -373,7 +352,7 @@ def child_baseline(dialect: str, target: str, csv_path: str, heap: bool) -> dict
     seconds = time.perf_counter() - started
     heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else None
     tracemalloc.stop()
-    return {"seconds": seconds, "rss_before": before, "rss_peak": _maxrss_mb(), "heap_peak": heap_peak, "counts": {"created": n}}
+    return {"seconds": seconds, "rss_before": before, "rss_peak": maxrss_mb(), "heap_peak": heap_peak, "counts": {"created": n}}
 
 
 def child_inspect(url: str) -> dict:
@@ -548,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (CSV and SQLite files)")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
-    _quiet()
+    quiet()
 
     workdir = Path(tempfile.mkdtemp(prefix="followup_bench_"))
     failures: list[str] = []
@@ -577,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     print()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, parent peak RSS {_maxrss_mb():.0f} MB (the children's RSS starts from it)")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, parent peak RSS {maxrss_mb():.0f} MB (the children's RSS starts from it)")
     print()
     _print_table(lines, baselines)
     print()
