@@ -110,6 +110,16 @@ class Individualized(_Strict):
     response_deadline: Duration
 
 
+class Letters(_Strict):
+    """How much a reminder letter lists in its body; the rest goes in an attached spreadsheet (CSV).
+
+    A clerk reads a letter of a few dozen items; a backlog of thousands would make a letter of
+    tens of megabytes that no mail server accepts and nobody reads.
+    """
+
+    listed_items: int = Field(100, ge=1)
+
+
 class CalendarPolicy(_Strict):
     country: str = "KZ"
     extra_days_off: list[Day] = []
@@ -133,6 +143,7 @@ class Policy(_Strict):
     priorities: dict[Priority, Rule] = {}
     individualized: Individualized
     calendar: CalendarPolicy = CalendarPolicy()
+    letters: Letters = Letters()
     legal_basis: str = Field(min_length=1)
 
     def terms_for(self, source: str | None, ministry_code: str | None, priority: str | None) -> Terms:

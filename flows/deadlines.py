@@ -33,7 +33,7 @@ from models.registry import Facility, Ministry, Recommendation
 from models.transitions import TransitionRequest, record_edits, transition_many
 from models.types import utcnow
 from notifications.outbox import queue
-from notifications.render import render
+from notifications.render import items_csv, render, strings
 
 ACTOR = "followup:scheduler"
 #: statuses whose deadline the daily pass watches (escalated items wait for level 2)
@@ -100,6 +100,7 @@ def load_watched(session: Session, as_of: date, *, ministry: str | None = None, 
         )
         .select_from(r.outerjoin(sent, (sent.c.recommendation_id == r.c.id) & (sent.c.due_on == r.c.due_on)))
         .where(r.c.status.in_([str(s) for s in statuses]))
+        .order_by(r.c.id)  # letters list items in this order, so a capped list is the same every time
     )
     if ministry is NO_MINISTRY:
         stmt = stmt.where(r.c.ministry_code.is_(None))
@@ -234,12 +235,20 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
     due_soon = [_item(details, i, due_of[i]) for i in reminders["id"]]
     overdue = [_item(details, i, due_of.get(i)) for i in [*late["id"], *overdue_now["id"]]]
     key = f"reminder:{code}:{as_of.isoformat()}"
+    # a long letter lists the first items of each section and carries the complete list as a spreadsheet
+    listed = policy.letters.listed_items
+    attachment = f"reminder-{code}-{as_of.isoformat()}.csv" if max(len(due_soon), len(overdue)) > listed else None
+    letter = _letter("reminder", language, {"as_of": as_of, "ministry": name, "due_soon": due_soon, "overdue": overdue,
+                                            "listed_items": listed, "attachment": attachment})
+    if attachment:
+        labels = strings(language)["labels"]
+        letter["attachment"] = items_csv([(labels["due_soon"], due_soon), (labels["overdue"], overdue)], language)
     queued = queue(session, [{
         "recipient": f"ministry:{code}",
         "kind": "reminder",
-        **_letter("reminder", language, {"as_of": as_of, "ministry": name, "due_soon": due_soon, "overdue": overdue}),
+        **letter,
         "payload": {"as_of": as_of.isoformat(), "due_soon": [i["external_id"] for i in due_soon],
-                    "overdue": [i["external_id"] for i in overdue]},
+                    "overdue": [i["external_id"] for i in overdue], **({"attachment": attachment} if attachment else {})},
         "dedupe_key": key,
     }])
     reminder_rows = [

@@ -148,9 +148,9 @@ def compose(rows: Sequence[Any]) -> Letter:
     """All of one recipient's queued messages as one letter, oldest first."""
     rows = sorted(rows, key=lambda r: (r.created_at, r.id))
     attachments = [
-        (str(r.payload["attachment"]), r.body_html)
+        (str(r.payload["attachment"]), r.attachment if r.attachment is not None else r.body_html)
         for r in rows
-        if r.body_html and isinstance(r.payload, dict) and r.payload.get("attachment")
+        if (r.attachment is not None or r.body_html) and isinstance(r.payload, dict) and r.payload.get("attachment")
     ]
     if len(rows) == 1:
         only = rows[0]

@@ -21,7 +21,7 @@ def queue(session: Session, messages: Sequence[dict[str, Any]]) -> dict[str, int
     """Insert messages not queued before; returns {dedupe_key: id} of the ones inserted now.
 
     Each message: recipient, kind, subject, body_text, dedupe_key; optionally language,
-    body_html, payload.
+    body_html, payload, attachment.
     """
     if not messages:
         return {}
@@ -29,7 +29,7 @@ def queue(session: Session, messages: Sequence[dict[str, Any]]) -> dict[str, int
     table = Notification.__table__
     now = utcnow()
     rows = [
-        {"language": "ru", "body_html": None, "payload": None, "status": "queued", "attempts": 0, "created_at": now, **m}
+        {"language": "ru", "body_html": None, "payload": None, "attachment": None, "status": "queued", "attempts": 0, "created_at": now, **m}
         for m in messages
     ]
     stmt = insert_absent(connection, table, "dedupe_key").returning(table.c.id, table.c.dedupe_key)

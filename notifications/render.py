@@ -35,7 +35,7 @@ import pandas as pd
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, UndefinedError, select_autoescape
 
-__all__ = ["KINDS", "LANGUAGES", "Rendered", "format_date", "render", "strings"]
+__all__ = ["KINDS", "LANGUAGES", "Rendered", "format_date", "items_csv", "render", "strings"]
 
 LANGUAGES = ("ru", "kk", "en")  # ru is the default / fallback
 KINDS = ("reminder", "individualized", "level2", "digest")
@@ -173,6 +173,25 @@ def render(kind: str, language: str | None, context: dict) -> Rendered:
     text = _ENV.get_template(f"{lang}/{kind}.txt").render(ctx)
     html = _ENV.get_template(f"{lang}/{kind}.html").render(ctx)
     return Rendered(subject=subject, text=_tidy_text(text), html=html)
+
+
+def items_csv(sections: list[tuple[str, list[dict]]], language: str | None) -> str:
+    """A letter's complete item list as a spreadsheet a clerk opens in Excel (the letter lists only the first ones).
+
+    `sections`: (heading, items as the letter templates take them). Columns: number, section,
+    recommendation number, deadline (DD.MM.YYYY), facility, text; headers in the letter's
+    language; UTF-8 with a byte-order mark and the language's `csv_separator` (";" where
+    Excel's decimal separator is the comma), so Excel opens it in columns without an import
+    dialog. Items are numbered per section as in the letter.
+    """
+    s = strings(language)
+    labels = s["labels"]
+    frame = pd.DataFrame(
+        [(n, heading, item["external_id"], format_date(item["due_on"]), item["facility"] or "", _one_line(item["text"]))
+         for heading, items in sections for n, item in enumerate(items, start=1)],
+        columns=[labels["number"], labels["section"], labels["external_id"], labels["deadline"], labels["facility"], labels["text"]],
+    )
+    return "\ufeff" + frame.to_csv(index=False, sep=s.get("csv_separator", ","), lineterminator="\r\n")
 
 
 # --- digest tables -------------------------------------------------------------------------

@@ -100,6 +100,44 @@ def test_the_individualized_recommendation_arrives_as_a_letter_with_its_document
     assert f"{REF}-INTERIOR" in document and "NPM-1" in document and "NPM-2" in document and "NPM-3" not in document
 
 
+def test_a_backlog_letter_lists_the_first_items_and_attaches_the_complete_list(engine, tmp_path):
+    """A ministry with a long backlog gets a letter a clerk can read, and every item in a spreadsheet."""
+    import io
+
+    import pandas as pd
+
+    from config.policy import Letters
+
+    lines = [f"NPM-{n},Рекомендация {n},05.01.2026,10.03.2026,interior,ИВС г. Кокшетау" for n in range(1, 6)]
+    lines.append("NPM-9,Срочная рекомендация,05.01.2026,14.03.2026,interior,ИВС г. Кокшетау")
+    import_recommendations(write_csv(tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry,facility", *lines),
+                           engine=engine, actor="clerk")
+    policy = load_policy().model_copy(update={"letters": Letters(listed_items=2)})
+    check_deadlines(DUE + timedelta(days=1), engine=engine, policy=policy)  # 5 newly overdue, 1 due in 3 days
+    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+        dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
+        [letter] = smtp.to(INTERIOR)
+    # the letter: the whole due-soon section, the first two overdue items, and where the rest is
+    assert "NPM-9" in letter.text and "NPM-1" in letter.text and "NPM-2" in letter.text
+    assert not any(f"NPM-{n}" in letter.text + letter.html for n in (3, 4, 5))
+    assert "Просрочено (5)" in letter.text  # the heading counts all of them
+    name = "reminder-interior-2026-03-11.csv"
+    assert "Здесь приведены первые 2 из 5." in letter.text and f"Полный перечень — в приложенном файле {name}." in letter.text
+    assert name in letter.html
+    # the spreadsheet: every item, in Excel's Russian layout (BOM, semicolons), numbered per section
+    raw = letter.attachments[name]
+    assert raw.startswith("\ufeff".encode())
+    table = pd.read_csv(io.BytesIO(raw), sep=";", encoding="utf-8-sig", dtype=str)
+    assert list(table.columns) == ["№", "Раздел", "Номер рекомендации", "Срок исполнения", "Учреждение", "Текст рекомендации"]
+    assert list(table["Номер рекомендации"]) == ["NPM-9", "NPM-1", "NPM-2", "NPM-3", "NPM-4", "NPM-5"]
+    assert list(table["№"]) == ["1", "1", "2", "3", "4", "5"]
+    assert list(table["Срок исполнения"]) == ["14.03.2026"] + ["10.03.2026"] * 5
+    assert set(table["Раздел"]) == {"Срок исполнения истекает", "Просрочено"}
+    [stored] = rows(engine)
+    assert stored.payload["attachment"] == name and stored.payload["overdue"] == [f"NPM-{n}" for n in range(1, 6)]
+    assert "ПРОСРОЧЕНО (5)" in stored.body_text and "NPM-3" not in stored.body_text  # the plain-text part as written
+
+
 def test_the_office_is_told_of_level_2_through_its_webhook(registry, tmp_path):
     engine = registry
     as_of = ESCALATION
