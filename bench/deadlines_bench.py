@@ -693,6 +693,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         raise SystemExit("the baseline knows only per-source deadlines: policy.yaml overrides other terms per source")
     offsets = sorted(policy["defaults"]["reminder_days_before"])
     escalate_after = int(policy["defaults"]["escalate_after_working_days"])
+    listed = int((policy.get("letters") or {}).get("listed_items", 100))  # per reminder section; the rest in a CSV
     as_of = date.fromisoformat(as_of_iso)
     response = policy["individualized"]["response_deadline"]
     response_due = as_of + relativedelta(**{k: response.get(k, 0) for k in ("years", "months", "weeks", "days")})
@@ -749,6 +750,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         "response_ddmm": f"{response_due:%d.%m.%Y}", "legal": policy["legal_basis"].strip(), "office_language": office_language,
     }
     AS_OF_, NOW, ACTOR_, NL, NOTHING = sql.p("as_of", "date"), sql.p("now", "ts"), sql.p("actor"), sql.nl, "''"
+    CRLF, BOM = ("chr(13) || chr(10)", "chr(65279)") if sql.pg else ("char(13, 10)", "char(65279)")
     WATCHED = "('issued', 'in_progress', 'on_hold', 'overdue')"
     # days on hold move the deadline: those recorded, plus the current hold up to as_of
     held = sql.greatest(sql.diff(AS_OF_, "r.on_hold_since"), "0")
@@ -762,8 +764,17 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
     notify = ("INSERT INTO notification (recipient, kind, language, subject, body_text, body_html, payload, dedupe_key, status, "
               "attempts, last_error, created_at, sent_at) ")
 
-    def numbered(select: str, partition: str, order: str) -> str:
-        """`select` (id, due, label, ...) with n = its number in its letter, and the item's text line and HTML row."""
+    def quoted(expr: str) -> str:
+        return f"'\"' || replace({expr}, '\"', '\"\"') || '\"'"
+
+    def numbered(select: str, partition: str, order: str, csv: bool = False) -> str:
+        """`select` (id, due, label, ...) with n = its number in its letter, and the item's text line and HTML row.
+
+        With `csv`, also its line of the attached spreadsheet (`select` then has section_label).
+        """
+        facility = quoted("coalesce(f.name, '')")
+        csv_line = (f", z.n || ';' || z.section_label || ';' || z.external_id || ';' || {sql.ddmm('z.due')} || ';' "
+                    f"|| {facility} || ';' || {quoted('r.text')} AS csv_line") if csv else ""
         return (
             f"SELECT z.*, z.n || '. ' || z.external_id || coalesce(' — ' || f.name, '') || {NL} || '   ' || z.label || ': ' "
             f"|| {sql.ddmm('z.due')} || {NL} || '   ' || r.text || {NL} AS text_line, "
@@ -771,16 +782,22 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
             f"|| '</td><td style=\"{TD}\">' || coalesce(f.name, '—') "
             f"|| '</td><td class=\"pre\" style=\"{TD}white-space:pre-line;\">' || r.text "
             f"|| '</td><td style=\"{TD}text-align:center;white-space:nowrap;\">' || {sql.ddmm('z.due')} "
-            "|| '</td></tr>' AS html_row "
+            f"|| '</td></tr>' AS html_row{csv_line} "
             f"FROM (SELECT y.*, row_number() OVER (PARTITION BY {partition} ORDER BY {order}) AS n FROM ({select}) y) z "
             "JOIN recommendation r ON r.id = z.id LEFT JOIN facility f ON f.id = r.facility_id"
         )
 
-    def letters(table: str, keys: str, order: str) -> str:
-        """Per letter: item count, text lines, HTML rows and the external ids (payload), in item order."""
+    def letters(table: str, keys: str, order: str, cap: int | None = None) -> str:
+        """Per letter: item count, text lines, HTML rows and the external ids (payload), in item order.
+
+        With `cap`, the lines and rows of the first `cap` items only, and every item's CSV line.
+        """
+        line, row, csv = ("text_line", "html_row", "") if cap is None else (
+            f"CASE WHEN n <= {cap} THEN text_line END", f"CASE WHEN n <= {cap} THEN html_row END",
+            f"{sql.joined('csv_line', CRLF, order)} AS csv, ")
         return (
-            f"SELECT {keys}, count(*) AS n, {sql.joined('text_line', NL, order)} AS lines, "
-            f"{sql.joined('html_row', NOTHING, order)} AS rows_html, "
+            f"SELECT {keys}, count(*) AS n, {sql.joined(line, NL, order)} AS lines, "
+            f"{sql.joined(row, NOTHING, order)} AS rows_html, {csv}"
             f"{sql.jagg('external_id', order)} AS ids FROM (SELECT * FROM {table} ORDER BY {keys}, {order}) i GROUP BY {keys}"
         )
 
@@ -854,24 +871,40 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
     # those (part 1: due soon; part 2: newly late, then those that were overdue already)
     temp("bench_items", numbered(
         "SELECT x.*, CASE WHEN x.section = 1 THEN 1 ELSE 2 END AS part, CASE WHEN x.section = 1 THEN 'Срок исполнения' "
-        "ELSE 'Срок исполнения (истёк)' END AS label FROM ("
+        "ELSE 'Срок исполнения (истёк)' END AS label, CASE WHEN x.section = 1 THEN 'Срок исполнения истекает' "
+        "ELSE 'Просрочено' END AS section_label FROM ("
         "SELECT ministry_code, 1 AS section, id, external_id, eff_due AS due FROM bench_soon "
         "UNION ALL SELECT ministry_code, 2, id, external_id, eff_due FROM bench_late "
         "UNION ALL SELECT ministry_code, 3, id, external_id, due_on FROM bench_overdue_now) x "
         "WHERE x.ministry_code IN (SELECT ministry_code FROM bench_soon UNION SELECT ministry_code FROM bench_late)",
-        "y.ministry_code, y.part", "y.section, y.id"), params, index="ministry_code")
-    temp("bench_sections", letters("bench_items", "ministry_code, part", "section, id"), params, index="ministry_code")
-    section = "coalesce({nl} || '{title} (' || {s}.n || ')' || {nl} || {nl} || {s}.lines, '')"
-    run("reminders: letters", notify +
+        "y.ministry_code, y.part", "y.section, y.id", csv=True), params, index="ministry_code")
+    temp("bench_sections", letters("bench_items", "ministry_code, part", "section, id", cap=listed), params,
+         index="ministry_code")
+    # a section longer than `listed` shows its first items and names the attached spreadsheet of all of them
+    file_name = f"'reminder-' || w.code || '-' || {sql.p('as_of_iso')} || '.csv'"
+    long_letter = f"(coalesce(s1.n, 0) > {listed} OR coalesce(s2.n, 0) > {listed})"
+    note = ("CASE WHEN {s}.n > %d THEN {before}'Здесь приведены первые %d из ' || {s}.n || '. Полный перечень — в приложенном "
+            "файле ' || %s || '.'{after} ELSE '' END") % (listed, listed, file_name)
+    section = "coalesce({nl} || '{title} (' || {s}.n || ')' || {nl} || {nl} || {s}.lines || " + note.format(
+        before="{nl} || ", after="", s="{s}") + ", '')"
+    html_note = note.format(before="'<p class=\"muted\">' || ", after=" || '</p>'", s="{s}")
+    payload = (f"{sql.jobj}('as_of', {sql.p('as_of_iso')}, 'due_soon', {sql.jcol('s1.ids', '[]')}, "
+               f"'overdue', {sql.jcol('s2.ids', '[]')}{{extra}})")
+    payload_attached = payload.format(extra=", 'attachment', " + file_name)
+    run("reminders: letters", notify.replace(", payload,", ", payload, attachment,") +
         f"SELECT 'ministry:' || w.code, 'reminder', m.language, {sql.p('subject')}, "
         f"'Кому: ' || {name} || {NL} || 'По состоянию на ' || {sql.p('as_of_ddmm')} || {NL} "
         f"|| {section.format(nl=NL, title='СРОК ИСПОЛНЕНИЯ ИСТЕКАЕТ', s='s1')} "
         f"|| {section.format(nl=NL, title='ПРОСРОЧЕНО', s='s2')}, "
         + html(f"'<p><strong>Кому:</strong> ' || {name} || '</p>'",
-               f"coalesce('<h2>Срок исполнения истекает (' || s1.n || ')</h2>' || {table('s1.rows_html')}, '')",
-               f"coalesce('<h2>Просрочено (' || s2.n || ')</h2>' || {table('s2.rows_html')}, '')") + ", "
-        f"{sql.jobj}('as_of', {sql.p('as_of_iso')}, 'due_soon', {sql.jcol('s1.ids', '[]')}, "
-        f"'overdue', {sql.jcol('s2.ids', '[]')}), "
+               f"coalesce('<h2>Срок исполнения истекает (' || s1.n || ')</h2>' || {table('s1.rows_html')} "
+               f"|| {html_note.format(s='s1')}, '')",
+               f"coalesce('<h2>Просрочено (' || s2.n || ')</h2>' || {table('s2.rows_html')} "
+               f"|| {html_note.format(s='s2')}, '')") + ", "
+        f"CASE WHEN {long_letter} THEN {payload_attached} "
+        f"ELSE {payload.format(extra='')} END, "
+        f"CASE WHEN {long_letter} THEN {BOM} || '№;Раздел;Номер рекомендации;Срок исполнения;Учреждение;Текст рекомендации' "
+        f"|| {CRLF} || coalesce(s1.csv || {CRLF}, '') || coalesce(s2.csv || {CRLF}, '') END, "
         f"'reminder:' || w.code || ':' || {sql.p('as_of_iso')}, 'queued', 0, NULL, {NOW}, NULL "
         "FROM (SELECT ministry_code AS code FROM bench_soon WHERE ministry_code IS NOT NULL "
         "UNION SELECT ministry_code FROM bench_late WHERE ministry_code IS NOT NULL) w JOIN ministry m ON m.code = w.code "
@@ -1061,8 +1094,8 @@ def child_inspect(url: str, dialect: str, history_max_id: int, workdir: str) -> 
         # kind, language, payload, and the items with their deadlines listed in the text and HTML
         digest("notification",
                "SELECT dedupe_key, recipient, kind, language, status, attempts, last_error, sent_at, payload, "
-               "body_text, body_html FROM notification ORDER BY dedupe_key",
-               row=lambda r: (*r[:8], jsonish(r[8]), _listed(r[9]), _listed(r[10])))
+               "body_text, body_html, attachment FROM notification ORDER BY dedupe_key",
+               row=lambda r: (*r[:8], jsonish(r[8]), _listed(r[9]), _listed(r[10]), _listed(r[11])))
         show("recommendation", "SELECT status, count(*), count(overdue_since), "
              "sum(CASE WHEN updated_at > :cutoff THEN 1 ELSE 0 END) FROM recommendation GROUP BY status ORDER BY status",
              {"cutoff": cutoff})
@@ -1072,7 +1105,8 @@ def child_inspect(url: str, dialect: str, history_max_id: int, workdir: str) -> 
         show("individualized_recommendation",
              "SELECT status, count(*) FROM individualized_recommendation GROUP BY status ORDER BY 1")
         show("individualized_item", "SELECT count(*) FROM individualized_item")
-        show("notification", "SELECT kind, count(*), sum(length(body_text)), sum(length(body_html)) FROM notification "
+        show("notification", "SELECT kind, count(*), sum(length(body_text)), sum(length(body_html)), count(attachment), "
+             "sum(length(attachment)) FROM notification "
              "GROUP BY kind ORDER BY 1")
         # every recommendation's latest history entry is its current status
         inconsistent = connection.execute(text(
