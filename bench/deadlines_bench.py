@@ -948,7 +948,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         "FROM bench_esc AS e WHERE e.id = recommendation.id AND recommendation.status = 'overdue'", params)
     run("escalate: history", history +
         f"SELECT e.id, 'overdue', 'escalated', {NOW}, {ACTOR_}, "
-        f"'included in individualized recommendation ' || {reference.replace('COLUMN', 'e.ministry_code')}, NULL, NULL, NULL "
+        f"'included in individualized recommendation ' || {reference.replace('COLUMN', 'e.ministry_code')}, NULL, {AS_OF_}, NULL "
         "FROM bench_esc e ORDER BY e.id", params)
     temp("bench_esc_items", numbered("SELECT ministry_code, id, external_id, eff_due AS due, 'Срок исполнения (истёк)' AS label "
                                      "FROM bench_esc", "y.ministry_code", "y.id"), params, index=None)
@@ -990,7 +990,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         f"SELECT id, 'escalated', 'awaiting_decision', {NOW}, {ACTOR_}, "
         f"'no reply to individualized recommendation ' || reference || ' by ' || {sql.ddmm('response_due_on')} "
         f"|| {sql.p('l2_tail')}, "
-        "NULL, NULL, NULL FROM bench_l2 ORDER BY id",
+        f"NULL, {AS_OF_}, NULL FROM bench_l2 ORDER BY id",
         {**params, "l2_tail": ": for the Ombudsman's decision (report to Parliament, referral to the prosecutor)"})
     temp("bench_l2_items", numbered("SELECT ir_id, reference, ministry_code, issued_on, response_due_on, id, external_id, "
                                     "due_on AS due, 'Срок исполнения (истёк)' AS label FROM bench_l2", "y.ir_id", "y.id"),

@@ -308,6 +308,7 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
         transition_many(
             session, [TransitionRequest(i, Status.OVERDUE, Status.ESCALATED, e) for i, e in zip(ids, items["external_id"])],
             actor=ACTOR, at=now, reason=f"included in individualized recommendation {reference}",
+            effective_on=[as_of] * len(ids),  # the run's day, also when a missed day is run later
         )
         language, name = _addressee(session, code)
         details = _items(session, ids)
@@ -371,6 +372,7 @@ def level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
                 actor=ACTOR, at=now,
                 reason=f"no reply to individualized recommendation {letter.reference} by {letter.response_due_on:%d.%m.%Y}: "
                        "for the Ombudsman's decision (report to Parliament, referral to the prosecutor)",
+                effective_on=[as_of] * len(items),
             )
             result.changes += [Change(e, letter.ministry_code, Status.ESCALATED.value, Status.AWAITING_DECISION.value, letter.reference) for _, e in items]
             details = _items(session, [i for i, _ in items])
