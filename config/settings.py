@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     #: `ministry:<code>`. Unset: config/apprise.yaml, which delivers into var/outbox/.
     apprise_config: Path | None = None
     timezone: str = "Asia/Almaty"
+    #: where `followup report annual` and the yearly deployment write the report (one folder per year)
+    reports_dir: Path = Path("var/reports")
     #: who a change is attributed to when the command line does not say
     actor: str = Field(default="", description="name recorded in the history for CLI actions")
 

@@ -29,7 +29,9 @@ export_app = typer.Typer(help="Export the registry to spreadsheets.", no_args_is
 run_app = typer.Typer(help="Run the pipeline's flows now, on Prefect (the schedules run them daily).", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+report_app = typer.Typer(help="Reports for the office.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
+app.add_typer(report_app, name="report")
 
 out = Console()
 err = Console(stderr=True)
@@ -282,6 +284,64 @@ def run_all(as_of: AsOfOpt = None) -> None:
 
         for step, counts in daily_flow(day).items():
             _print_counts(f"{step} {day}", counts)
+
+
+@report_app.command("annual")
+def report_annual(
+    year: Annotated[int | None, typer.Option("--year", help="the year reported on (default: last year)")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="folder for the files (default: var/reports/YYYY)")] = None,
+    language: Annotated[str, typer.Option("--language", help="ru, kk or en")] = "ru",
+) -> None:
+    """The consolidated annual report: HTML with charts, CSV and XLSX tables; its headline as a Prefect artifact."""
+    if language not in ("ru", "kk", "en"):
+        _fail(f"--language: {language!r} is not one of ru, kk, en")
+    with _clear_errors():
+        _ensure_schema()
+        from flows.report import annual_report_flow
+
+        result = annual_report_flow(year=year, out=str(out_dir) if out_dir else None, language=language)
+    table = Table(title=f"Annual report {result['year']}", show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    h = result["headline"]
+    rate = "—" if h["implementation_rate"] is None else f"{h['implementation_rate'] * 100:.1f}%"
+    for label, value in [("visits", h["visits"]), ("facilities monitored", h["facilities"]), ("recommendations issued", h["issued"]),
+                         ("implemented", f"{h['implemented']} ({rate})"), ("partially implemented", h["partially_implemented"]),
+                         ("overdue at the end of the period", h["overdue"]),
+                         ("median days to implementation", "—" if h["median_days"] is None else f"{h['median_days']:.0f}"),
+                         ("individualized recommendations", h["individualized"])]:
+        table.add_row(label, str(value))
+    out.print(table)
+    out.print(f"report: {result['html']}\nspreadsheet: {result['xlsx']}")
+
+
+@app.command()
+def stats(as_of: AsOfOpt = None) -> None:
+    """The current picture per ministry: open, due within 14 days, overdue, escalated, answered this year."""
+    day = _as_of(as_of)
+    with _clear_errors():
+        _ensure_schema()
+        from flows.report import STATS_COLUMNS, current_picture
+        from models.db import get_engine
+        from models.registry import Ministry
+        from sqlmodel import Session, select
+
+        frame = current_picture(as_of=day)
+        with Session(get_engine()) as session:
+            names = {m.code: m.name_en for m in session.exec(select(Ministry))}
+    headers = {"open": "open", "due_soon": "due ≤14 d", "overdue": "overdue", "escalated": "escalated",
+               "awaiting_decision": "awaiting decision", "implemented": "implemented", "partially_implemented": "partially",
+               "rejected": "rejected", "total": "total"}
+    table = Table(title=f"Recommendations as of {day:%d.%m.%Y} (answers since 01.01.{day.year})")
+    table.add_column("ministry")
+    for column in STATS_COLUMNS:
+        table.add_column(headers[column], justify="right", style="bold red" if column in ("overdue", "awaiting_decision") else None)
+    for row in frame.itertuples(index=False):
+        code = row.ministry
+        label = "total" if code == "total" else "no ministry assigned" if code == "—" else names.get(code, code)
+        last_ministry = len(frame) > 1 and code == frame["ministry"].iloc[-2]
+        table.add_row(label, *(str(getattr(row, c)) for c in STATS_COLUMNS), end_section=last_ministry)
+    out.print(table)
 
 
 @app.command()

@@ -35,7 +35,7 @@ import pandas as pd
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, UndefinedError, select_autoescape
 
-__all__ = ["KINDS", "LANGUAGES", "Rendered", "format_date", "items_csv", "render", "strings"]
+__all__ = ["KINDS", "LANGUAGES", "Rendered", "format_date", "items_csv", "render", "render_report", "strings"]
 
 LANGUAGES = ("ru", "kk", "en")  # ru is the default / fallback
 KINDS = ("reminder", "individualized", "level2", "digest")
@@ -173,6 +173,15 @@ def render(kind: str, language: str | None, context: dict) -> Rendered:
     text = _ENV.get_template(f"{lang}/{kind}.txt").render(ctx)
     html = _ENV.get_template(f"{lang}/{kind}.html").render(ctx)
     return Rendered(subject=subject, text=_tidy_text(text), html=html)
+
+
+def render_report(language: str | None, context: dict) -> str:
+    """The annual report's HTML page (`_report.html`, words from strings.yaml `report:`); see flows/report.py."""
+    lang = _language(language)
+    s = strings(lang)
+    ctx = {**context, "lang": lang, "strings": s, "office": context.get("office", s["office"])}
+    ctx["subject"] = f"{s['report']['title']} {s['report']['subtitle'].format(year=context['year'])}"
+    return _ENV.get_template("_report.html").render(ctx)
 
 
 def items_csv(sections: list[tuple[str, list[dict]]], language: str | None) -> str:

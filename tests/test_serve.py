@@ -113,9 +113,12 @@ def test_prefect_deploy_all_creates_the_deployments_with_schedule_and_trigger(pr
                 check = await client.read_deployment_by_name("check-deadlines/check-deadlines")
                 escalate = await client.read_deployment_by_name("escalate/escalate")
                 automations = await client.read_automations_by_name("escalate__automation_1")
-                return check, escalate, automations
+                report = await client.read_deployment_by_name("annual-report/annual-report")
+                return check, escalate, automations, report
 
-    check, escalate, automations = asyncio.run(read())
+    check, escalate, automations, report = asyncio.run(read())
+    # the office's annual report: every 15 January, for the year before
+    assert [(s.schedule.cron, s.schedule.timezone) for s in report.schedules] == [("0 9 15 1 *", "Asia/Almaty")]
     assert [(s.schedule.cron, s.schedule.timezone) for s in check.schedules] == [("0 8 * * *", "Asia/Almaty")]
     assert check.work_pool_name == "followup"
     assert escalate.schedules  # the fallback
