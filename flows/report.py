@@ -148,11 +148,14 @@ def read_year(engine: Engine | None = None, year: int | None = None, *, today: d
 def status_at(recommendations: pd.DataFrame, history: pd.DataFrame, cutoff: date) -> pd.DataFrame:
     """Each recommendation's status at the cutoff and the day it was implemented (if it was by then).
 
-    A recommendation with no history entry on or before the cutoff (imported afterwards, say)
-    counts as issued: nothing was answered by the cutoff.
+    Of the entries that took effect by the cutoff, the last RECORDED one wins: each change was
+    made on the state before it, whatever day it is dated. So an item imported in November
+    (its first entry dated by the import) and answered with a reply dated in March counts as
+    implemented from March; and a reply dated before an overdue mark, filed after it, ends it.
+    A recommendation with no entry on or before the cutoff counts as issued.
     """
     known = history[(history["on"] <= cutoff) & history["recommendation_id"].isin(recommendations["id"])]
-    last = known.sort_values(["on", "id"]).drop_duplicates("recommendation_id", keep="last").set_index("recommendation_id")
+    last = known.sort_values("id").drop_duplicates("recommendation_id", keep="last").set_index("recommendation_id")
     status = recommendations["id"].map(last["to_status"]).fillna(Status.ISSUED.value)
     implemented_on = recommendations["id"].map(last["on"]).where(status == Status.IMPLEMENTED.value)
     return recommendations.assign(status=status.values, implemented_on=implemented_on.values)
@@ -237,7 +240,7 @@ def compute(data: YearData) -> AnnualReport:
     issued_month = pd.Series([d.month for d in recs["issued_on"]], dtype="int64").value_counts()
     done = data.history[(data.history["to_status"] == Status.IMPLEMENTED.value)
                         & (data.history["on"] >= date(data.year, 1, 1)) & (data.history["on"] <= cutoff)]
-    done = done.sort_values(["on", "id"]).drop_duplicates("recommendation_id", keep="last")
+    done = done.sort_values("id").drop_duplicates("recommendation_id", keep="last")
     done_month = pd.Series([d.month for d in done["on"]], dtype="int64").value_counts()
     last_month = cutoff.month if cutoff.year == data.year else 12
     monthly = pd.DataFrame({"month": list(months), "issued": [int(issued_month.get(m, 0)) for m in months],
@@ -303,16 +306,18 @@ def display_tables(report: AnnualReport, language: str) -> dict[str, pd.DataFram
     words = strings(language)["report"]
     names = {code: (n.get(language) or n["ru"]) for code, n in report.ministries.items()}
     labels = {
-        "kind": words["visit_kinds"], "facility_type": words["facility_types"], "ministry_code": names,
+        "kind": words["visit_kinds"], "facility_type": words["facility_types"], "ministry_code": names, "category": words["categories"],
         "month": dict(enumerate(words["months"], start=1)),
     }
     out = {}
     for key, table in report.tables.items():
         frame = table.copy()
+        if "withdrawn" in frame and not frame["withdrawn"].astype(int).any():
+            frame = frame.drop(columns=["withdrawn"])  # nothing withdrawn: a column of zeros is noise; the groups still add up
         if key == "grades":
             frame.insert(1, "meaning", frame["grade"].map(words["grades"]))
         for column in frame.columns:
-            if frame[column].dtype == object or column in labels:
+            if not pd.api.types.is_numeric_dtype(frame[column]) or column in labels:
                 mapping = labels.get(column, {})
                 frame[column] = frame[column].map(
                     lambda v, m=mapping: words["total"] if v == "total" else words["not_given"] if v == NOT_GIVEN else m.get(v, v))
@@ -494,7 +499,7 @@ def current_picture(engine: Engine | None = None, as_of: date | None = None, *, 
     else:
         history["on"] = pd.Series(dtype=object)
     recs = status_at(recs, history, as_of)
-    last_on = history[history["on"] <= as_of].sort_values(["on", "id"]).drop_duplicates("recommendation_id", keep="last")
+    last_on = history[history["on"] <= as_of].sort_values("id").drop_duplicates("recommendation_id", keep="last")
     changed_on = recs["id"].map(last_on.set_index("recommendation_id")["on"])
     this_year = changed_on.map(lambda d: isinstance(d, date) and d >= date(as_of.year, 1, 1)).astype(bool)
     group = recs["status"].map({

@@ -191,3 +191,16 @@ def test_stats_show_each_ministry_s_current_picture(year_2025):
                                         "implemented": 0, "partially_implemented": 0, "rejected": 0, "total": 2}
     assert picture["health"]["implemented"] == 1 and picture["health"]["total"] == 1  # last year's answers are not counted
     assert current_picture(year_2025, date(2026, 2, 20)).set_index("ministry").loc["interior", "due_soon"] == 1
+
+
+def test_an_answer_dated_before_the_import_of_its_recommendation_counts(engine, tmp_path):
+    """A backlog is imported in November with the replies of the spring: the replies count from their dates."""
+    import_recommendations(write_csv(
+        tmp_path / "backlog.csv", "external_id,text,issued_on,due_on,ministry",
+        "B1,Обеспечить камеры естественным освещением,10.01.2025,10.04.2025,interior",
+        "B2,Провести обучение персонала,10.01.2025,10.04.2025,interior",
+    ), engine=engine, actor="clerk")  # the import's own entries are dated today
+    import_responses(write_csv(tmp_path / "replies.csv", "external_id,status,responded_on", "B1,implemented,01.03.2025"),
+                     engine=engine, actor="clerk")
+    report = compute(read_year(engine, 2025))
+    assert (report.headline["implemented"], report.headline["issued"], report.headline["median_days"]) == (1, 2, 50)
