@@ -204,3 +204,15 @@ def test_an_answer_dated_before_the_import_of_its_recommendation_counts(engine, 
                      engine=engine, actor="clerk")
     report = compute(read_year(engine, 2025))
     assert (report.headline["implemented"], report.headline["issued"], report.headline["median_days"]) == (1, 2, 50)
+
+
+def test_followup_stats_prints_the_picture_per_ministry(year_2025):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["stats", "--as-of", "2026-01-20"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "Recommendations as of 20.01.2026" in result.output
+    interior = next(line for line in result.output.splitlines() if "Ministry of Internal Affairs" in line)
+    assert [int(n) for n in re.findall(r"\d+", interior)] == [1, 0, 0, 0, 1, 0, 0, 0, 2]
