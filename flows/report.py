@@ -99,6 +99,16 @@ def _frame(connection, stmt, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(tuples(connection.execute(stmt)), columns=columns, dtype=object)
 
 
+def _dated(history: pd.DataFrame) -> pd.DataFrame:
+    """History rows with `on`: the day each change took effect (effective_on, else the day in Asia/Almaty it was recorded)."""
+    if len(history):
+        recorded = pd.to_datetime(history["at"], utc=True).dt.tz_convert(LOCAL_TZ).dt.date
+        on = history["effective_on"].where(history["effective_on"].notna(), recorded)
+    else:
+        on = pd.Series(dtype=object)
+    return history.assign(on=on).drop(columns=["effective_on", "at"])
+
+
 def read_year(engine: Engine | None = None, year: int | None = None, *, today: date | None = None) -> YearData:
     """The registry's rows that the report of `year` needs, read in a handful of set queries."""
     engine = engine or get_engine()
@@ -132,13 +142,7 @@ def read_year(engine: Engine | None = None, year: int | None = None, *, today: d
         m = Ministry.__table__
         ministries = {code: {"ru": ru, "kk": kk, "en": en}
                       for code, ru, kk, en in c.execute(select(m.c.code, m.c.name_ru, m.c.name_kk, m.c.name_en))}
-    # the day a change took effect: its effective_on, else the day (in Asia/Almaty) it was recorded
-    if len(history):
-        recorded = pd.to_datetime(history["at"], utc=True).dt.tz_convert(LOCAL_TZ).dt.date
-        history["on"] = history["effective_on"].where(history["effective_on"].notna(), recorded)
-    else:
-        history["on"] = pd.Series(dtype=object)
-    history = history.drop(columns=["effective_on", "at"])
+    history = _dated(history)
     return YearData(year, cutoff, visits, facilities, recs, history, individualized, items, grades, ministries)
 
 
@@ -493,11 +497,7 @@ def current_picture(engine: Engine | None = None, as_of: date | None = None, *, 
                       ["id", "ministry_code", "due_on", "issued_on"])
         history = _frame(c, select(h.c.recommendation_id, h.c.id, h.c.to_status, h.c.effective_on, h.c.at),
                          ["recommendation_id", "id", "to_status", "effective_on", "at"])
-    if len(history):
-        recorded = pd.to_datetime(history["at"], utc=True).dt.tz_convert(LOCAL_TZ).dt.date
-        history["on"] = history["effective_on"].where(history["effective_on"].notna(), recorded)
-    else:
-        history["on"] = pd.Series(dtype=object)
+    history = _dated(history)
     recs = status_at(recs, history, as_of)
     last_on = history[history["on"] <= as_of].sort_values("id").drop_duplicates("recommendation_id", keep="last")
     changed_on = recs["id"].map(last_on.set_index("recommendation_id")["on"])
