@@ -40,3 +40,12 @@ def child_pg_admin(admin_url: str, action: str, name: str, template: str | None 
         else:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+def libpq_conninfo(url: str) -> str:
+    """A libpq conninfo string (host=... dbname=...) for a postgresql://user[:password]@host[:port]/db URL."""
+    base, _, name = url.rpartition("/")
+    user, _, hostport = base.split("://", 1)[1].rpartition("@")
+    host, _, port = hostport.partition(":")
+    conninfo = f"host={host} port={port or 5432} user={user.split(':')[0] or 'postgres'} dbname={name}"
+    return conninfo + (f" password={user.split(':', 1)[1]}" if ":" in user else "")

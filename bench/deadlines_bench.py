@@ -67,7 +67,7 @@ import uuid
 from datetime import date
 from pathlib import Path
 
-from common import child_pg_admin, maxrss_mb, quiet, run_child
+from common import child_pg_admin, libpq_conninfo, maxrss_mb, quiet, run_child
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SEED = 20261123
@@ -1141,12 +1141,7 @@ class Registry:
             base = admin_url.rpartition("/")[0]
             self.name = f"bench_{label.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
             self.url = f"{base}/{self.name}"
-            userhost = base.split("://", 1)[1]
-            user, _, hostport = userhost.rpartition("@")
-            host, _, port = hostport.partition(":")
-            self.target = f"host={host} port={port or 5432} user={user.split(':')[0] or 'postgres'} dbname={self.name}"
-            if ":" in user:
-                self.target += f" password={user.split(':', 1)[1]}"
+            self.target = libpq_conninfo(self.url)  # for the raw psycopg baseline
             run_child(child_pg_admin, admin_url, "create", self.name, template.name if template else None)
 
     def drop(self) -> None:

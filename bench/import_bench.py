@@ -34,7 +34,7 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-from common import child_pg_admin, maxrss_mb, quiet, run_child
+from common import child_pg_admin, libpq_conninfo, maxrss_mb, quiet, run_child
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ACTOR = "bench"
@@ -401,13 +401,7 @@ class Registry:
             base, _, _ = admin_url.rpartition("/")
             self.name = f"followup_bench_{uuid.uuid4().hex[:8]}"
             self.url = f"{base}/{self.name}"
-            # a libpq conninfo for the raw psycopg baseline
-            userhost = base.split("://", 1)[1]
-            user, _, hostport = userhost.rpartition("@")
-            host, _, port = hostport.partition(":")
-            self.target = f"host={host} port={port or 5432} user={user.split(':')[0] or 'postgres'} dbname={self.name}"
-            if ":" in user:
-                self.target += f" password={user.split(':', 1)[1]}"
+            self.target = libpq_conninfo(self.url)  # for the raw psycopg baseline
             run_child(child_pg_admin, admin_url, "create", self.name)
         run_child(child_init, self.url)
 
