@@ -8,6 +8,7 @@ every individualized recommendation and the end of each deadline check (which tr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from prefect import flow, get_run_logger, task
@@ -31,59 +32,51 @@ def _as_of_name(prefix: str):
     return name
 
 
-@task(cache_policy=NONE, retries=2, retry_delay_seconds=[10, 60], task_run_name="check-deadlines {as_of}")
-def check_deadlines_task(as_of: date) -> StepResult:
-    """Derive deadlines, mark overdue items, queue reminder letters (one transaction)."""
-    return check_deadlines(as_of)
-
-
-@task(cache_policy=NONE, task_run_name="plan escalations {as_of}")
-def plan_task(as_of: date) -> list[str]:
-    """Which ministries have items to escalate today."""
-    return plan_escalations(as_of)
-
-
-@task(cache_policy=NONE, retries=2, retry_delay_seconds=[10, 60], task_run_name="escalate {code}")
-def escalate_ministry_task(code: str, as_of: date) -> StepResult:
-    """One individualized recommendation to one ministry (one transaction)."""
-    return escalate_ministry(code, as_of)
-
-
-@task(cache_policy=NONE, retries=2, retry_delay_seconds=[10, 60], task_run_name="level 2 {as_of}")
-def level2_task(as_of: date) -> StepResult:
-    """Unanswered individualized recommendations go to the Ombudsman for a decision."""
-    return level2(as_of)
-
-
-#: up to this many state changes in one run, each is its own event; beyond it (the first run over
-#: a large imported backlog) they are announced in batches, or the Prefect server's event bus
-#: (10,000 messages) would overflow and drop them
-PER_CHANGE_EVENTS = 1000
+#: up to this many state changes in one step, each is its own event; beyond it (the first run
+#: over a large imported backlog) they are announced in batches, or the Prefect server's event
+#: bus (10,000 messages) would overflow and drop them. Per step: a run has at most a dozen steps
+PER_CHANGE_EVENTS = 500
 #: recommendations named by one batched event (its payload lists their external ids)
 EVENT_BATCH = 1000
+
+
+@dataclass
+class StepSummary:
+    """What a step task hands back to its flow: counts and the first changes for the artifact.
+
+    Not the changes themselves: Prefect walks every task's inputs and results (to link
+    futures and states), which over 225,000 `Change`s cost more than the step's own work
+    (bench/README.md). The step task announces its changes itself, after its commit.
+    """
+
+    as_of: date
+    counts: dict[str, int]
+    changes: int
+    shown: list[dict[str, str]]
+    events: int = 0
 
 
 def _ministry(code: str | None) -> list[dict[str, str]]:
     return [{"prefect.resource.id": f"followup.ministry.{code}", "prefect.resource.role": "ministry"}] if code else []
 
 
-def _announce_changes(results: list[StepResult]) -> int:
+def _announce_changes(result: StepResult) -> int:
     """`followup.recommendation.<status>` for every change: one event each, or in batches."""
-    changes = [(result.as_of, change) for result in results for change in result.changes]
-    if len(changes) <= PER_CHANGE_EVENTS:
-        for as_of, change in changes:
+    as_of = result.as_of
+    if len(result.changes) <= PER_CHANGE_EVENTS:
+        for change in result.changes:
             emit_event(
                 event=f"followup.recommendation.{change.to_status}",
                 resource={"prefect.resource.id": f"followup.recommendation.{change.external_id}", "prefect.resource.name": change.external_id},
                 related=_ministry(change.ministry_code),
                 payload={"from": change.from_status, "to": change.to_status, "as_of": as_of.isoformat(), "note": change.note},
             )
-        return len(changes)
+        return len(result.changes)
     groups: dict[tuple, list] = {}
-    for as_of, change in changes:
-        groups.setdefault((as_of, change.to_status, change.ministry_code), []).append(change)
+    for change in result.changes:
+        groups.setdefault((change.to_status, change.ministry_code), []).append(change)
     count = 0
-    for (as_of, status, code), members in groups.items():
+    for (status, code), members in groups.items():
         for start in range(0, len(members), EVENT_BATCH):
             batch = members[start : start + EVENT_BATCH]
             from_counts: dict[str, int] = {}
@@ -100,44 +93,78 @@ def _announce_changes(results: list[StepResult]) -> int:
     return count
 
 
-@task(cache_policy=NONE, task_run_name="announce {kind}")
-def announce_task(results: list[StepResult], kind: str) -> int:
-    """Emit Prefect events for the state changes, escalations and queued notifications, after the commit."""
-    count = _announce_changes(results)
-    for result in results:
-        for reference in result.individualized:
-            code = reference.rsplit("-", 1)[-1].lower()
-            emit_event(
-                event="followup.escalation.issued",
-                resource={"prefect.resource.id": f"followup.individualized.{reference}", "prefect.resource.name": reference},
-                related=[{"prefect.resource.id": f"followup.ministry.{code}", "prefect.resource.role": "ministry"}],
-                payload={"as_of": result.as_of.isoformat(), "reference": reference},
-            )
-            count += 1
-        if result.notifications:
-            emit_event(
-                event="followup.notification.queued",
-                resource={"prefect.resource.id": "followup.outbox"},
-                payload={"as_of": result.as_of.isoformat(), "count": len(result.notifications), "keys": result.notifications[:50]},
-            )
-            count += 1
+def announce(result: StepResult) -> int:
+    """Emit Prefect events for a committed step's state changes, escalations and queued notifications."""
+    count = _announce_changes(result)
+    for reference in result.individualized:
+        code = reference.rsplit("-", 1)[-1].lower()
+        emit_event(
+            event="followup.escalation.issued",
+            resource={"prefect.resource.id": f"followup.individualized.{reference}", "prefect.resource.name": reference},
+            related=[{"prefect.resource.id": f"followup.ministry.{code}", "prefect.resource.role": "ministry"}],
+            payload={"as_of": result.as_of.isoformat(), "reference": reference},
+        )
+        count += 1
+    if result.notifications:
+        emit_event(
+            event="followup.notification.queued",
+            resource={"prefect.resource.id": "followup.outbox"},
+            payload={"as_of": result.as_of.isoformat(), "count": len(result.notifications), "keys": result.notifications[:50]},
+        )
+        count += 1
     return count
 
 
-def _publish(kind: str, as_of: date, results: list[StepResult]) -> None:
-    rows = [
+def summarize(result: StepResult) -> StepSummary:
+    """Announce a committed step and keep what the flow shows of it."""
+    events = announce(result)
+    shown = [
         {"external_id": c.external_id, "ministry": c.ministry_code or "", "from": c.from_status, "to": c.to_status, "note": c.note}
-        for r in results for c in r.changes
+        for c in result.changes[:ARTIFACT_ROWS]
     ]
+    return StepSummary(as_of=result.as_of, counts=result.counts(), changes=len(result.changes), shown=shown, events=events)
+
+
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=[10, 60], task_run_name="check-deadlines {as_of}")
+def check_deadlines_task(as_of: date) -> StepSummary:
+    """Derive deadlines, mark overdue items, queue reminder letters (one transaction), announce."""
+    return summarize(check_deadlines(as_of))
+
+
+@task(cache_policy=NONE, task_run_name="plan escalations {as_of}")
+def plan_task(as_of: date) -> list[str]:
+    """Which ministries have items to escalate today."""
+    return plan_escalations(as_of)
+
+
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=[10, 60], task_run_name="escalate {code}")
+def escalate_ministry_task(code: str, as_of: date) -> StepSummary:
+    """One individualized recommendation to one ministry (one transaction), announced."""
+    return summarize(escalate_ministry(code, as_of))
+
+
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=[10, 60], task_run_name="level 2 {as_of}")
+def level2_task(as_of: date) -> StepSummary:
+    """Unanswered individualized recommendations go to the Ombudsman for a decision, announced."""
+    return summarize(level2(as_of))
+
+
+def _totals(summaries: list[StepSummary]) -> dict[str, int]:
     totals: dict[str, int] = {}
-    for r in results:
-        for key, value in r.counts().items():
+    for summary in summaries:
+        for key, value in summary.counts.items():
             totals[key] = totals.get(key, 0) + value
-    shown = rows[:ARTIFACT_ROWS]
+    return totals
+
+
+def _publish(kind: str, as_of: date, summaries: list[StepSummary]) -> None:
+    """The run's table artifact: the first changes (the registry's history has them all)."""
+    rows = [row for s in summaries for row in s.shown][:ARTIFACT_ROWS]
+    changes = sum(s.changes for s in summaries)
     create_table_artifact(
         key=kind,
-        table=shown or [{"external_id": "—", "ministry": "", "from": "", "to": "", "note": "no state changes"}],
-        description=f"{kind} {as_of}: {totals}" + (f" (first {ARTIFACT_ROWS} of {len(rows)} changes)" if len(rows) > ARTIFACT_ROWS else ""),
+        table=rows or [{"external_id": "—", "ministry": "", "from": "", "to": "", "note": "no state changes"}],
+        description=f"{kind} {as_of}: {_totals(summaries)}" + (f" (first {len(rows)} of {changes} changes)" if changes > len(rows) else ""),
     )
 
 
@@ -145,10 +172,9 @@ def _publish(kind: str, as_of: date, results: list[StepResult]) -> None:
 def check_deadlines_flow(as_of: date | None = None) -> dict[str, int]:
     """The day's deadline check; ends with `followup.deadlines.checked`, which triggers escalate."""
     as_of = as_of or local_today()
-    result = check_deadlines_task(as_of)
-    announce_task([result], "check-deadlines")
-    _publish("check-deadlines", as_of, [result])
-    counts = result.counts()
+    summary = check_deadlines_task(as_of)
+    _publish("check-deadlines", as_of, [summary])
+    counts = summary.counts
     emit_event(
         event="followup.deadlines.checked",
         resource={"prefect.resource.id": "followup.registry"},
@@ -164,12 +190,8 @@ def escalate_flow(as_of: date | None = None) -> dict[str, int]:
     as_of = as_of or local_today()
     results = [escalate_ministry_task(code, as_of) for code in plan_task(as_of)]
     results.append(level2_task(as_of))
-    announce_task(results, "escalate")
     _publish("escalate", as_of, results)
-    counts: dict[str, int] = {}
-    for r in results:
-        for key, value in r.counts().items():
-            counts[key] = counts.get(key, 0) + value
+    counts = _totals(results)
     get_run_logger().info("escalate %s: %s", as_of, counts)
     return counts
 
