@@ -74,19 +74,29 @@ def bulk_insert(connection, table, columns: dict[str, list]) -> None:
     names = list(columns)
     if not names or not columns[names[0]]:
         return
-    dialect = connection.dialect
-    processed = []
-    for name in names:
-        processor = table.c[name].type._cached_bind_processor(dialect)
-        values = columns[name]
-        processed.append(_processed(processor, values) if processor else values)
-    quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = connection.dialect.identifier_preparer.quote
+    mark = driver_mark(connection)
     sql = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
         f"VALUES ({', '.join([mark] * len(names))})"
     )
-    connection.exec_driver_sql(sql, list(zip(*processed)))
+    connection.exec_driver_sql(sql, driver_rows(connection, [(table.c[n], columns[n]) for n in names]))
+
+
+def driver_mark(connection) -> str:
+    """The driver's positional placeholder: `?` for sqlite3, `%s` for psycopg."""
+    return "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+
+def driver_rows(connection, parameters: list[tuple]) -> list[tuple]:
+    """Rows of driver parameters from (column, values) pairs, each column's bind processor applied
+    once per distinct value: for statements sent through the driver's executemany."""
+    dialect = connection.dialect
+    processed = []
+    for column, values in parameters:
+        processor = column.type._cached_bind_processor(dialect)
+        processed.append(_processed(processor, values) if processor else values)
+    return list(zip(*processed))
 
 
 def _processed(processor, values: list) -> list:
