@@ -159,6 +159,12 @@ class Policy(_Strict):
             values[name] = getattr(self.defaults, name) if chosen is None else chosen
         return Terms(**values)
 
+    def shortest_escalation(self) -> int:
+        """The fewest working days overdue after which any item may be escalated (any rule)."""
+        rules = [*self.sources.values(), *self.ministries.values(), *self.priorities.values()]
+        return min([self.defaults.escalate_after_working_days,
+                    *(r.escalate_after_working_days for r in rules if r.escalate_after_working_days)])
+
 
 def load_policy(path: Path | str | None = None, *, ministry_codes: set[str] | None = None) -> Policy:
     """Read and check the policy file; `ministry_codes`, when given, catches a mistyped ministry."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -266,14 +266,26 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
 
 
 def plan_escalations(as_of: date, *, engine: Engine | None = None, policy: Policy | None = None) -> list[str]:
-    """The ministries with items to escalate today (read only: each is then done in its own transaction)."""
+    """The ministries that may have items to escalate today: each is then done in its own
+    transaction, which reads its items and asks `decide`.
+
+    A cheap filter, not the decision: an item escalates after N working days overdue, so it
+    has been overdue at least N calendar days (N the shortest of any rule). Deciding here too
+    read and judged every overdue item twice (a tenth of the pass over 1,000,000 items); a
+    ministry listed here whose items turn out not to be due yet gets no letter.
+    """
     engine = engine or get_engine()
     policy = policy or load_policy()
+    r = Recommendation.__table__
+    cutoff = as_of - timedelta(days=policy.shortest_escalation())
     with Session(engine) as session:
-        frame = load_watched(session, as_of, statuses=(Status.OVERDUE,))
-        if frame.empty:
-            return []
-        return sorted(set(decide(frame, policy, as_of).escalate["ministry_code"].dropna()))
+        codes = session.connection().execute(
+            select(r.c.ministry_code).distinct().where(
+                r.c.status == Status.OVERDUE.value, r.c.ministry_code.is_not(None),
+                (r.c.overdue_since.is_(None)) | (r.c.overdue_since <= cutoff),
+            )
+        ).scalars().all()
+    return sorted(codes)
 
 
 def reference_for(code: str, as_of: date) -> str:

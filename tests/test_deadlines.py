@@ -185,3 +185,27 @@ def test_two_workers_at_once_do_not_double_anything(registry):
     assert overdue_entries == 3
     assert len(keys) == len(set(keys)) == 2 + 2 + 2  # reminders (3-day, then overdue letters) + 2 individualized
     assert log(registry, "NPM-1") == [(None, "issued"), ("issued", "overdue"), ("overdue", "escalated")]
+
+
+def test_escalation_is_planned_only_for_ministries_overdue_long_enough(registry):
+    """The plan is a cheap filter (overdue at least as many calendar days as the shortest rule's
+    working days); the ministry's own transaction then decides, so the plan never escalates."""
+    engine = registry
+    check_deadlines(DUE + timedelta(days=1), engine=engine)  # all three overdue since 11.03
+    assert plan_escalations(DUE + timedelta(days=5), engine=engine) == []
+    ten_working = CALENDAR.add_working_days(DUE + timedelta(days=1), POLICY.defaults.escalate_after_working_days)
+    assert plan_escalations(ten_working, engine=engine) == ["health", "interior"]
+    # listed one calendar day early is harmless: the ministry's step finds nothing yet to escalate
+    early = DUE + timedelta(days=1 + POLICY.shortest_escalation())
+    if CALENDAR.working_days_between(DUE + timedelta(days=1), early) < POLICY.defaults.escalate_after_working_days:
+        assert "interior" in plan_escalations(early, engine=engine)
+        assert escalate_ministry("interior", early, engine=engine).individualized == []
+    assert escalate_all(ten_working, engine) == [f"IR-{ten_working:%Y%m%d}-HEALTH", f"IR-{ten_working:%Y%m%d}-INTERIOR"]
+
+
+def test_the_shortest_escalation_counts_every_override():
+    from config.policy import Rule
+
+    assert POLICY.shortest_escalation() == POLICY.defaults.escalate_after_working_days  # no rule shortens it
+    urgent = POLICY.model_copy(update={"priorities": {"urgent": Rule(escalate_after_working_days=3)}})
+    assert urgent.shortest_escalation() == 3
