@@ -52,6 +52,23 @@ def _ui_url() -> str | None:
     return PREFECT_UI_URL.value() or (PREFECT_API_URL.value() or "").removesuffix("/api") or None
 
 
+def _failed_run(flow_run_id: str) -> tuple[str, str]:
+    """The failed run's flow name and state message, from the Prefect API ("?" when unreadable:
+    the alert goes out anyway)."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(flow_run_id))
+            flow_name = client.read_flow(run.flow_id).name
+            return flow_name, (run.state.message if run.state and run.state.message else "")
+    except Exception as exc:  # noqa: BLE001 - the alert matters more than its details
+        get_run_logger().warning("cannot read flow run %s: %s", flow_run_id, exc)
+        return "?", ""
+
+
 @task(cache_policy=NONE, task_run_name="queue the alert for {flow_run_name}")
 def queue_alert_task(flow_run_id: str, flow_run_name: str, flow_name: str, message: str) -> list[str]:
     language = load_notification_config().language_of(ADMIN)
@@ -67,7 +84,14 @@ def send_alert_task() -> dict[str, int]:
 
 @flow(name="admin-alert", flow_run_name="admin-alert {flow_run_name}", log_prints=True)
 def admin_alert_flow(flow_run_id: str, flow_run_name: str = "", flow_name: str = "", message: str = "") -> dict[str, int]:
-    """Tell the admin (Apprise tag `admin`) that a flow run failed; once per failed run."""
+    """Tell the admin (Apprise tag `admin`) that a flow run failed; once per failed run.
+
+    The trigger passes the event's resource id (`prefect.flow-run.<id>`) and the run's name; the
+    flow's name and the failure message are read from the API when not given."""
+    flow_run_id = flow_run_id.removeprefix("prefect.flow-run.")
+    if not flow_name:
+        flow_name, read_message = _failed_run(flow_run_id)
+        message = message or read_message
     queued = queue_alert_task(flow_run_id, flow_run_name, flow_name, message)
     summary = send_alert_task()
     get_run_logger().info("admin alert for %s (%s): queued %d, %s", flow_run_name, flow_name, len(queued), summary)

@@ -44,6 +44,8 @@ PREFECT_EXTENSIONS = ("pg_trgm",)
 #: the deployments at most one run of which may run at a time (prefect.yaml: concurrency_limit);
 #: the registry's advisory locks and unique keys keep it right even without
 SINGLE_RUN = ("check-deadlines", "escalate", "dispatch")
+#: flow runs one worker runs at once, by default
+WORKER_LIMIT = 2
 
 
 class ProductionError(RuntimeError):
@@ -155,8 +157,11 @@ class Worker:
 
 
 def start_worker(api_url: str, name: str, *, env: Mapping[str, str], log: Path, pool: str = POOL,
-                 home: Path = PROJECT_DIR) -> Worker:
-    """`prefect worker start --pool followup --name NAME` with the registry's environment.
+                 home: Path = PROJECT_DIR, limit: int | None = WORKER_LIMIT) -> Worker:
+    """`prefect worker start --pool followup --name NAME --limit N` with the registry's environment.
+
+    `limit`: flow runs this worker runs at once (each is a Python process of a few hundred MB);
+    the runs beyond it stay in the pool for another worker.
 
     The flow runs it starts inherit `env`: FOLLOWUP_DATABASE_URL, FOLLOWUP_APPRISE_CONFIG and the
     secrets the routes name (${SMTP_PASSWORD}…); nothing of that is stored in Prefect."""
@@ -165,7 +170,8 @@ def start_worker(api_url: str, name: str, *, env: Mapping[str, str], log: Path, 
     out = open(log, "ab")  # noqa: SIM115 - the child keeps it
     try:
         process = subprocess.Popen(
-            [prefect_executable(), "worker", "start", "--pool", pool, "--type", POOL_TYPE, "--name", name],
+            [prefect_executable(), "worker", "start", "--pool", pool, "--type", POOL_TYPE, "--name", name,
+             *(["--limit", str(limit)] if limit else [])],
             cwd=home, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     finally:
@@ -222,7 +228,8 @@ PIDS = "production.json"
 
 
 def up(*, prefect_database_url: str, registry_url: str, home: Path, port: int = 4200, host: str = "127.0.0.1",
-       workers: int = 2, worker_env: Mapping[str, str] | None = None, project: Path = PROJECT_DIR) -> Production:
+       workers: int = 2, worker_limit: int | None = WORKER_LIMIT, worker_env: Mapping[str, str] | None = None,
+       project: Path = PROJECT_DIR) -> Production:
     """Every step of "Running in production", in order, on this machine. Safe to repeat on the
     same databases (the deployments are updated, nothing in the registry changes)."""
     from models.crud import init_db
@@ -239,7 +246,8 @@ def up(*, prefect_database_url: str, registry_url: str, home: Path, port: int = 
         env = {**(worker_env or {}), "FOLLOWUP_DATABASE_URL": registry_url}
         names = [f"{os.uname().nodename}-{i}" for i in range(1, workers + 1)]
         for name in names:
-            production.workers.append(start_worker(server.url, name, env=env, log=home / f"worker-{name}.log", home=project))
+            production.workers.append(start_worker(server.url, name, env=env, log=home / f"worker-{name}.log", home=project,
+                                                   limit=worker_limit))
         wait_for_workers(server.url, names)
     except BaseException:
         production.stop()
