@@ -131,13 +131,16 @@ def start_server(port: int = 4200, *, home: Path | None = None, log: Path | None
     env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_UI_ENABLED="true", **(env or {}))
     if home is not None:
         env["PREFECT_HOME"] = str(home)
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/api"
+    # the UI asks the API where it is told to (default: port 4200): on another port it would show
+    # no runs at all. Behind a public name, set PREFECT_UI_API_URL to that name.
+    env.setdefault("PREFECT_UI_API_URL", url)
     prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
         [prefect, "server", "start", "--host", host, "--port", str(port)],
         env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/api"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
