@@ -32,6 +32,9 @@ app.add_typer(export_app, name="export")
 report_app = typer.Typer(help="Reports for the office.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
 app.add_typer(report_app, name="report")
+production_app = typer.Typer(help="A Prefect server on PostgreSQL with a process work pool and workers (README: Running in production).",
+                             no_args_is_help=True)
+app.add_typer(production_app, name="production")
 
 out = Console()
 err = Console(stderr=True)
@@ -381,6 +384,54 @@ def serve(
     finally:
         if server is not None:
             server.stop()
+
+
+@production_app.command("up")
+def production_up(
+    prefect_database: Annotated[str, typer.Option(
+        envvar="PREFECT_API_DATABASE_CONNECTION_URL",
+        help="Prefect's own PostgreSQL database, postgresql+asyncpg://USER@HOST:5432/prefect (created if absent, with pg_trgm)")],
+    port: Annotated[int, typer.Option(help="port of the Prefect server and UI")] = 4200,
+    host: Annotated[str, typer.Option(help="address the server listens on (0.0.0.0 for workers on other machines)")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(min=0, help="workers started on this machine")] = 2,
+    detach: Annotated[bool, typer.Option(help="return once everything runs; `followup production down` stops it")] = False,
+) -> None:
+    """The production setup on this machine: the Prefect server on PostgreSQL, the registry's schema,
+    the process work pool, `prefect deploy --all` and the workers. Ctrl+C stops them."""
+    import time
+
+    from flows.production import ProductionError, up
+
+    home = Path("var/prefect").resolve()
+    registry = get_settings().database_url
+    try:
+        production = up(prefect_database_url=prefect_database, registry_url=registry, home=home, port=port, host=host,
+                        workers=workers)
+    except (ProductionError, RuntimeError, OperationalError) as exc:
+        _fail(str(exc), 3)
+    out.print(f"Prefect UI: {production.ui_url}  ·  registry: {registry.split('@')[-1]}", soft_wrap=True)
+    out.print(f"server pid {production.server.process.pid}; workers "
+              + ", ".join(f"{w.name} (pid {w.pid})" for w in production.workers), soft_wrap=True)
+    if detach:
+        out.print(f"stop with: followup production down   (pids in {home / 'production.json'})", soft_wrap=True)
+        return
+    out.print("Ctrl+C stops the workers and the server", soft_wrap=True)
+    try:
+        while production.server.process.poll() is None:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        production.stop()
+
+
+@production_app.command("down")
+def production_down() -> None:
+    """Stop the server and workers `followup production up --detach` started (by their process ids)."""
+    from flows.production import down
+
+    stopped = down(Path("var/prefect").resolve())
+    out.print(f"stopped {len(stopped)} process(es): {', '.join(map(str, stopped))}" if stopped else "nothing was running")
 
 
 @app.command()

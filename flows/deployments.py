@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -84,12 +85,34 @@ class LocalServer:
     url: str
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
+        """Stop the server and whatever it started (its own process group, by its id)."""
+        stop_process_group(self.process.pid, self.process)
+
+
+def stop_process_group(pid: int, process: subprocess.Popen | None = None, *, timeout: float = 20) -> None:
+    """SIGTERM the process group led by `pid` (started with start_new_session), SIGKILL after
+    `timeout`: only what this project started, never processes found by name."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None:
+            if process.poll() is not None:
+                break
+        else:
             try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+        time.sleep(0.2)
+    try:
+        os.killpg(pid, signal.SIGKILL)  # the leader, or a child it left behind
+    except ProcessLookupError:
+        pass
+    if process is not None:
+        process.wait(timeout=timeout)
 
 
 def free_port() -> int:
@@ -98,18 +121,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int = 4200, *, home: Path | None = None, log: Path | None = None, timeout: float = 120) -> LocalServer:
-    """Start `prefect server start` on loopback and wait until it answers."""
-    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_UI_ENABLED="true")
+def start_server(port: int = 4200, *, home: Path | None = None, log: Path | None = None, timeout: float = 120,
+                 host: str = "127.0.0.1", env: dict[str, str] | None = None) -> LocalServer:
+    """Start `prefect server start` on loopback and wait until it answers.
+
+    `env` adds to the environment, e.g. PREFECT_API_DATABASE_CONNECTION_URL for a server on
+    PostgreSQL (flows/production.py).
+    """
+    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_UI_ENABLED="true", **(env or {}))
     if home is not None:
         env["PREFECT_HOME"] = str(home)
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/api"
+    # the UI asks the API where it is told to (default: port 4200): on another port it would show
+    # no runs at all. Behind a public name, set PREFECT_UI_API_URL to that name.
+    env.setdefault("PREFECT_UI_API_URL", url)
     prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
-        [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        [prefect, "server", "start", "--host", host, "--port", str(port)],
         env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -120,5 +151,5 @@ def start_server(port: int = 4200, *, home: Path | None = None, log: Path | None
                     return LocalServer(process, url)
         except OSError:
             time.sleep(0.5)
-    process.terminate()
+    LocalServer(process, url).stop()
     raise RuntimeError(f"the Prefect server did not answer on {url} within {timeout:.0f} s")

@@ -1,0 +1,271 @@
+"""Production: a Prefect server on PostgreSQL, a `process` work pool and its workers.
+
+The embedded setup (`followup serve`: SQLite, one process) is for trying the project and for a
+small office. An office that runs it as a service uses Prefect's own pieces, nothing home-made:
+
+1. two PostgreSQL databases: Prefect's own (with the `pg_trgm` extension its search needs)
+   and the registry;
+2. `prefect server start` on Prefect's database (the UI, the API, the scheduler, the triggers);
+3. the registry's schema (`followup init`);
+4. the `process` work pool `followup` and `prefect deploy --all` from `prefect.yaml`
+   (schedules in Asia/Almaty, event triggers, one run at a time of check-deadlines, escalate
+   and dispatch, the admin alert on failure);
+5. workers (`prefect worker start --pool followup`), two here, more on other machines: each
+   takes scheduled runs from the pool and runs them as child processes with its environment
+   (registry URL, Apprise routes, secrets).
+
+These functions are those steps, each the command README's "Running in production" shows, so
+the end-to-end test (tests/test_production.py) and `followup production up` run exactly what
+an administrator types. Processes started here are stopped by their process id, never by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from flows.deployments import PROJECT_DIR, LocalServer, start_server, stop_process_group
+
+POOL = "followup"
+POOL_TYPE = "process"
+#: Prefect's server needs this extension in its PostgreSQL database (trigram search)
+PREFECT_EXTENSIONS = ("pg_trgm",)
+#: the deployments at most one run of which may run at a time (prefect.yaml: concurrency_limit);
+#: the registry's advisory locks and unique keys keep it right even without
+SINGLE_RUN = ("check-deadlines", "escalate", "dispatch")
+#: flow runs one worker runs at once, by default
+WORKER_LIMIT = 2
+
+
+class ProductionError(RuntimeError):
+    """A production step failed; the message says which command and what it printed."""
+
+
+# --- databases ----------------------------------------------------------------------------------
+
+
+def _admin_url(url: str) -> str:
+    """The same server's `postgres` database through psycopg (CREATE DATABASE cannot run inside
+    the database it creates, and the server's asyncpg URL is for the server only)."""
+    return make_url(url).set(drivername="postgresql+psycopg", database="postgres").render_as_string(hide_password=False)
+
+
+def create_database(url: str, *, extensions: tuple[str, ...] = ()) -> bool:
+    """Create the database `url` names if it is absent, then the extensions in it; True if created.
+
+    Safe to repeat. `url` may use any PostgreSQL driver (asyncpg for Prefect's, psycopg for the
+    registry)."""
+    name = make_url(url).database
+    admin = create_engine(_admin_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    inside = create_engine(make_url(_admin_url(url)).set(database=name), isolation_level="AUTOCOMMIT")
+    try:
+        with inside.connect() as connection:
+            for extension in extensions:
+                connection.execute(text(f'CREATE EXTENSION IF NOT EXISTS "{extension}"'))
+    finally:
+        inside.dispose()
+    return not exists
+
+
+def drop_database(url: str) -> None:
+    """Drop the database `url` names, closing its connections (for throw-away test databases)."""
+    admin = create_engine(_admin_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+# --- the Prefect server, the pool, the deployments ---------------------------------------------------
+
+
+def prefect_executable() -> str:
+    """The `prefect` command of this environment (the one the project was installed into)."""
+    return shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+
+
+def start_prefect_server(database_url: str, *, port: int = 4200, host: str = "127.0.0.1", home: Path,
+                         timeout: float = 180) -> LocalServer:
+    """`prefect server start` with its data in PostgreSQL (PREFECT_API_DATABASE_CONNECTION_URL)."""
+    home.mkdir(parents=True, exist_ok=True)
+    return start_server(port, host=host, home=home, log=home / "server.log", timeout=timeout,
+                        env={"PREFECT_API_DATABASE_CONNECTION_URL": database_url})
+
+
+def prefect(*args: str, api_url: str, env: Mapping[str, str] | None = None, timeout: float = 300) -> str:
+    """Run one `prefect` command against the server at `api_url`; its output, or ProductionError."""
+    environment = dict(os.environ, PREFECT_API_URL=api_url, **(env or {}))
+    command = [prefect_executable(), "--no-prompt", *args]
+    done = subprocess.run(command, cwd=PROJECT_DIR, env=environment, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        shown = "prefect " + " ".join(args)
+        raise ProductionError(f"`{shown}` failed ({done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}")
+    return done.stdout
+
+
+def create_work_pool(api_url: str, name: str = POOL) -> None:
+    """`prefect work-pool create followup --type process` (an existing pool is kept as it is)."""
+    try:
+        prefect("work-pool", "inspect", name, api_url=api_url, timeout=120)
+    except ProductionError:
+        prefect("work-pool", "create", name, "--type", POOL_TYPE, api_url=api_url, timeout=120)
+
+
+def deploy_all(api_url: str, *, home: Path = PROJECT_DIR) -> None:
+    """`prefect deploy --all`: every deployment of prefect.yaml, with its schedules, triggers and
+    concurrency limit. FOLLOWUP_HOME is where the workers find the project (the pull step)."""
+    prefect("deploy", "--all", api_url=api_url, env={"FOLLOWUP_HOME": str(home)}, timeout=600)
+
+
+# --- workers ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    """A `prefect worker start` process this module started (its own process group)."""
+
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        """Stop the worker and the flow runs it started (they are in its process group)."""
+        stop_process_group(self.process.pid, self.process, timeout=30)
+
+
+def start_worker(api_url: str, name: str, *, env: Mapping[str, str], log: Path, pool: str = POOL,
+                 home: Path = PROJECT_DIR, limit: int | None = WORKER_LIMIT) -> Worker:
+    """`prefect worker start --pool followup --name NAME --limit N` with the registry's environment.
+
+    `limit`: flow runs this worker runs at once (each is a Python process of a few hundred MB);
+    the runs beyond it stay in the pool for another worker.
+
+    The flow runs it starts inherit `env`: FOLLOWUP_DATABASE_URL, FOLLOWUP_APPRISE_CONFIG and the
+    secrets the routes name (${SMTP_PASSWORD}…); nothing of that is stored in Prefect."""
+    environment = dict(os.environ, PREFECT_API_URL=api_url, FOLLOWUP_HOME=str(home), **env)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out = open(log, "ab")  # noqa: SIM115 - the child keeps it
+    try:
+        process = subprocess.Popen(
+            [prefect_executable(), "worker", "start", "--pool", pool, "--type", POOL_TYPE, "--name", name,
+             *(["--limit", str(limit)] if limit else [])],
+            cwd=home, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    finally:
+        out.close()
+    return Worker(name, process, log)
+
+
+async def _online_workers(api_url: str, pool: str) -> set[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        async with get_client() as client:
+            return {w.name for w in await client.read_workers_for_work_pool(pool) if str(w.status).upper().endswith("ONLINE")}
+
+
+def wait_for_workers(api_url: str, names: list[str], *, pool: str = POOL, timeout: float = 120) -> None:
+    """Until every named worker has sent its heartbeat to the server."""
+    deadline = time.monotonic() + timeout
+    seen: set[str] = set()
+    while time.monotonic() < deadline:
+        seen = asyncio.run(_online_workers(api_url, pool))
+        if set(names) <= seen:
+            return
+        time.sleep(1)
+    raise ProductionError(f"workers {sorted(set(names) - seen)} did not come online in the pool {pool!r} within {timeout:.0f} s")
+
+
+# --- the whole setup on one machine --------------------------------------------------------------------
+
+
+@dataclass
+class Production:
+    """A running production setup on this machine: the server and its workers (pids in `home`)."""
+
+    api_url: str
+    server: LocalServer
+    workers: list[Worker] = field(default_factory=list)
+    home: Path = Path("var/prefect")
+
+    @property
+    def ui_url(self) -> str:
+        return self.api_url.removesuffix("/api")
+
+    def stop(self) -> None:
+        """Workers first (no new runs start), then the server."""
+        for worker in self.workers:
+            worker.stop()
+        self.server.stop()
+        (self.home / PIDS).unlink(missing_ok=True)
+
+
+PIDS = "production.json"
+
+
+def up(*, prefect_database_url: str, registry_url: str, home: Path, port: int = 4200, host: str = "127.0.0.1",
+       workers: int = 2, worker_limit: int | None = WORKER_LIMIT, worker_env: Mapping[str, str] | None = None,
+       project: Path = PROJECT_DIR) -> Production:
+    """Every step of "Running in production", in order, on this machine. Safe to repeat on the
+    same databases (the deployments are updated, nothing in the registry changes)."""
+    from models.crud import init_db
+
+    create_database(prefect_database_url, extensions=PREFECT_EXTENSIONS)
+    if make_url(registry_url).get_backend_name() == "postgresql":
+        create_database(registry_url)
+    init_db(registry_url)
+    server = start_prefect_server(prefect_database_url, port=port, host=host, home=home)
+    production = Production(server.url, server, home=home)
+    try:
+        create_work_pool(server.url)
+        deploy_all(server.url, home=project)
+        env = {**(worker_env or {}), "FOLLOWUP_DATABASE_URL": registry_url}
+        names = [f"{os.uname().nodename}-{i}" for i in range(1, workers + 1)]
+        for name in names:
+            production.workers.append(start_worker(server.url, name, env=env, log=home / f"worker-{name}.log", home=project,
+                                                   limit=worker_limit))
+        wait_for_workers(server.url, names)
+    except BaseException:
+        production.stop()
+        raise
+    (home / PIDS).write_text(json.dumps({
+        "api_url": server.url, "server": server.process.pid, "workers": {w.name: w.pid for w in production.workers},
+    }, indent=2), encoding="utf-8")
+    return production
+
+
+def down(home: Path) -> list[int]:
+    """Stop what `up` started, by the process ids it recorded in `home`; the ids stopped."""
+    path = home / PIDS
+    if not path.is_file():
+        return []
+    recorded = json.loads(path.read_text(encoding="utf-8"))
+    pids = [*recorded.get("workers", {}).values(), recorded["server"]]
+    for pid in pids:
+        stop_process_group(int(pid), timeout=30)
+    path.unlink()
+    return pids
