@@ -449,9 +449,10 @@ def triage(
     table = Table(title=title, title_justify="left")
     for column in ("external_id", "source", "document", "issued", "themes", "text", "suggested", "rule"):
         table.add_column(column, overflow="fold")
+    cell = lambda v: "" if v is None or v != v else str(v)  # noqa: E731  (None or NaN: an empty cell)
     for row in queue.itertuples(index=False):
-        table.add_row(row.external_id, row.source, row.mechanism_ref or "", f"{row.issued_on:%d.%m.%Y}", row.themes or "",
-                      (row.text[:80] + "…") if len(row.text) > 80 else row.text, row.suggested or "", row.rule or "")
+        table.add_row(row.external_id, row.source, cell(row.mechanism_ref), f"{row.issued_on:%d.%m.%Y}", cell(row.themes),
+                      (row.text[:80] + "…") if len(row.text) > 80 else row.text, cell(row.suggested), cell(row.rule))
     out.print(table)
     if apply:
         verb = "would assign" if dry_run else "assigned"
