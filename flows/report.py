@@ -566,9 +566,12 @@ def annual_report_flow(year: int | None = None, out: str | None = None, language
     out = out or str(get_settings().reports_dir / str(year))
     report = compute(read_task(year, tags))
     files = write_task(report, year, out, language)
+    # a report filtered by tags is a working document: its headline must not enter the history
+    # of the published reports' headlines under the stable key
     create_table_artifact(
-        key=REPORT_KEY, table=headline_rows(report, "en"),
-        description=f"Annual report {year} (figures as of {report.cutoff:%d.%m.%Y}): {files.html}",
+        key=REPORT_KEY if not tags else f"{REPORT_KEY}-by-tag", table=headline_rows(report, "en"),
+        description=f"Annual report {year}{' (only ' + ', '.join(tags) + ')' if tags else ''} "
+                    f"(figures as of {report.cutoff:%d.%m.%Y}): {files.html}",
     )
     print(f"annual report {year}: {files.html}")
     return {"year": year, "html": str(files.html), "xlsx": str(files.xlsx), "headline": report.headline}
