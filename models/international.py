@@ -264,7 +264,7 @@ def to_project_frame(raw: pd.DataFrame, *, fmt: str, symbol: str | None = None, 
     keep = pd.Series(True, index=raw.index)
     if "countries" in header:
         countries = cell("countries")
-        keep = countries.map(lambda c: c.strip() == "" or is_kazakhstan(c))
+        keep = pd.Series([c.strip() == "" or is_kazakhstan(c) for c in countries], index=raw.index, dtype=bool)
         out.skipped = int((~keep).sum())
     rows = raw.index[keep]
 

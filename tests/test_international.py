@@ -26,7 +26,7 @@ from flows.report import compute, read_year
 from models.domain import FOLLOW_UP_GRADES
 from models.international import (
     committee_of, derive_external_id, detect_format, is_kazakhstan, parse_tag_filter, parse_upr_text, source_of,
-    split_symbol, split_tags, tag_matches,
+    split_symbol, split_tags, tag_matches, to_project_frame,
 )
 from models.procedure import FollowUpError, parse_grade
 from models.registry import FollowUpGrade, Recommendation, RecommendationTag, StatusChange
@@ -134,6 +134,18 @@ def test_formats_are_told_apart_by_the_header():
     assert detect_format(["external_id", "text", "issued_on"]) == "followup"
     assert detect_format(["symbol", "text", "publicationdate", "body"]) == "uhri"
     assert detect_format(["recommendation", "response"]) == "upr"
+
+
+def test_an_export_with_only_a_header_or_only_other_states_maps_to_nothing():
+    import pandas as pd
+
+    empty = pd.DataFrame(columns=["symbol", "text", "publicationdate", "countries"], dtype=str)
+    mapped = to_project_frame(empty, fmt="uhri")
+    assert (len(mapped.frame), mapped.skipped, mapped.errors) == (0, 0, [])
+    other = pd.DataFrame([["CCPR/C/KGZ/CO/2, para. 12", "Investigate", "2014-04-23", "Kyrgyzstan"]],
+                         columns=empty.columns, index=[2])
+    mapped = to_project_frame(other, fmt="uhri")
+    assert (len(mapped.frame), mapped.skipped) == (0, 1)
 
 
 def test_uhri_lists_split_on_semicolons_never_on_commas():
