@@ -136,6 +136,24 @@ class CalendarPolicy(_Strict):
         return self
 
 
+CommitteeCode = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*$")]
+
+
+class FollowUpProcedure(_Strict):
+    """Treaty bodies' follow-up procedure: how long the state has to report on the recommendations
+    a committee selected, counted from the concluding observations (`issued_on`).
+
+    The terms changed over the years (the Human Rights Committee moved from one year to two),
+    so they are data: `committees` by the code the symbols start with (CCPR, CAT…), else `default`.
+    """
+
+    default: Duration = Duration(years=1)
+    committees: dict[CommitteeCode, Duration] = {}
+
+    def term_for(self, committee: str | None) -> Duration:
+        return self.committees.get((committee or "").upper(), self.default)
+
+
 class Policy(_Strict):
     defaults: Terms
     sources: dict[Source, Rule] = {}
@@ -144,6 +162,7 @@ class Policy(_Strict):
     individualized: Individualized
     calendar: CalendarPolicy = CalendarPolicy()
     letters: Letters = Letters()
+    follow_up: FollowUpProcedure = FollowUpProcedure()
     legal_basis: str = Field(min_length=1)
 
     def terms_for(self, source: str | None, ministry_code: str | None, priority: str | None) -> Terms:

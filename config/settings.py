@@ -30,6 +30,8 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the registry: SQLite (embedded) or postgresql+psycopg://",
     )
     ministries_file: Path = CONFIG_DIR / "ministries.yaml"
+    #: rules that suggest a ministry for unassigned recommendations (`followup triage`)
+    triage_file: Path = CONFIG_DIR / "triage.yaml"
     #: delivery policy and the language of the office's own messages
     notifications_file: Path = CONFIG_DIR / "notifications.yaml"
     #: Apprise's own configuration (TEXT or YAML) with the routes: tags `ombudsman`, `admin`,

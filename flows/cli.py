@@ -35,6 +35,8 @@ app.add_typer(report_app, name="report")
 production_app = typer.Typer(help="A Prefect server on PostgreSQL with a process work pool and workers (README: Running in production).",
                              no_args_is_help=True)
 app.add_typer(production_app, name="production")
+follow_up_app = typer.Typer(help="Treaty bodies' follow-up procedure: the recommendations a committee selected.", no_args_is_help=True)
+app.add_typer(follow_up_app, name="follow-up")
 
 out = Console()
 err = Console(stderr=True)
@@ -121,15 +123,21 @@ def import_recommendations_cmd(
         Path | None, typer.Option(help="write bad rows with their problems to this file and import the rest")
     ] = None,
     actor: ActorOpt = None,
+    symbol: Annotated[str | None, typer.Option(help="a UPR matrix without a Symbol column: the Working Group report's symbol, e.g. A/HRC/44/10")] = None,
+    issued_on: Annotated[str | None, typer.Option("--issued-on", help="a UPR matrix without a date column: the report's date (15.07.2020 or 2020-07-15)")] = None,
 ) -> None:
-    """Import recommendations: the whole file, or nothing if any row is bad."""
+    """Import recommendations: the whole file, or nothing if any row is bad.
+
+    The project's columns, a Universal Human Rights Index export or a UPR matrix (told apart by the header).
+    """
     from flows.ingest import import_recommendations
 
     with _clear_errors():
         _ensure_schema()
         try:
             with _progress(not as_json and sys.stderr.isatty()) as progress:
-                result = import_recommendations(file, actor=actor, dry_run=dry_run, quarantine=quarantine, progress=progress)
+                result = import_recommendations(file, actor=actor, dry_run=dry_run, quarantine=quarantine, progress=progress,
+                                                symbol=symbol, issued_on=issued_on)
         except ImportRejected as exc:
             if as_json:
                 sys.stdout.write(json.dumps({"created": 0, "updated": 0, "unchanged": 0, "rejected": exc.rejected_rows}) + "\n")
@@ -137,6 +145,11 @@ def import_recommendations_cmd(
     if result.rejected and quarantine:
         where = "would be written" if dry_run else "written"
         err.print(f"{result.rejected} rejected rows {where} to {quarantine} (fix them there and import that file)", soft_wrap=True, highlight=False)
+    if result.format != "followup" and not as_json:
+        err.print(f"{file.name}: read as a {'Universal Human Rights Index export' if result.format == 'uhri' else 'UPR matrix'}"
+                  + (f"; {result.skipped} rows about other states left out" if result.skipped else "")
+                  + (f"; ignored columns: {', '.join(result.ignored_columns)}" if result.ignored_columns else ""),
+                  soft_wrap=True, highlight=False)
     _report(result, as_json, file.name)
 
 
@@ -161,16 +174,20 @@ def import_responses_cmd(
     _report(result, as_json, file.name)
 
 
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="only recommendations with this tag, KIND:VALUE (theme:torture, affected_persons:children, sdg:16); repeat to require several")]
+
+
 @export_app.command("recommendations")
 def export_recommendations_cmd(
     file: Annotated[Path, typer.Argument(help=".csv (UTF-8, comma) or .xlsx")],
+    tag: TagOpt = None,
 ) -> None:
-    """Export every recommendation with its status; the file re-imports unchanged."""
+    """Export every recommendation (or those with the tags) with its status; the file re-imports unchanged."""
     from flows.export import export_recommendations
 
     with _clear_errors():
         _ensure_schema()
-        count = export_recommendations(file)
+        count = export_recommendations(file, tags=tag or ())
     out.print(f"exported {count} recommendations to {file}", soft_wrap=True)
 
 
@@ -187,6 +204,9 @@ def history(external_id: Annotated[str, typer.Argument(help="the recommendation'
             if rec is None:
                 _fail(f"no recommendation {external_id!r} in the registry", 1)
             entries = get_history(session=session, recommendation_id=rec.id)
+            from models.procedure import grade_history
+
+            grades = grade_history(session=session, recommendation_id=rec.id)
     tz = get_settings().tz
     table = Table(title=f"{rec.external_id} — {rec.status}", title_justify="left")
     for column in ("when (Asia/Almaty)", "who", "change", "why", "evidence"):
@@ -203,6 +223,15 @@ def history(external_id: Annotated[str, typer.Argument(help="the recommendation'
             when += f"\n(effective {e.effective_on:%d.%m.%Y})"
         table.add_row(when, e.actor, change, e.reason, e.evidence or "")
     out.print(table)
+    if grades:
+        from models.procedure import grade_meaning
+
+        graded = Table(title=f"{rec.external_id} — follow-up procedure ({rec.mechanism_ref or ''})", title_justify="left")
+        for column in ("round", "grade", "meaning", "graded on", "document", "note"):
+            graded.add_column(column, overflow="fold")
+        for g in grades:
+            graded.add_row(str(g.round), g.grade, grade_meaning(g.grade), f"{g.graded_on:%d.%m.%Y}", g.document or "", g.note or "")
+        out.print(graded)
 
 
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="the day to act as of, YYYY-MM-DD (default: today in Asia/Almaty)")]
@@ -294,6 +323,7 @@ def report_annual(
     year: Annotated[int | None, typer.Option("--year", help="the year reported on (default: last year)")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="folder for the files (default: var/reports/YYYY)")] = None,
     language: Annotated[str, typer.Option("--language", help="ru, kk or en")] = "ru",
+    tag: TagOpt = None,
 ) -> None:
     """The consolidated annual report: HTML with charts, CSV and XLSX tables; its headline as a Prefect artifact."""
     if language not in ("ru", "kk", "en"):
@@ -301,8 +331,11 @@ def report_annual(
     with _clear_errors():
         _ensure_schema()
         from flows.report import annual_report_flow
+        from models.international import parse_tag_filter
 
-        result = annual_report_flow(year=year, out=str(out_dir) if out_dir else None, language=language)
+        for t in tag or ():
+            parse_tag_filter(t)  # a typo fails before the flow runs
+        result = annual_report_flow(year=year, out=str(out_dir) if out_dir else None, language=language, tags=tag or None)
     table = Table(title=f"Annual report {result['year']}", show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -345,6 +378,166 @@ def stats(as_of: AsOfOpt = None) -> None:
         last_ministry = len(frame) > 1 and code == frame["ministry"].iloc[-2]
         table.add_row(label, *(str(getattr(row, c)) for c in STATS_COLUMNS), end_section=last_ministry)
     out.print(table)
+
+
+def _day(value: str | None, option: str):
+    from flows.tabular import parse_day
+
+    if value is None:
+        return None
+    try:
+        return parse_day(value)
+    except ValueError as exc:
+        _fail(f"{option}: {exc}", 2)
+
+
+@app.command()
+def assign(
+    external_id: Annotated[str, typer.Argument(help="the recommendation's external_id")],
+    ministry: Annotated[str, typer.Argument(help="a code (interior, health…), a name or an alias from config/ministries.yaml")],
+    reason: Annotated[str | None, typer.Option(help="why, for the history (default: assigned by the office)")] = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Give a recommendation its responsible ministry: an unassigned one is issued to it (in the history)."""
+    from config.loader import normalize_name
+    from flows.ingest import default_actor, ministry_lookup
+    from models.db import session_scope
+    from models.registry import Ministry
+    from models.triage import assign as assign_items
+    from sqlmodel import select
+
+    with _clear_errors():
+        _ensure_schema()
+        with session_scope() as session:
+            lookup = ministry_lookup(list(session.exec(select(Ministry))))
+            code = lookup.get(normalize_name(ministry))
+            if code is None:
+                _fail(f"unknown ministry {ministry!r} (a code such as {', '.join(sorted(set(lookup.values()))[:4])}…, a name or an alias)", 2)
+            changed = assign_items(session=session, assignments={external_id: code}, actor=actor or default_actor(),
+                                   reason=reason or f"assigned to {code} by the office")
+    out.print(f"{external_id}: {'assigned to ' + code if changed else 'already with ' + code}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def triage(
+    apply: Annotated[bool, typer.Option("--apply", help="assign every item a rule settles")] = False,
+    dry_run: DryOpt = False,
+    rules_file: Annotated[Path | None, typer.Option("--rules", help="the rules (default: config/triage.yaml, or FOLLOWUP_TRIAGE_FILE)")] = None,
+    actor: ActorOpt = None,
+) -> None:
+    """The queue of recommendations without a ministry, with the ministry config/triage.yaml suggests.
+
+    --apply assigns the suggestions (recorded in the history); --apply --dry-run shows what it would assign.
+    """
+    from config.triage import load_triage
+    from flows.ingest import default_actor
+    from models.db import get_engine
+    from models.registry import Ministry
+    from models.triage import assign as assign_items
+    from models.triage import triage_queue
+    from sqlmodel import Session, select
+
+    with _clear_errors():
+        _ensure_schema()
+        with Session(get_engine()) as session, session.begin():
+            codes = {m.code for m in session.exec(select(Ministry))}
+            rules = load_triage(rules_file, ministry_codes=codes)
+            queue = triage_queue(session=session, rules=rules)
+            settled = queue[queue["suggested"].notna()]
+            changed = 0
+            if apply and not dry_run:
+                changed = assign_items(session=session, assignments=dict(zip(settled["external_id"], settled["suggested"])),
+                                       actor=actor or default_actor(), reason="assigned by the triage rules")
+    title = f"{len(queue)} recommendations without a ministry"
+    table = Table(title=title, title_justify="left")
+    for column in ("external_id", "source", "document", "issued", "themes", "text", "suggested", "rule"):
+        table.add_column(column, overflow="fold")
+    cell = lambda v: "" if v is None or v != v else str(v)  # noqa: E731  (None or NaN: an empty cell)
+    for row in queue.itertuples(index=False):
+        table.add_row(row.external_id, row.source, cell(row.mechanism_ref), f"{row.issued_on:%d.%m.%Y}", cell(row.themes),
+                      (row.text[:80] + "…") if len(row.text) > 80 else row.text, cell(row.suggested), cell(row.rule))
+    out.print(table)
+    if apply:
+        verb = "would assign" if dry_run else "assigned"
+        out.print(f"{verb} {len(settled) if dry_run else changed}; {len(queue) - len(settled)} left for the office "
+                  "(followup assign EXTERNAL_ID MINISTRY)", soft_wrap=True, highlight=False)
+
+
+@follow_up_app.command("select")
+def follow_up_select(
+    external_ids: Annotated[list[str], typer.Argument(help="the recommendations the committee selected")],
+    due: Annotated[str | None, typer.Option("--due", help="the date the concluding observations name (default: the committee's term in policy.yaml)")] = None,
+    deselect: Annotated[bool, typer.Option("--deselect", help="take them out of the procedure (the deadline stays)")] = False,
+    actor: ActorOpt = None,
+) -> None:
+    """Mark recommendations as selected for a committee's follow-up procedure and give them its deadline."""
+    from config.policy import load_policy
+    from flows.ingest import default_actor
+    from models.db import session_scope
+    from models.procedure import select_for_follow_up
+
+    day = _day(due, "--due")
+    with _clear_errors():
+        _ensure_schema()
+        with session_scope() as session:
+            done = select_for_follow_up(session=session, external_ids=external_ids, policy=load_policy(), actor=actor or default_actor(),
+                                        due_on=day, selected=not deselect)
+    for key, deadline in done:
+        out.print(f"{key}: {'no longer in the follow-up procedure' if deselect else f'follow-up report due {deadline:%d.%m.%Y}'}",
+                  soft_wrap=True, highlight=False)
+    if not done:
+        out.print("nothing changed", highlight=False)
+
+
+@follow_up_app.command("list")
+def follow_up_list() -> None:
+    """The recommendations in a follow-up procedure: committee, deadline, ministry, status, latest grade."""
+    from models.db import get_engine
+    from models.domain import FOLLOW_UP_GRADES
+    from models.international import committee_of
+    from models.registry import Recommendation
+    from sqlmodel import Session, select
+
+    with _clear_errors():
+        _ensure_schema()
+        with Session(get_engine()) as session:
+            rows = list(session.exec(select(Recommendation).where(Recommendation.follow_up == True).order_by(Recommendation.due_on, Recommendation.external_id)))  # noqa: E712
+    table = Table(title=f"{len(rows)} recommendations in a follow-up procedure", title_justify="left")
+    for column in ("external_id", "committee", "document", "due", "ministry", "status", "grade"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        grade = f"{r.grade} ({FOLLOW_UP_GRADES[r.grade]})" if r.grade else ""
+        table.add_row(r.external_id, committee_of(r.mechanism_ref) or "", r.mechanism_ref or "",
+                      f"{r.due_on:%d.%m.%Y}" if r.due_on else "", r.ministry_code or "—", r.status, grade)
+    out.print(table)
+
+
+@app.command()
+def grade(
+    external_id: Annotated[str, typer.Argument(help="the recommendation's external_id")],
+    value: Annotated[str, typer.Argument(metavar="GRADE", help="A, B, C, D, E (or the Human Rights Committee's B1, B2, C1, C2, D1, D2)")],
+    round_: Annotated[int, typer.Option("--round", help="the follow-up round (1 for the first assessment)")] = 1,
+    on: Annotated[str | None, typer.Option("--on", help="the day of the committee's assessment (default: today)")] = None,
+    document: Annotated[str | None, typer.Option(help="the committee's follow-up report, e.g. CCPR/C/125/2")] = None,
+    note: Annotated[str | None, typer.Option(help="what the committee said")] = None,
+    next_due: Annotated[str | None, typer.Option("--next-due", help="the committee's deadline for further information, if it asked for it")] = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Record a treaty body's grade of the state's follow-up reply, for one round (in the history)."""
+    from flows.ingest import default_actor
+    from models.calendar import local_today
+    from models.db import session_scope
+    from models.procedure import record_grade
+
+    graded_on = _day(on, "--on") or local_today()
+    later = _day(next_due, "--next-due")
+    with _clear_errors():
+        _ensure_schema()
+        with session_scope() as session:
+            result = record_grade(session=session, external_id=external_id, grade=value, round=round_, graded_on=graded_on,
+                                  actor=actor or default_actor(), document=document, note=note, next_due=later)
+    state = "recorded" if result.changed else "already recorded"
+    out.print(f"{external_id}: round {result.round} grade {result.grade} ({result.meaning}) {state}", soft_wrap=True, highlight=False)
 
 
 @app.command()

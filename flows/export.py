@@ -3,19 +3,43 @@ so that an exported file re-imports unchanged and a clerk can edit it in Excel."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from flows.ingest import EXPORT_COLUMNS
+from flows.ingest import EXPORT_COLUMNS, tags_of
 from flows.tabular import write_table
 from models.db import get_engine, tuples
-from models.registry import Facility, Recommendation, Visit
+from models.international import TAG_COLUMNS, join_tags, parse_tag_filter, tag_matches
+from models.registry import Facility, Recommendation, RecommendationTag, Visit
 
 
-def recommendations_frame(engine: Engine | None = None) -> pd.DataFrame:
-    """All recommendations as the import columns, ordered by external_id."""
+def tagged_ids(connection, filters: Sequence[str]) -> set[int] | None:
+    """The recommendations that carry every `KIND:VALUE` filter (`theme:torture`, `sdg:16`); None: no filter.
+
+    The distinct tag values of a kind are few (UHRI has a few hundred themes): they are matched
+    in Python (case-insensitive in every script, which SQLite's lower() is not), then the
+    recommendations are read by value in one statement.
+    """
+    if not filters:
+        return None
+    t = RecommendationTag.__table__
+    ids: set[int] | None = None
+    for text in filters:
+        kind, wanted = parse_tag_filter(text)
+        values = [v for (v,) in connection.execute(select(t.c.value).where(t.c.kind == kind).distinct()).all()]
+        matching = [v for v in values if tag_matches(kind, v, wanted)]
+        found = {i for (i,) in connection.execute(
+            select(t.c.recommendation_id).where(t.c.kind == kind, t.c.value.in_(matching)).distinct()
+        ).all()} if matching else set()
+        ids = found if ids is None else ids & found
+    return ids
+
+
+def recommendations_frame(engine: Engine | None = None, *, tags: Sequence[str] = ()) -> pd.DataFrame:
+    """All recommendations (or those carrying every tag filter) as the import columns, ordered by external_id."""
     engine = engine or get_engine()
     r, f, v = Recommendation.__table__, Facility.__table__, Visit.__table__
     stmt = (
@@ -23,20 +47,28 @@ def recommendations_frame(engine: Engine | None = None) -> pd.DataFrame:
             r.c.external_id, r.c.text, r.c.issued_on, r.c.due_on, r.c.ministry_code.label("ministry"),
             f.c.name.label("facility"), f.c.facility_type, f.c.region, r.c.category, r.c.source,
             r.c.mechanism_ref, r.c.priority, v.c.external_id.label("visit_id"), r.c.status, r.c.grade,
-            r.c.updated_at,
+            r.c.updated_at, r.c.recommending_state, r.c.response, r.c.follow_up, r.c.id,
         )
         .select_from(r.outerjoin(f, r.c.facility_id == f.c.id).outerjoin(v, r.c.visit_id == v.c.id))
         .order_by(r.c.external_id)
     )
     with engine.connect() as connection:
+        wanted = tagged_ids(connection, tags)
         rows = tuples(connection.execute(stmt))
-    frame = pd.DataFrame(rows, columns=list(EXPORT_COLUMNS), dtype=object)
-    return frame
+        columns = [c for c in EXPORT_COLUMNS if c not in TAG_COLUMNS] + ["id"]
+        frame = pd.DataFrame(rows, columns=columns, dtype=object)
+        if wanted is not None:
+            frame = frame[frame["id"].isin(wanted)].reset_index(drop=True)
+        found = tags_of(connection, [int(i) for i in frame["id"]])
+    for name, kind in TAG_COLUMNS.items():
+        frame[name] = [join_tags(found.get(i, {}).get(kind, [])) or None for i in frame["id"]]
+    frame["follow_up"] = frame["follow_up"].map(lambda x: "yes" if x else None)  # empty: not selected (and keeps a selection on re-import)
+    return frame[list(EXPORT_COLUMNS)]
 
 
-def export_recommendations(path: Path, *, engine: Engine | None = None) -> int:
-    """Write every recommendation to a .csv (UTF-8, comma) or .xlsx file; returns the row count."""
-    frame = recommendations_frame(engine)
+def export_recommendations(path: Path, *, engine: Engine | None = None, tags: Sequence[str] = ()) -> int:
+    """Write every recommendation (or those with the tags) to a .csv (UTF-8, comma) or .xlsx file; returns the row count."""
+    frame = recommendations_frame(engine, tags=tags)
     path = Path(path)
     if path.suffix.lower() == ".csv":
         for column in ("issued_on", "due_on"):

@@ -26,7 +26,8 @@ from config.settings import get_settings
 from flows.tabular import ImportFileError, ImportRejected, RowError, parse_days, read_table, write_table
 from models.db import bulk_insert, get_engine, one_of, tuples
 from models.domain import FacilityType, Grade, Priority, Source, Status
-from models.registry import Facility, Ministry, Recommendation, StatusChange, Visit
+from models.international import FOLLOWUP, TAG_COLUMNS, committee_of, detect_format, join_tags, parse_response, parse_yes_no, split_tags, to_project_frame
+from models.registry import Facility, Ministry, Recommendation, RecommendationTag, StatusChange, Visit
 from models.transitions import TransitionRequest, allowed, path_between, record_edits, transition_many
 from models.types import utcnow
 
@@ -37,10 +38,13 @@ OPTIONAL = (
 )
 #: written by `followup export` so that an export re-imports unchanged
 EXPORTED = ("status", "grade", "updated_at")
+#: what UN mechanisms' recommendations carry besides (README, "International recommendations"):
+#: tags separated by `;`, the UPR's recommending state and response, the treaty body's follow-up selection
+INTERNATIONAL = ("themes", "affected_persons", "sdgs", "recommending_state", "response", "follow_up")
 #: written by `--quarantine` next to each rejected row; ignored on import, so that the clerk
 #: can correct the quarantine file and import it as it is
 QUARANTINE_NOTE = "error"
-EXPORT_COLUMNS = REQUIRED + OPTIONAL + EXPORTED
+EXPORT_COLUMNS = REQUIRED + OPTIONAL + EXPORTED + INTERNATIONAL
 COLUMNS = EXPORT_COLUMNS + (QUARANTINE_NOTE,)
 
 RESPONSE_REQUIRED = ("external_id", "status", "responded_on")
@@ -51,6 +55,7 @@ COMPARED = {
     "text": "text", "issued_on": "issued_on", "due_on": "due_on", "ministry": "ministry_code",
     "facility": "facility_id", "category": "category", "source": "source",
     "mechanism_ref": "mechanism_ref", "priority": "priority", "visit_id": "visit_id", "grade": "grade",
+    "recommending_state": "recommending_state", "response": "response", "follow_up": "follow_up",
 }
 CHUNK = 20_000  # rows per statement batch: bounds memory on 500,000-row files
 
@@ -63,9 +68,15 @@ class ImportResult:
     rejected: int = 0
     errors: list[str] = field(default_factory=list, repr=False)
     dry_run: bool = False
+    #: the file's shape: followup (the project's columns), uhri or upr
+    format: str = FOLLOWUP
+    #: rows of a UHRI export about other states, left out
+    skipped: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        return {k: v for k, v in asdict(self).items() if k in ("created", "updated", "unchanged", "rejected")}
+        keys = ("created", "updated", "unchanged", "rejected") + (("skipped",) if self.format != FOLLOWUP else ())
+        return {k: v for k, v in asdict(self).items() if k in keys}
 
 
 def default_actor() -> str:
@@ -116,6 +127,21 @@ def _enum_column(frame: pd.DataFrame, name: str, values: type, default: str | No
     bad = (raw != "") & ~raw.isin(known)
     cleaned = raw.where(raw != "", default)
     return cleaned, _errors_where(bad, name, lambda v: f"unknown value {v!r} (known: {', '.join(sorted(known))})", raw)
+
+
+def _parsed_column(values: pd.Series, name: str, parse: Callable[[str], Any]) -> tuple[pd.Series, list[RowError]]:
+    """Parse each distinct text once; (values or None, an error per row whose text does not parse)."""
+    parsed: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for text in values.unique():
+        try:
+            result = parse(text)
+            parsed[text] = None if result is None else (result.value if hasattr(result, "value") else result)
+        except ValueError as exc:
+            parsed[text] = None
+            problems[text] = str(exc)
+    bad = values.isin(list(problems))
+    return values.map(parsed), _errors_where(bad, name, lambda v: problems[v], values)
 
 
 def ministry_lookup(ministries: list[Ministry]) -> dict[str, str]:
@@ -184,7 +210,16 @@ def validate_recommendations(frame: pd.DataFrame, *, ministries: dict[str, str])
     if "grade" in frame:
         out["grade"], found = _enum_column(frame, "grade", Grade, None, upper=True)
         errors += found
-    for name in ("facility", "region", "category", "mechanism_ref", "visit_id"):
+    if "response" in frame:
+        out["response"], found = _parsed_column(frame["response"], "response", lambda v: parse_response(v))
+        errors += found
+    if "follow_up" in frame:
+        out["follow_up"], found = _parsed_column(frame["follow_up"], "follow_up", parse_yes_no)
+        errors += found
+    for name in TAG_COLUMNS:
+        if name in frame:  # one spelling of a tag list: "a; b", each value once
+            out[name] = frame[name].map({v: join_tags(split_tags(v)) for v in frame[name].unique()})
+    for name in ("facility", "region", "category", "mechanism_ref", "visit_id", "recommending_state"):
         if name in frame:
             stripped = frame[name].str.strip()
             out[name] = stripped.where(stripped != "", None)
@@ -193,6 +228,7 @@ def validate_recommendations(frame: pd.DataFrame, *, ministries: dict[str, str])
         ("external_id", Recommendation.__table__.c.external_id), ("facility", Facility.__table__.c.name),
         ("region", Facility.__table__.c.region), ("category", Recommendation.__table__.c.category),
         ("mechanism_ref", Recommendation.__table__.c.mechanism_ref), ("visit_id", Visit.__table__.c.external_id),
+        ("recommending_state", Recommendation.__table__.c.recommending_state),
     ):
         if name in out:
             limit = column.type.length
@@ -315,12 +351,16 @@ def import_recommendations(
     dry_run: bool = False,
     quarantine: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    symbol: str | None = None,
+    issued_on: str | None = None,
 ) -> ImportResult:
     """Import a .csv or .xlsx of recommendations: all of it, or (with errors) nothing.
 
-    With `quarantine`, bad rows are written to that file with their problems and the good rows
-    are imported. Raises ImportFileError for a file that is not a usable table, ImportRejected
-    for bad rows.
+    The file is the project's own columns, a Universal Human Rights Index export or a UPR
+    matrix, told apart by its header (`models.international`); `symbol` and `issued_on` fill in
+    a UPR matrix without those columns. With `quarantine`, bad rows are written to that file
+    with their problems and the good rows are imported. Raises ImportFileError for a file that
+    is not a usable table, ImportRejected for bad rows.
     """
     path = Path(path)
     engine = engine or get_engine()
@@ -328,25 +368,78 @@ def import_recommendations(
     step = progress or (lambda *_: None)
     step("reading", 0, 1)
     raw = read_table(path)
-    check_columns(raw, path, allowed_columns=COLUMNS, required=REQUIRED)
+    fmt = detect_format(list(raw.columns))
+    mapped = None
+    if fmt == FOLLOWUP:
+        check_columns(raw, path, allowed_columns=COLUMNS, required=REQUIRED)
+        table = raw
+    else:
+        try:
+            mapped = to_project_frame(raw, fmt=fmt, symbol=symbol, issued_on=issued_on)
+        except ValueError as exc:
+            raise ImportFileError(f"{path.name}: {exc}") from None
+        table = mapped.frame
     step("reading", 1, 1)
     with Session(engine) as session, session.begin():
         ministries = ministry_lookup(list(session.exec(select(Ministry)).scalars()))  # type: ignore[call-overload]
-        frame, errors = validate_recommendations(raw, ministries=ministries)
-        existing = _existing(session, frame["external_id"][frame["external_id"] != ""].unique().tolist(), compared=False)
+        frame, errors = validate_recommendations(table, ministries=ministries) if len(table.columns) else (table, [])
+        if mapped is not None:
+            # name the file's own columns in errors (PublicationDate, not issued_on)
+            errors = [RowError(e.row, mapped.columns.get(e.field, e.field), e.problem) for e in errors]
+            errors = sorted(errors + [RowError(r, f, p) for r, f, p in mapped.errors], key=lambda e: e.row)
+        if len(frame):
+            frame, found = _follow_up_deadlines(frame, _policy())
+            errors += found
+        keys = frame["external_id"][frame["external_id"] != ""].unique().tolist() if len(frame) else []
+        existing = _existing(session, keys, compared=False)
         errors += _status_errors(frame, existing)
         bad_rows = sorted({e.row for e in errors})
         if bad_rows and quarantine is None:
             raise ImportRejected(path, errors)
-        result = ImportResult(rejected=len(bad_rows), errors=[str(e) for e in errors], dry_run=dry_run)
+        result = ImportResult(rejected=len(bad_rows), errors=[str(e) for e in errors], dry_run=dry_run, format=fmt,
+                              skipped=mapped.skipped if mapped else 0, ignored_columns=mapped.ignored_columns if mapped else [])
         if bad_rows:
             if not dry_run:
                 _write_quarantine(raw, errors, quarantine)  # type: ignore[arg-type]
-            frame = frame.drop(index=bad_rows)
+            frame = frame.drop(index=[r for r in bad_rows if r in frame.index])
+        if not len(frame):
+            if dry_run:
+                session.rollback()
+            return result
         _write(session, frame, existing, result, actor=actor, reason=f"import of {path.name}", step=step)
         if dry_run:
             session.rollback()
     return result
+
+
+def _policy():
+    from config.policy import load_policy
+
+    return load_policy()
+
+
+def _follow_up_deadlines(frame: pd.DataFrame, policy) -> tuple[pd.DataFrame, list[RowError]]:
+    """A recommendation a treaty body selected for its follow-up procedure is due when the
+    committee expects the state's follow-up report: issued_on + the committee's term in
+    policy.yaml `follow_up` (CCPR two years, CAT one…). A deadline in the file wins."""
+    if "follow_up" not in frame:
+        return frame, []
+    selected = frame["follow_up"].map(lambda v: v is True)
+    if not selected.any():
+        return frame, []
+    source = frame["source"] if "source" in frame else pd.Series(Source.NPM_VISIT.value, index=frame.index)
+    errors = _errors_where(
+        selected & (source != Source.TREATY_BODY.value), "follow_up",
+        lambda s: f"only treaty-body recommendations have a follow-up procedure (source is {s})", source,
+    )
+    due = frame["due_on"] if "due_on" in frame else pd.Series(None, index=frame.index, dtype=object)
+    refs = frame["mechanism_ref"] if "mechanism_ref" in frame else pd.Series(None, index=frame.index, dtype=object)
+    want = selected & (source == Source.TREATY_BODY.value) & due.isna() & frame["issued_on"].notna()
+    if want.any():
+        due = due.copy()
+        due[want] = [policy.follow_up.term_for(committee_of(ref)).after(day) for ref, day in zip(refs[want], frame["issued_on"][want])]
+        frame = frame.assign(due_on=due)
+    return frame, errors
 
 
 def _status_errors(frame: pd.DataFrame, existing: pd.DataFrame) -> list[RowError]:
@@ -427,12 +520,15 @@ def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor:
             values[COMPARED[name]] = _column(part[name], integer=name in ("facility", "visit_id"))
         for name, default in (("source", Source.NPM_VISIT.value), ("priority", Priority.NORMAL.value)):
             values[name] = [v or default for v in values[name]] if name in values else [default] * n
+        if "follow_up" in values:
+            values["follow_up"] = [bool(v) for v in values["follow_up"]]
         # a plain executemany, then the ids by external_id: RETURNING with parameter order
         # degrades to one statement per row on SQLite (4x slower on a 500,000-row file)
         connection = session.connection()
         bulk_insert(connection, table, values)
         id_of = dict(connection.execute(select(table.c.external_id, table.c.id).where(one_of(connection, table.c.external_id, keys))).all())
         ids = [id_of[k] for k in keys]
+        _insert_tags(connection, ids, part)
         as_status = {s: Status(s) for s in set(initial)}
         requests = [TransitionRequest(i, None, as_status[s]) for i, s in zip(ids, initial)]
         transition_many(session, requests, actor=actor, reason=f"created by {reason}", at=now)
@@ -441,6 +537,64 @@ def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor:
         done += n
         step("writing", done, total)
     result.created += total
+
+
+def _file_tags(rows: pd.DataFrame) -> dict[str, list[list[str]]]:
+    """The file's tags per tag column present: file column -> a list of values per row."""
+    return {name: [split_tags(v) if v else [] for v in rows[name].tolist()] for name in TAG_COLUMNS if name in rows}
+
+
+def _insert_tags(connection, ids: list[int], rows: pd.DataFrame) -> None:
+    columns: dict[str, list] = {"recommendation_id": [], "kind": [], "value": []}
+    for name, per_row in _file_tags(rows).items():
+        for rec_id, values in zip(ids, per_row):
+            for value in values:
+                columns["recommendation_id"].append(int(rec_id))
+                columns["kind"].append(TAG_COLUMNS[name])
+                columns["value"].append(value)
+    bulk_insert(connection, RecommendationTag.__table__, columns)
+
+
+def tags_of(connection, ids: list[int]) -> dict[int, dict[str, list[str]]]:
+    """The recommendations' tags: id -> kind -> values (in the order they were written)."""
+    t = RecommendationTag.__table__
+    found: dict[int, dict[str, list[str]]] = {}
+    for chunk in _chunks(ids):
+        rows = connection.execute(
+            select(t.c.recommendation_id, t.c.kind, t.c.value).where(one_of(connection, t.c.recommendation_id, chunk)).order_by(t.c.id)
+        ).all()
+        for rec_id, kind, value in rows:
+            found.setdefault(rec_id, {}).setdefault(kind, []).append(value)
+    return found
+
+
+def _tag_changes(session: Session, rows: pd.DataFrame, ids: list[int]) -> dict:
+    """Per file row whose tags differ from the registry's: {column: [old "a; b", new]}."""
+    wanted = _file_tags(rows)
+    if not wanted:
+        return {}
+    current = tags_of(session.connection(), ids)
+    changes: dict = {}
+    for name, per_row in wanted.items():
+        kind = TAG_COLUMNS[name]
+        for row, rec_id, values in zip(rows.index, ids, per_row):
+            old = current.get(rec_id, {}).get(kind, [])
+            if set(old) != set(values):
+                changes.setdefault(row, {})[name] = [join_tags(old) or None, join_tags(values) or None]
+    return changes
+
+
+def _replace_tags(session: Session, rows: pd.DataFrame, ids: dict, changes: dict) -> None:
+    """Write the file's tags for the rows and tag columns that changed (delete the old set, insert the new)."""
+    t = RecommendationTag.__table__
+    connection = session.connection()
+    for name, kind in TAG_COLUMNS.items():
+        changed = [row for row, diff in changes.items() if name in diff]
+        if not changed:
+            continue
+        for chunk in _chunks([int(ids[row]) for row in changed]):
+            connection.execute(t.delete().where(t.c.kind == kind, one_of(connection, t.c.recommendation_id, chunk)))
+        _insert_tags(connection, [int(ids[row]) for row in changed], rows.loc[changed, [name]])
 
 
 def _update(session: Session, rows: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime) -> None:
@@ -462,6 +616,9 @@ def _update_part(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, r
         # an empty deadline cell never removes a deadline (given earlier, or derived from the
         # policy): without one an item would silently drop out of the follow-up
         rows = rows.assign(due_on=[n if _none(n) is not None else o for n, o in zip(rows["due_on"], old["due_on"])])
+    if "follow_up" in columns:
+        # nor does an empty follow-up cell undo a committee's selection
+        rows = rows.assign(follow_up=[n if _none(n) is not None else bool(o) for n, o in zip(rows["follow_up"], old["follow_up"])])
     for name in columns:
         # `!=` settles almost every pair; _same only looks at the ones that differ in form
         differs = [a != b and not _same(a, b) for a, b in zip(rows[name].tolist(), old[COMPARED[name]].tolist())]
@@ -469,7 +626,9 @@ def _update_part(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, r
     wants_status = pd.Series(False, index=rows.index)
     if "status" in rows:
         wants_status = rows["status"].notna() & (rows["status"] != old["status"])
-    touched = changed | wants_status
+    tag_changes = _tag_changes(session, rows, [int(i) for i in old["id"]])
+    tagged = pd.Series([row in tag_changes for row in rows.index], index=rows.index, dtype=bool)
+    touched = changed | wants_status | tagged
     result.unchanged += int((~touched).sum())
     result.updated += int(touched.sum())
     if not touched.any():
@@ -483,7 +642,7 @@ def _update_part(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, r
             if not _same(old.at[row, column], value)
         }
         rec_id = int(old.at[row, "id"])
-        edits.append((rec_id, str(old.at[row, "status"]), diff))
+        edits.append((rec_id, str(old.at[row, "status"]), diff | tag_changes.get(row, {})))
         updates.append({"b_id": rec_id, **{f"v_{k}": v for k, v in new_values.items()}})
         if "ministry_code" in diff and not wants_status[row]:
             status = old.at[row, "status"]
@@ -491,6 +650,7 @@ def _update_part(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, r
                 moves.append(TransitionRequest(rec_id, Status.UNASSIGNED, Status.ISSUED, rows.at[row, "external_id"]))
             elif status == Status.ISSUED and not new_values["ministry_code"]:
                 moves.append(TransitionRequest(rec_id, Status.ISSUED, Status.UNASSIGNED, rows.at[row, "external_id"]))
+    edits += [(int(old.at[row, "id"]), str(old.at[row, "status"]), tag_changes[row]) for row in rows.index[tagged & ~changed]]
     walks = [(int(old.at[row, "id"]), old.at[row, "status"], rows.at[row, "status"], rows.at[row, "external_id"]) for row in rows.index[wants_status]]
     table = Recommendation.__table__
     if updates:
@@ -506,6 +666,8 @@ def _update_part(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, r
         )
         for chunk in _chunks(updates):
             session.connection().execute(stmt, chunk)
+    if edits:
+        _replace_tags(session, rows, old["id"], tag_changes)
         record_edits(session, edits, actor=actor, reason=f"edited by {reason}", at=now)
     transition_many(session, moves, actor=actor, reason=f"status changed by {reason}", at=now)
     _walk(session, walks, actor=actor, reason=f"status changed by {reason}", at=now)

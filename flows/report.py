@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -31,6 +32,7 @@ from prefect.cache_policies import NONE  # every run reads the registry afresh: 
 from sqlalchemy import Engine, and_, or_, select
 
 from config.settings import get_settings
+from flows.export import tagged_ids
 
 from models.calendar import local_today
 from models.db import get_engine, tuples
@@ -109,8 +111,14 @@ def _dated(history: pd.DataFrame) -> pd.DataFrame:
     return history.assign(on=on).drop(columns=["effective_on", "at"])
 
 
-def read_year(engine: Engine | None = None, year: int | None = None, *, today: date | None = None) -> YearData:
-    """The registry's rows that the report of `year` needs, read in a handful of set queries."""
+def read_year(engine: Engine | None = None, year: int | None = None, *, today: date | None = None,
+              tags: Sequence[str] = ()) -> YearData:
+    """The registry's rows that the report of `year` needs, read in a handful of set queries.
+
+    `tags` (`theme:torture`, `sdg:16`…) keep only the recommendations that carry every one of
+    them (and their history, letters and grades): a report on what UN mechanisms said about
+    torture, for instance. Visits and facilities are not filtered.
+    """
     engine = engine or get_engine()
     year = year or (today or local_today()).year - 1
     cutoff = cutoff_of(year, today)
@@ -142,6 +150,12 @@ def read_year(engine: Engine | None = None, year: int | None = None, *, today: d
         m = Ministry.__table__
         ministries = {code: {"ru": ru, "kk": kk, "en": en}
                       for code, ru, kk, en in c.execute(select(m.c.code, m.c.name_ru, m.c.name_kk, m.c.name_en))}
+        wanted = tagged_ids(c, tags)
+    if wanted is not None:
+        recs = recs[recs["id"].isin(wanted)].reset_index(drop=True)
+        history = history[history["recommendation_id"].isin(wanted)].reset_index(drop=True)
+        items = items[items["recommendation_id"].isin(wanted)].reset_index(drop=True)
+        grades = grades[grades["id"].isin(wanted)].reset_index(drop=True)
     history = _dated(history)
     return YearData(year, cutoff, visits, facilities, recs, history, individualized, items, grades, ministries)
 
@@ -530,9 +544,9 @@ def _report_name() -> str:
 
 
 @task(cache_policy=NONE, task_run_name="read the registry for {year}")
-def read_task(year: int) -> YearData:
+def read_task(year: int, tags: list[str] | None = None) -> YearData:
     """The year's rows, in a handful of set queries."""
-    return read_year(year=year)
+    return read_year(year=year, tags=tags or ())
 
 
 @task(cache_policy=NONE, task_run_name="write the report of {year}")
@@ -542,15 +556,22 @@ def write_task(report: AnnualReport, year: int, out: str, language: str) -> Repo
 
 
 @flow(name="annual-report", flow_run_name=_report_name, log_prints=True)
-def annual_report_flow(year: int | None = None, out: str | None = None, language: str = "ru") -> dict[str, Any]:
-    """The consolidated annual report of `year` (default: last year), its files and its headline as an artifact."""
+def annual_report_flow(year: int | None = None, out: str | None = None, language: str = "ru",
+                       tags: list[str] | None = None) -> dict[str, Any]:
+    """The consolidated annual report of `year` (default: last year), its files and its headline as an artifact.
+
+    `tags` limits the recommendations to those carrying every tag (theme:torture…).
+    """
     year = year or local_today().year - 1
     out = out or str(get_settings().reports_dir / str(year))
-    report = compute(read_task(year))
+    report = compute(read_task(year, tags))
     files = write_task(report, year, out, language)
+    # a report filtered by tags is a working document: its headline must not enter the history
+    # of the published reports' headlines under the stable key
     create_table_artifact(
-        key=REPORT_KEY, table=headline_rows(report, "en"),
-        description=f"Annual report {year} (figures as of {report.cutoff:%d.%m.%Y}): {files.html}",
+        key=REPORT_KEY if not tags else f"{REPORT_KEY}-by-tag", table=headline_rows(report, "en"),
+        description=f"Annual report {year}{' (only ' + ', '.join(tags) + ')' if tags else ''} "
+                    f"(figures as of {report.cutoff:%d.%m.%Y}): {files.html}",
     )
     print(f"annual report {year}: {files.html}")
     return {"year": year, "html": str(files.html), "xlsx": str(files.xlsx), "headline": report.headline}

@@ -78,6 +78,39 @@ GRADE_MEANINGS = {
     Grade.E: "measures contrary to the recommendation",
 }
 
+#: The committees' follow-up assessment as published, letter and sub-grade. The Human Rights
+#: Committee graded with sub-grades from 2013 (CCPR/C/108/2) until it simplified the scale to
+#: the five letters; a follow-up report of that period reads "B1" or "C2", and the registry
+#: keeps what the committee wrote (the letter alone goes on the recommendation).
+FOLLOW_UP_GRADES: dict[str, str] = {
+    "A": "reply/action largely satisfactory",
+    "B": "reply/action partially satisfactory",
+    "B1": "partially satisfactory: substantive action taken, but additional information required",
+    "B2": "partially satisfactory: initial action taken, but additional information and measures required",
+    "C": "reply/action not satisfactory",
+    "C1": "not satisfactory: reply received, but the action taken does not implement the recommendation",
+    "C2": "not satisfactory: reply received, but not relevant to the recommendation",
+    "D": "no cooperation with the committee",
+    "D1": "no cooperation: no reply within the deadline",
+    "D2": "no cooperation: no reply after reminder(s)",
+    "E": "information or measures contrary to the recommendation, or reflecting its rejection",
+}
+
+
+class UprResponse(StrEnum):
+    """The state's position on a UPR recommendation, from the addendum to the Working Group's report."""
+
+    SUPPORTED = "supported"
+    NOTED = "noted"
+
+
+class TagKind(StrEnum):
+    """How the Universal Human Rights Index classifies a recommendation; kept as tags."""
+
+    THEME = "theme"
+    AFFECTED_PERSONS = "affected_persons"
+    SDG = "sdg"
+
 
 class IndividualizedStatus(StrEnum):
     """Where an individualized recommendation (one letter to one ministry) stands."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, Text, event
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint, event, false
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, SQLModel
 
@@ -78,6 +78,11 @@ class RecommendationBase(SQLModel):
     facility_id: int | None = Field(default=None, foreign_key="facility.id")
     visit_id: int | None = Field(default=None, foreign_key="visit.id")
     grade: str | None = Field(default=None, max_length=1)
+    #: UPR: the state that made the recommendation ("Norway") and the state's position on it
+    recommending_state: str | None = Field(default=None, max_length=200)
+    response: str | None = Field(default=None, max_length=10)
+    #: selected by a treaty body for its follow-up procedure (deadline from policy.yaml `follow_up`)
+    follow_up: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class Recommendation(RecommendationBase, table=True):
@@ -125,6 +130,44 @@ class StatusChange(SQLModel, table=True):
     #: (a ministry's reply dated 12.05 and filed on 20.05)
     effective_on: date | None = None
     changes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+
+
+class RecommendationTag(SQLModel, table=True):
+    """A classification of a recommendation: a UHRI theme, a group of affected persons, an SDG.
+
+    Kept as given ("Torture and other cruel, inhuman or degrading treatment"); filters match it
+    case-insensitively (`followup export --tag theme:torture`).
+    """
+
+    __tablename__ = "recommendation_tag"
+    __table_args__ = (
+        UniqueConstraint("recommendation_id", "kind", "value", name="uq_recommendation_tag"),
+        Index("ix_recommendation_tag_kind_value", "kind", "value"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    recommendation_id: int = Field(foreign_key="recommendation.id", index=True)
+    kind: str = Field(max_length=20)
+    value: str = Field(max_length=300)
+
+
+class FollowUpGrade(SQLModel, table=True):
+    """A treaty body's assessment of the state's follow-up reply on one recommendation, per round.
+
+    One grade per round; the recommendation's `grade` is the letter of the latest round. The
+    change is also written to the StatusChange history.
+    """
+
+    __tablename__ = "follow_up_grade"
+    __table_args__ = (UniqueConstraint("recommendation_id", "round", name="uq_follow_up_grade_round"),)
+    id: int | None = Field(default=None, primary_key=True)
+    recommendation_id: int = Field(foreign_key="recommendation.id", index=True)
+    round: int
+    grade: str = Field(max_length=2)  # as the committee wrote it: A, B1, C2…
+    graded_on: date
+    document: str | None = Field(default=None, max_length=200)  # the committee's follow-up report, e.g. CCPR/C/125/2
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    actor: str = Field(max_length=200)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
 class HistoryIsAppendOnly(RuntimeError):

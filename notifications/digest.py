@@ -53,7 +53,7 @@ SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "new_overdue": ("external_id", "ministry", "facility", "region", "due_on", "overdue_since", "status"),
     "individualized": ("reference", "ministry", "issued_on", "response_due_on", "items", "status"),
     "awaiting_decision": ("external_id", "ministry", "facility", "reference", "response_due_on"),
-    "unassigned": ("external_id", "issued_on", "facility", "region", "category", "text"),
+    "unassigned": ("external_id", "source", "mechanism_ref", "issued_on", "facility", "region", "category", "text"),
     "response_rates": (
         "ministry", "issued", "answered", "response_rate", "overdue", "individualized_issued", "individualized_answered",
     ),
@@ -248,9 +248,12 @@ def _awaiting_decision(connection: Connection) -> pd.DataFrame:
 
 
 def _unassigned(connection: Connection) -> pd.DataFrame:
+    """Everything still without an owner: NPM items and, above all, UN mechanisms' recommendations,
+    shown with their source and document reference (`CCPR/C/KAZ/CO/2, para. 24`)."""
     r, f = Recommendation.__table__, Facility.__table__
     rows = connection.execute(
-        select(r.c.external_id, r.c.issued_on, f.c.name, f.c.region, r.c.category, func.substr(r.c.text, 1, TEXT_CHARS))
+        select(r.c.external_id, r.c.source, r.c.mechanism_ref, r.c.issued_on, f.c.name, f.c.region, r.c.category,
+               func.substr(r.c.text, 1, TEXT_CHARS))
         .select_from(r.outerjoin(f, f.c.id == r.c.facility_id))
         .where(r.c.status == Status.UNASSIGNED.value)
     ).all()

@@ -188,9 +188,10 @@ def test_the_weekly_digest_of_a_spring(spring):
     # 4. no ministry yet: NPM-20 (text cut at 120 characters) and NPM-21; NPM-22 was assigned
     assert len(LONG_TEXT) > 120
     assert rows(digest.section("unassigned")) == [
-        ("NPM-20", d("12.01.2026"), "Центр оказания специальных социальных услуг г. Талдыкорган", "Жетісу область",
-         "социальное обслуживание", LONG_TEXT[:120]),
-        ("NPM-21", d("19.01.2026"), None, None, None, "Уточнить ведомственную принадлежность помещения для задержанных"),
+        ("NPM-20", "npm_visit", None, d("12.01.2026"), "Центр оказания специальных социальных услуг г. Талдыкорган",
+         "Жетісу область", "социальное обслуживание", LONG_TEXT[:120]),
+        ("NPM-21", "npm_visit", None, d("19.01.2026"), None, None, None,
+         "Уточнить ведомственную принадлежность помещения для задержанных"),
     ]
 
     # 5. response rates, by hand, on 04.05 (deadline passed = before 04.05; withdrawn left out):

@@ -22,6 +22,7 @@ from tests.test_import import import_json, recommendation, row_counts, run_cli
 EXPORT_COLUMNS = [
     "external_id", "text", "issued_on", "due_on", "ministry", "facility", "facility_type", "region", "category",
     "source", "mechanism_ref", "priority", "visit_id", "status", "grade", "updated_at",
+    "themes", "affected_persons", "sdgs", "recommending_state", "response", "follow_up",
 ]
 
 #: texts the office really writes, and the ones spreadsheet software likes to "fix"
@@ -90,6 +91,7 @@ def test_the_export_is_a_utf8_comma_csv_with_the_import_columns(db_url, tmp_path
         "ministry": "interior", "facility": "ИВС г. Алматы", "facility_type": "police_temporary_detention",
         "region": "Алматы", "category": "", "source": "npm_visit", "mechanism_ref": "", "priority": "normal",
         "visit_id": "V-1", "status": "issued", "grade": "",
+        "themes": "", "affected_persons": "", "sdgs": "", "recommending_state": "", "response": "", "follow_up": "",
     }
     updated_at = datetime.fromisoformat(rows[0]["updated_at"])
     assert updated_at.tzinfo is not None and abs(datetime.now(UTC) - updated_at) < timedelta(hours=1)

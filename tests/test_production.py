@@ -12,12 +12,10 @@ import asyncio
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import pytest
