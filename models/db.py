@@ -65,7 +65,8 @@ def insert_absent(connection, table, *keys: str):
 
 
 def bulk_insert(connection, table, columns: dict[str, list]) -> None:
-    """INSERT many rows straight through the driver's executemany, in the caller's transaction.
+    """INSERT many rows straight through the driver (PostgreSQL: COPY; SQLite: executemany), in
+    the caller's transaction.
 
     `columns` maps column name -> its values (one list per column, all the same length). Each
     column's bind processor (dates on SQLite, UTC datetimes, JSON) is applied once per column;
@@ -75,12 +76,21 @@ def bulk_insert(connection, table, columns: dict[str, list]) -> None:
     if not names or not columns[names[0]]:
         return
     quote = connection.dialect.identifier_preparer.quote
+    rows = driver_rows(connection, [(table.c[n], columns[n]) for n in names])
+    if connection.dialect.name == "postgresql":
+        # COPY: one stream instead of one INSERT per row (the history of 225,000 status
+        # changes took 20 s as INSERTs through psycopg)
+        sql = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
+        with connection.connection.driver_connection.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     mark = driver_mark(connection)
     sql = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
         f"VALUES ({', '.join([mark] * len(names))})"
     )
-    connection.exec_driver_sql(sql, driver_rows(connection, [(table.c[n], columns[n]) for n in names]))
+    connection.exec_driver_sql(sql, rows)
 
 
 def driver_mark(connection) -> str:
