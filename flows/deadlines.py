@@ -20,14 +20,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, bindparam, func, insert, select, text, update
+from sqlalchemy import Engine, bindparam, func, insert, null, select, text, update
 from sqlalchemy.orm import Session
 
 from config.notifications import load_notification_config
 from config.policy import Policy, load_policy
 from models.db import get_engine, insert_absent, one_of, tuples
 from models.domain import IndividualizedStatus, Status
-from models.escalation import decide
+from models.escalation import CLOCK_RUNNING, decide
 from models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder
 from models.registry import Facility, Ministry, Recommendation
 from models.transitions import TransitionRequest, record_edits, transition_many
@@ -93,12 +93,16 @@ def load_watched(session: Session, as_of: date, *, ministry: str | None = None, 
         .group_by(m.c.recommendation_id, m.c.due_on)
         .subquery()
     )
+    # reminders go only to items whose clock runs (issued, in_progress): escalation's read of
+    # overdue items needs no join with them
+    reminded = any(Status(s) in CLOCK_RUNNING for s in statuses)
     stmt = (
         select(
             r.c.id, r.c.external_id, r.c.ministry_code, r.c.source, r.c.priority, r.c.status, r.c.issued_on,
-            r.c.due_on, r.c.days_on_hold, r.c.on_hold_since, r.c.overdue_since, sent.c.last_reminder_offset,
+            r.c.due_on, r.c.days_on_hold, r.c.on_hold_since, r.c.overdue_since,
+            sent.c.last_reminder_offset if reminded else null().label("last_reminder_offset"),
         )
-        .select_from(r.outerjoin(sent, (sent.c.recommendation_id == r.c.id) & (sent.c.due_on == r.c.due_on)))
+        .select_from(r.outerjoin(sent, (sent.c.recommendation_id == r.c.id) & (sent.c.due_on == r.c.due_on)) if reminded else r)
         .where(r.c.status.in_([str(s) for s in statuses]))
         .order_by(r.c.id)  # letters list items in this order, so a capped list is the same every time
     )
