@@ -450,12 +450,21 @@ def triage(
                                        actor=actor or default_actor(), reason="assigned by the triage rules")
     title = f"{len(queue)} recommendations without a ministry"
     table = Table(title=title, title_justify="left")
-    for column in ("external_id", "source", "document", "issued", "themes", "text", "suggested", "rule"):
-        table.add_column(column, overflow="fold")
+    # numbers, codes and dates stay on one line; the text takes what is left. A narrow terminal
+    # (80 columns folded every id over three lines) shows only number, date, suggestion, text
+    wide = out.width >= 120
+    columns = ("external_id", "source", "document", "issued", "themes", "text", "suggested", "rule") if wide else (
+        "external_id", "issued", "suggested", "text")
+    for column in columns:
+        short = column in ("external_id", "source", "issued", "suggested")
+        table.add_column(column, no_wrap=short, overflow="ellipsis" if short else "fold")
     cell = lambda v: "" if v is None or v != v else str(v)  # noqa: E731  (None or NaN: an empty cell)
     for row in queue.itertuples(index=False):
-        table.add_row(row.external_id, row.source, cell(row.mechanism_ref), f"{row.issued_on:%d.%m.%Y}", cell(row.themes),
-                      (row.text[:80] + "…") if len(row.text) > 80 else row.text, cell(row.suggested), cell(row.rule))
+        text = (row.text[:80] + "…") if len(row.text) > 80 else row.text
+        values = {"external_id": row.external_id, "source": row.source, "document": cell(row.mechanism_ref),
+                  "issued": f"{row.issued_on:%d.%m.%Y}", "themes": cell(row.themes), "text": text,
+                  "suggested": cell(row.suggested), "rule": cell(row.rule)}
+        table.add_row(*(values[c] for c in columns))
     out.print(table)
     if apply:
         verb = "would assign" if dry_run else "assigned"

@@ -310,6 +310,13 @@ def test_unassigned_recommendations_are_triaged_by_hand_and_by_rules(db_url, eng
     assert list(build_digest(engine, date(2026, 11, 23)).section("unassigned")["external_id"]) == ["CCPR-C-KAZ-CO-2-50"]
     listing = run_cli("triage")
     assert "1 recommendations without a ministry" in listing.output and "CCPR/C/KAZ/CO/2, para. 50" in listing.output
+    # in an 80-column terminal the number stays whole (the text is what folds)
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    narrow = CliRunner().invoke(app, ["triage"], env={"COLUMNS": "80"})
+    assert "CCPR-C-KAZ-CO-2-50" in narrow.output and max(map(len, narrow.output.splitlines())) <= 80
 
 
 # --- the follow-up procedure -------------------------------------------------------------------------
