@@ -8,6 +8,7 @@ saying so, instead of being skipped.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,3 +100,15 @@ def write_csv(path: Path, header: str, *rows: str, sep: str = ",", bom: bool = F
     content = newline.join([header.replace(",", sep), *rows]) + newline
     path.write_bytes((("\ufeff" if bom else "") + content).encode("utf-8"))
     return path
+
+
+def wait_until(predicate, timeout: float, what: str, *, every: float = 1):
+    """Poll `predicate` until it returns something truthy (returned), or fail naming `what`:
+    a real Prefect server and its workers answer in their own time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

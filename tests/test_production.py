@@ -27,7 +27,7 @@ from flows.ingest import import_recommendations
 from flows.production import SINGLE_RUN, Production, drop_database, up
 from models.followup import IndividualizedRecommendation, Notification
 from models.registry import StatusChange
-from tests.conftest import POSTGRES_URL, write_csv
+from tests.conftest import POSTGRES_URL, wait_until, write_csv
 from tests.receivers import JsonReceiver
 
 AS_OF = "2026-04-01"  # the items were due 10.03.2026: overdue, and 10 working days later escalated
@@ -149,13 +149,7 @@ def _events(api: str, prefix: str) -> list:
 
 
 def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return wait_until(predicate, timeout, what, every=2)
 
 
 def _settled(api: str, expected: dict[str, int]):

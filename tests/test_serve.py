@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from flows.deployments import free_port, start_server
 from flows.ingest import import_recommendations
 from models.crud import init_db
 from models.followup import IndividualizedRecommendation
-from tests.conftest import write_csv
+from tests.conftest import wait_until, write_csv
 
 
 @pytest.fixture
@@ -47,13 +46,7 @@ async def _start(api: str, name: str, parameters: dict) -> None:
 
 
 def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return wait_until(predicate, timeout, what)
 
 
 def test_the_deadline_event_triggers_escalate(prefect_server, tmp_path: Path):
