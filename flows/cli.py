@@ -502,8 +502,8 @@ def follow_up_select(
 def follow_up_list() -> None:
     """The recommendations in a follow-up procedure: committee, deadline, ministry, status, latest grade."""
     from models.db import get_engine
-    from models.domain import FOLLOW_UP_GRADES
     from models.international import committee_of
+    from models.procedure import grade_meaning
     from models.registry import Recommendation
     from sqlmodel import Session, select
 
@@ -515,7 +515,7 @@ def follow_up_list() -> None:
     for column in ("external_id", "committee", "document", "due", "ministry", "status", "grade"):
         table.add_column(column, overflow="fold")
     for r in rows:
-        grade = f"{r.grade} ({FOLLOW_UP_GRADES[r.grade]})" if r.grade else ""
+        grade = f"{r.grade} ({grade_meaning(r.grade)})" if r.grade else ""
         table.add_row(r.external_id, committee_of(r.mechanism_ref) or "", r.mechanism_ref or "",
                       f"{r.due_on:%d.%m.%Y}" if r.due_on else "", r.ministry_code or "—", r.status, grade)
     out.print(table)

@@ -26,7 +26,8 @@ from config.settings import get_settings
 from flows.tabular import ImportFileError, ImportRejected, RowError, parse_days, read_table, write_table
 from models.db import bulk_insert, get_engine, one_of, tuples
 from models.domain import FacilityType, Grade, Priority, Source, Status
-from models.international import FOLLOWUP, TAG_COLUMNS, committee_of, detect_format, join_tags, parse_response, parse_yes_no, split_tags, to_project_frame
+from models.international import FOLLOWUP, TAG_COLUMNS, detect_format, join_tags, parse_response, parse_yes_no, split_tags, to_project_frame
+from models.procedure import follow_up_due
 from models.registry import Facility, Ministry, Recommendation, RecommendationTag, StatusChange, Visit
 from models.transitions import TransitionRequest, allowed, path_between, record_edits, transition_many
 from models.types import utcnow
@@ -437,7 +438,7 @@ def _follow_up_deadlines(frame: pd.DataFrame, policy) -> tuple[pd.DataFrame, lis
     want = selected & (source == Source.TREATY_BODY.value) & due.isna() & frame["issued_on"].notna()
     if want.any():
         due = due.copy()
-        due[want] = [policy.follow_up.term_for(committee_of(ref)).after(day) for ref, day in zip(refs[want], frame["issued_on"][want])]
+        due[want] = [follow_up_due(issued_on=day, mechanism_ref=ref, policy=policy) for ref, day in zip(refs[want], frame["issued_on"][want])]
         frame = frame.assign(due_on=due)
     return frame, errors
 
