@@ -53,7 +53,6 @@ class StepSummary:
     counts: dict[str, int]
     changes: int
     shown: list[dict[str, str]]
-    events: int = 0
 
 
 def _ministry(code: str | None) -> list[dict[str, str]]:
@@ -117,12 +116,12 @@ def announce(result: StepResult) -> int:
 
 def summarize(result: StepResult) -> StepSummary:
     """Announce a committed step and keep what the flow shows of it."""
-    events = announce(result)
+    announce(result)
     shown = [
         {"external_id": c.external_id, "ministry": c.ministry_code or "", "from": c.from_status, "to": c.to_status, "note": c.note}
         for c in result.changes[:ARTIFACT_ROWS]
     ]
-    return StepSummary(as_of=result.as_of, counts=result.counts(), changes=len(result.changes), shown=shown, events=events)
+    return StepSummary(as_of=result.as_of, counts=result.counts(), changes=len(result.changes), shown=shown)
 
 
 @task(cache_policy=NONE, retries=2, retry_delay_seconds=[10, 60], task_run_name="check-deadlines {as_of}")
