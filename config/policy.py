@@ -178,6 +178,12 @@ class Policy(_Strict):
             values[name] = getattr(self.defaults, name) if chosen is None else chosen
         return Terms(**values)
 
+    def longest_reminder(self) -> int:
+        """The most days before a deadline at which any rule sends a reminder (0: none do)."""
+        rules = [*self.sources.values(), *self.ministries.values(), *self.priorities.values()]
+        offsets = [*self.defaults.reminder_days_before, *(d for r in rules for d in (r.reminder_days_before or ()))]
+        return max(offsets, default=0)
+
     def shortest_escalation(self) -> int:
         """The fewest working days overdue after which any item may be escalated (any rule)."""
         rules = [*self.sources.values(), *self.ministries.values(), *self.priorities.values()]

@@ -85,8 +85,22 @@ def lock(session: Session, name: str) -> None:
         connection.execute(text("UPDATE ministry SET code = code WHERE 1 = 0"))
 
 
-def load_watched(session: Session, as_of: date, *, ministry: str | None = None, statuses=WATCHED) -> pd.DataFrame:
-    """The frame `models.escalation.decide` reads: open items with their clock and last reminder."""
+def load_watched(
+    session: Session, as_of: date, *, ministry: str | None = None, statuses=WATCHED,
+    due_by: date | None = None, overdue_since_by: date | None = None,
+) -> pd.DataFrame:
+    """The frame `models.escalation.decide` reads: open items with their clock and last reminder.
+
+    `due_by` and `overdue_since_by` leave out, in SQL, items for which `decide` cannot find
+    anything to do today (most of a large registry: reading and judging every open item
+    was a third of the daily pass over 1,000,000). Both are safe bounds, not the decision:
+    - `due_by` (as_of + the longest reminder offset): an item whose clock runs and whose
+      deadline is later needs no reminder yet and is not late (days on hold only push the
+      deadline later); an item on hold with a deadline waits. Items without a deadline (to
+      derive) and overdue ones (the letter lists them) are always read.
+    - `overdue_since_by` (as_of - the shortest escalation's working days, in calendar days):
+      an item overdue since a later day cannot have been overdue long enough to escalate.
+    """
     r, m = Recommendation.__table__, Reminder.__table__
     sent = (
         select(m.c.recommendation_id, m.c.due_on, func.min(m.c.offset_days).label("last_reminder_offset"))
@@ -106,6 +120,13 @@ def load_watched(session: Session, as_of: date, *, ministry: str | None = None, 
         .where(r.c.status.in_([str(s) for s in statuses]))
         .order_by(r.c.id)  # letters list items in this order, so a capped list is the same every time
     )
+    if due_by is not None:
+        stmt = stmt.where(
+            r.c.due_on.is_(None) | (r.c.status == Status.OVERDUE.value)
+            | (r.c.status.in_([str(s) for s in CLOCK_RUNNING]) & (r.c.due_on <= due_by))
+        )
+    if overdue_since_by is not None:
+        stmt = stmt.where(r.c.overdue_since.is_(None) | (r.c.overdue_since <= overdue_since_by))
     if ministry is NO_MINISTRY:
         stmt = stmt.where(r.c.ministry_code.is_(None))
     elif ministry is not None:
@@ -187,7 +208,8 @@ def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy
 
 def _check_ministry(session: Session, code: str | None, as_of: date, policy: Policy, now: datetime, result: StepResult) -> None:
     """check_deadlines for one ministry's open items (or the ones without a ministry)."""
-    frame = load_watched(session, as_of, ministry=code if code is not None else NO_MINISTRY)
+    frame = load_watched(session, as_of, ministry=code if code is not None else NO_MINISTRY,
+                         due_by=as_of + timedelta(days=policy.longest_reminder()))
     if frame.empty:
         return
     decisions = decide(frame, policy, as_of)
@@ -305,7 +327,8 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
     now = utcnow()
     with Session(engine) as session, session.begin():
         lock(session, f"escalate:{code}")
-        frame = load_watched(session, as_of, ministry=code, statuses=(Status.OVERDUE,))
+        frame = load_watched(session, as_of, ministry=code, statuses=(Status.OVERDUE,),
+                             overdue_since_by=as_of - timedelta(days=policy.shortest_escalation()))
         items = decide(frame, policy, as_of).escalate if len(frame) else frame
         if items.empty:
             return result

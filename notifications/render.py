@@ -66,6 +66,8 @@ class Rendered:
 
 def format_date(value: Any) -> str:
     """DD.MM.YYYY from a date, a datetime (aware ones are shown in Asia/Almaty), an ISO string; None -> "—"."""
+    if type(value) is date:  # the common case, hundreds of thousands per long letter, few distinct days
+        return _day(value)
     if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return EMPTY
     if isinstance(value, str):
@@ -82,6 +84,11 @@ def format_date(value: Any) -> str:
     if isinstance(value, date):
         return f"{value.day:02d}.{value.month:02d}.{value.year:04d}"
     raise TypeError(f"not a date: {value!r}")
+
+
+@lru_cache(maxsize=4096)
+def _day(value: date) -> str:
+    return f"{value.day:02d}.{value.month:02d}.{value.year:04d}"
 
 
 def _as_date(value: Any) -> date | None:

@@ -209,3 +209,58 @@ def test_the_shortest_escalation_counts_every_override():
     assert POLICY.shortest_escalation() == POLICY.defaults.escalate_after_working_days  # no rule shortens it
     urgent = POLICY.model_copy(update={"priorities": {"urgent": Rule(escalate_after_working_days=3)}})
     assert urgent.shortest_escalation() == 3
+
+
+def test_the_days_read_leaves_out_only_items_with_nothing_due(db_url, engine, tmp_path):
+    """check-deadlines reads, in SQL, only items that may need something today (deadline near
+    or passed, none at all, overdue) and escalate only those overdue long enough: on every day
+    of a month, deciding on that read gives exactly what deciding on every open item gives."""
+    import pandas as pd
+    from sqlalchemy.orm import Session
+
+    from flows.deadlines import load_watched
+    from models.domain import Status
+    from models.escalation import decide
+    from models.transitions import transition
+
+    import_recommendations(write_csv(
+        tmp_path / "mixed.csv", "external_id,text,issued_on,due_on,ministry,facility",
+        "M-1,Срок скоро,05.01.2026,10.03.2026,interior,ИВС г. Кокшетау",
+        "M-2,Срок через месяц,05.01.2026,10.04.2026,interior,ИВС г. Кокшетау",
+        "M-3,Срок не указан,20.12.2025,,interior,ИВС г. Кокшетау",
+        "M-4,На паузе,05.01.2026,12.03.2026,interior,ИВС г. Кокшетау",
+        "M-5,Срок через год,05.01.2026,10.03.2027,interior,ИВС г. Кокшетау",
+    ), engine=engine, actor="clerk")
+    with Session(engine) as session, session.begin():
+        held = session.scalars(select(Recommendation).where(Recommendation.external_id == "M-4")).one()
+        transition(session, held, Status.ON_HOLD, actor="clerk", reason="waits for the office's answer")
+
+    def ids(frame: pd.DataFrame) -> list[tuple]:
+        return sorted(frame[["id", "due_on"]].astype(str).itertuples(index=False, name=None))
+
+    day, checked = DUE - timedelta(days=20), 0
+    while day <= DUE + timedelta(days=40):
+        with Session(engine) as session:
+            every = decide(load_watched(session, day, ministry="interior"), POLICY, day)
+            read = decide(load_watched(session, day, ministry="interior",
+                                       due_by=day + timedelta(days=POLICY.longest_reminder())), POLICY, day)
+            overdue = load_watched(session, day, ministry="interior", statuses=(Status.OVERDUE,))
+            bounded = load_watched(session, day, ministry="interior", statuses=(Status.OVERDUE,),
+                                   overdue_since_by=day - timedelta(days=POLICY.shortest_escalation()))
+        for kind in ("reminders", "overdue", "derived_due"):
+            assert ids(getattr(read, kind)) == ids(getattr(every, kind)), (day, kind)
+        if len(overdue):
+            assert ids(decide(bounded, POLICY, day).escalate if len(bounded) else bounded) == ids(decide(overdue, POLICY, day).escalate), day
+        checked += len(every.reminders) + len(every.overdue) + len(every.derived_due)
+        check_deadlines(day, engine=engine)  # the registry moves on as it would day by day
+        escalate_all(day, engine)
+        day += timedelta(days=1)
+    assert checked  # the month saw reminders, overdue marks and a derived deadline
+
+
+def test_the_longest_reminder_counts_every_override():
+    from config.policy import Rule
+
+    assert POLICY.longest_reminder() == max(POLICY.defaults.reminder_days_before)
+    early = POLICY.model_copy(update={"sources": {"upr": Rule(reminder_days_before=[60, 7])}})
+    assert early.longest_reminder() == 60
