@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from config.notifications import load_notification_config
 from config.policy import Policy, load_policy
-from models.db import get_engine, insert_absent, one_of, tuples
+from models.db import defer_checkpoint, get_engine, insert_absent, one_of, tuples
 from models.domain import IndividualizedStatus, Status
 from models.escalation import CLOCK_RUNNING, decide
 from models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder
@@ -327,6 +327,7 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
     now = utcnow()
     with Session(engine) as session, session.begin():
         lock(session, f"escalate:{code}")
+        defer_checkpoint(session.connection())  # level 2, after the ministries, checkpoints them all
         frame = load_watched(session, as_of, ministry=code, statuses=(Status.OVERDUE,),
                              overdue_since_by=as_of - timedelta(days=policy.shortest_escalation()))
         items = decide(frame, policy, as_of).escalate if len(frame) else frame

@@ -264,3 +264,23 @@ def test_the_longest_reminder_counts_every_override():
     assert POLICY.longest_reminder() == max(POLICY.defaults.reminder_days_before)
     early = POLICY.model_copy(update={"sources": {"upr": Rule(reminder_days_before=[60, 7])}})
     assert early.longest_reminder() == 60
+
+
+def test_escalations_leave_the_checkpoint_to_the_next_commit_on_sqlite(registry, db_url):
+    """Each ministry's escalation commits without copying the WAL into the database (the level-2
+    step's commit does it for all), and the connection goes back to the pool with SQLite's
+    default checkpointing for whoever uses it next."""
+    from models.db import WAL_AUTOCHECKPOINT, defer_checkpoint
+
+    engine = registry
+    check_deadlines(DUE + timedelta(days=1), engine=engine)
+    day = CALENDAR.add_working_days(DUE + timedelta(days=1), POLICY.defaults.escalate_after_working_days)
+    assert escalate_all(day, engine) == [f"IR-{day:%Y%m%d}-HEALTH", f"IR-{day:%Y%m%d}-INTERIOR"]
+    with engine.connect() as connection:
+        defer_checkpoint(connection)
+        if connection.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == WAL_AUTOCHECKPOINT
+    assert status(engine, "NPM-1") == "escalated"
