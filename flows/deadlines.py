@@ -20,12 +20,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, bindparam, func, insert, null, select, text, update
+from sqlalchemy import Engine, func, insert, null, select, text, update
 from sqlalchemy.orm import Session
 
 from config.notifications import load_notification_config
 from config.policy import Policy, load_policy
-from models.db import defer_checkpoint, get_engine, insert_absent, one_of, tuples
+from models.db import defer_checkpoint, get_engine, insert_absent, one_of, tuples, update_by_id
 from models.domain import IndividualizedStatus, Status
 from models.escalation import CLOCK_RUNNING, decide
 from models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder
@@ -216,11 +216,8 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
 
     derived = decisions.derived_due
     if len(derived):
-        table = Recommendation.__table__
-        session.connection().execute(
-            update(table).where(table.c.id == bindparam("b_id")).values(due_on=bindparam("b_due")),
-            [{"b_id": int(i), "b_due": _as_date(d)} for i, d in zip(derived["id"], derived["due_on"])],
-        )
+        update_by_id(session.connection(), Recommendation.__table__, [int(i) for i in derived["id"]],
+                     {"due_on": [_as_date(d) for d in derived["due_on"]]})
         record_edits(
             session,
             [(int(i), s, {"due_on": [None, _as_date(d).isoformat()]}) for i, d, s in

@@ -120,6 +120,19 @@ def bulk_insert(connection, table, columns: dict[str, list]) -> None:
     connection.exec_driver_sql(sql, rows)
 
 
+def update_by_id(connection, table, ids: list, columns: dict[str, list]) -> int:
+    """`UPDATE table SET column = value, ... WHERE id = ...` for many rows, through the driver's
+    executemany with each column's bind processor applied once per distinct value (as
+    `bulk_insert`); returns how many rows matched."""
+    if not ids:
+        return 0
+    quote = connection.dialect.identifier_preparer.quote
+    mark = driver_mark(connection)
+    sets = ", ".join(f"{quote(name)} = {mark}" for name in columns)
+    rows = driver_rows(connection, [*((table.c[name], values) for name, values in columns.items()), (table.c.id, ids)])
+    return connection.exec_driver_sql(f"UPDATE {quote(table.name)} SET {sets} WHERE id = {mark}", rows).rowcount
+
+
 def driver_mark(connection) -> str:
     """The driver's positional placeholder: `?` for sqlite3, `%s` for psycopg."""
     return "?" if connection.dialect.paramstyle == "qmark" else "%s"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -295,20 +295,19 @@ def record_edits(
     Each edit is (recommendation_id, current status, {field: [old, new]}).
     """
     at = at or utcnow()
-    rows = [
-        {
-            "recommendation_id": rec_id,
-            "from_status": status,
-            "to_status": status,
-            "at": at,
-            "actor": actor,
-            "reason": reason,
-            "evidence": None,
-            "effective_on": None,
-            "changes": changes,
-        }
-        for rec_id, status, changes in edits
-    ]
-    if rows:
-        session.connection().execute(insert(StatusChange.__table__), rows)
-    return len(rows)
+    edits = list(edits)
+    n = len(edits)
+    # straight through the driver, like the status changes: the daily pass records tens of
+    # thousands of derived deadlines at once
+    bulk_insert(session.connection(), StatusChange.__table__, {
+        "recommendation_id": [rec_id for rec_id, _, _ in edits],
+        "from_status": [status for _, status, _ in edits],
+        "to_status": [status for _, status, _ in edits],
+        "at": [at] * n,
+        "actor": [actor] * n,
+        "reason": [reason] * n,
+        "evidence": [None] * n,
+        "effective_on": [None] * n,
+        "changes": [changes for _, _, changes in edits],
+    })
+    return n
