@@ -20,10 +20,10 @@ the task count can be seen not to grow with N):
    or were answered. Every recommendation's history ends in its current status.
 2. Copies that registry for each measured variant (SQLite: the file; PostgreSQL:
    CREATE DATABASE ... TEMPLATE), so all variants start from the same contents:
-   * `prefect`: the real `flows.pipeline.daily_flow(as_of)` on a temporary Prefect server
+   * `prefect`: the real `followup.flows.pipeline.daily_flow(as_of)` on a temporary Prefect server
      (`prefect_test_harness`), timed until the flow returned and its events were delivered
      (EventsWorker drained). Its task runs are then counted through the Prefect client.
-   * `prefect-noevents`: the same flow with `flows.pipeline.emit_event` replaced by a no-op
+   * `prefect-noevents`: the same flow with `followup.flows.pipeline.emit_event` replaced by a no-op
      (monkeypatched in the child, the project is not changed): the difference to `prefect`
      is what the per-change Prefect events cost.
    * `bare`: the step functions without Prefect (`check_deadlines`, `plan_escalations`,
@@ -196,8 +196,8 @@ def child_populate(url: str, dialect: str, target: str, rows: int, seed: int, as
 
     import numpy as np
 
-    from models.crud import init_db
-    from models.db import get_engine
+    from followup.models.crud import init_db
+    from followup.models.db import get_engine
 
     started = time.perf_counter()
     init_db(url)
@@ -451,9 +451,9 @@ def child_project(url: str, as_of_iso: str, mode: str, workdir: str, profile_top
     import pstats
     from collections import Counter
 
-    from config.policy import load_policy
-    from flows import deadlines
-    from models.db import get_engine
+    from followup.config.policy import load_policy
+    from followup.flows import deadlines
+    from followup.models.db import get_engine
 
     as_of = date.fromisoformat(as_of_iso)
     probes = _Probes()
@@ -491,7 +491,7 @@ def child_project(url: str, as_of_iso: str, mode: str, workdir: str, profile_top
         from prefect.events.worker import EventsWorker
         from prefect.testing.utilities import prefect_test_harness
 
-        from flows import pipeline
+        from followup.flows import pipeline
 
         probes.patch(pipeline, "check_deadlines", "plan_escalations", "escalate_ministry", "level2", "_publish")
         emitted: Counter = Counter()

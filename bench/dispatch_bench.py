@@ -62,13 +62,13 @@ import apprise
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from config.notifications import Delivery
-from models.crud import init_db
-from models.db import get_engine
-from models.followup import Notification
-from notifications.dispatch import claim, deliver_to, dispatch, load_routes, secrets_of
-from notifications.outbox import queue
-from notifications.render import render
+from followup.config.notifications import Delivery
+from followup.models.crud import init_db
+from followup.models.db import get_engine
+from followup.models.followup import Notification
+from followup.notifications.dispatch import claim, deliver_to, dispatch, load_routes, secrets_of
+from followup.notifications.outbox import queue
+from followup.notifications.render import render
 from tests.receivers import SmtpReceiver
 
 APPRISE_THROTTLE_S = 5.5  # apprise.plugins.base.NotifyBase.request_rate_per_sec (mailto:// inherits it)
@@ -371,7 +371,7 @@ def profile_dispatch(url: str, routes_dir: Path, recipients: int, smtp_where: st
     import pstats
     from datetime import timedelta as td
 
-    from models.types import utcnow
+    from followup.models.types import utcnow
 
     engine = get_engine(url)
     delivery = Delivery(concurrency=1)

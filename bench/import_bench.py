@@ -205,8 +205,8 @@ def generate_csv(path: Path, rows: int, seed: int = SEED) -> dict[str, int]:
 
 def child_init(url: str) -> None:
     quiet()
-    from models.crud import init_db
-    from models.db import get_engine
+    from followup.models.crud import init_db
+    from followup.models.db import get_engine
 
     init_db(url)
     get_engine(url).dispose()
@@ -218,8 +218,8 @@ def child_import(url: str, csv_path: str, heap: bool) -> dict:
     import gc
     import tracemalloc
 
-    from flows.ingest import import_recommendations
-    from models.db import get_engine
+    from followup.flows.ingest import import_recommendations
+    from followup.models.db import get_engine
 
     engine = get_engine(url)
     gc.collect()
@@ -243,8 +243,8 @@ def child_profile(url: str, csv_path: str, top: int) -> str:
     import io
     import pstats
 
-    from flows.ingest import import_recommendations
-    from models.db import get_engine
+    from followup.flows.ingest import import_recommendations
+    from followup.models.db import get_engine
 
     engine = get_engine(url)
     profiler = cProfile.Profile()

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from config.settings import get_settings
+from followup.config.settings import get_settings
 
 
 class ConfigError(ValueError):

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from config.loader import load_yaml_model
-from config.settings import CONFIG_DIR, get_settings
+from followup.config.loader import load_yaml_model
+from followup.config.settings import CONFIG_DIR, get_settings
 
 Language = Literal["ru", "kk", "en"]
 

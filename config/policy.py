@@ -17,8 +17,8 @@ import holidays
 from dateutil.relativedelta import relativedelta
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
-from config.loader import ConfigError, load_yaml_model
-from models.domain import Priority, Source
+from followup.config.loader import ConfigError, load_yaml_model
+from followup.models.domain import Priority, Source
 
 POLICY_FILE = Path(__file__).resolve().parent / "policy.yaml"
 

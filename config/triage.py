@@ -12,9 +12,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from config.loader import ConfigError, load_yaml_model
-from config.settings import get_settings
-from models.domain import Source
+from followup.config.loader import ConfigError, load_yaml_model
+from followup.config.settings import get_settings
+from followup.models.domain import Source
 
 
 class TriageRule(BaseModel):

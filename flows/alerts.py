@@ -14,10 +14,10 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from sqlalchemy.orm import Session
 
-from config.notifications import load_notification_config
-from models.db import get_engine
-from notifications.dispatch import dispatch
-from notifications.outbox import queue
+from followup.config.notifications import load_notification_config
+from followup.models.db import get_engine
+from followup.notifications.dispatch import dispatch
+from followup.notifications.outbox import queue
 
 ADMIN = "admin"
 

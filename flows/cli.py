@@ -15,9 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
-from config.loader import ConfigError
-from config.settings import get_settings
-from flows.tabular import ImportFileError, ImportRejected
+from followup.config.loader import ConfigError
+from followup.config.settings import get_settings
+from followup.flows.tabular import ImportFileError, ImportRejected
 
 app = typer.Typer(
     help="Follow-up of human-rights recommendations: registry, deadlines, escalation, notifications.",
@@ -58,7 +58,7 @@ def _clear_errors() -> Iterator[None]:
     except (ImportFileError, ConfigError) as exc:
         _fail(str(exc), 2)
     except RuntimeError as exc:
-        from flows.notify import DeadNotifications
+        from followup.flows.notify import DeadNotifications
 
         if isinstance(exc, DeadNotifications):
             _fail(str(exc), 1)
@@ -70,7 +70,7 @@ def _clear_errors() -> Iterator[None]:
 
 
 def _ensure_schema() -> None:
-    from models.crud import init_db
+    from followup.models.crud import init_db
 
     init_db()
 
@@ -130,7 +130,7 @@ def import_recommendations_cmd(
 
     The project's columns, a Universal Human Rights Index export or a UPR matrix (told apart by the header).
     """
-    from flows.ingest import import_recommendations
+    from followup.flows.ingest import import_recommendations
 
     with _clear_errors():
         _ensure_schema()
@@ -161,7 +161,7 @@ def import_responses_cmd(
     actor: ActorOpt = None,
 ) -> None:
     """Record ministries' replies as status changes: all of them, or nothing if any row is bad."""
-    from flows.ingest import import_responses
+    from followup.flows.ingest import import_responses
 
     with _clear_errors():
         _ensure_schema()
@@ -183,7 +183,7 @@ def export_recommendations_cmd(
     tag: TagOpt = None,
 ) -> None:
     """Export every recommendation (or those with the tags) with its status; the file re-imports unchanged."""
-    from flows.export import export_recommendations
+    from followup.flows.export import export_recommendations
 
     with _clear_errors():
         _ensure_schema()
@@ -194,8 +194,8 @@ def export_recommendations_cmd(
 @app.command()
 def history(external_id: Annotated[str, typer.Argument(help="the recommendation's external_id")]) -> None:
     """Print a recommendation's state log, oldest first: when, who, from → to, why, evidence."""
-    from models.crud import get_history, get_recommendation
-    from models.db import session_scope
+    from followup.models.crud import get_history, get_recommendation
+    from followup.models.db import session_scope
 
     with _clear_errors():
         _ensure_schema()
@@ -204,7 +204,7 @@ def history(external_id: Annotated[str, typer.Argument(help="the recommendation'
             if rec is None:
                 _fail(f"no recommendation {external_id!r} in the registry", 1)
             entries = get_history(session=session, recommendation_id=rec.id)
-            from models.procedure import grade_history
+            from followup.models.procedure import grade_history
 
             grades = grade_history(session=session, recommendation_id=rec.id)
     tz = get_settings().tz
@@ -224,7 +224,7 @@ def history(external_id: Annotated[str, typer.Argument(help="the recommendation'
         table.add_row(when, e.actor, change, e.reason, e.evidence or "")
     out.print(table)
     if grades:
-        from models.procedure import grade_meaning
+        from followup.models.procedure import grade_meaning
 
         graded = Table(title=f"{rec.external_id} — follow-up procedure ({rec.mechanism_ref or ''})", title_justify="left")
         for column in ("round", "grade", "meaning", "graded on", "document", "note"):
@@ -240,7 +240,7 @@ AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="the day to act as 
 def _as_of(value: str | None):
     from datetime import date
 
-    from models.calendar import local_today
+    from followup.models.calendar import local_today
 
     if value is None:
         return local_today()
@@ -265,7 +265,7 @@ def run_check_deadlines(as_of: AsOfOpt = None) -> None:
     day = _as_of(as_of)
     with _clear_errors():
         _ensure_schema()
-        from flows.pipeline import check_deadlines_flow
+        from followup.flows.pipeline import check_deadlines_flow
 
         _print_counts(f"check-deadlines {day}", check_deadlines_flow(day))
 
@@ -276,7 +276,7 @@ def run_escalate(as_of: AsOfOpt = None) -> None:
     day = _as_of(as_of)
     with _clear_errors():
         _ensure_schema()
-        from flows.pipeline import escalate_flow
+        from followup.flows.pipeline import escalate_flow
 
         _print_counts(f"escalate {day}", escalate_flow(day))
 
@@ -287,7 +287,7 @@ def run_dispatch(as_of: AsOfOpt = None) -> None:
     day = _as_of(as_of)
     with _clear_errors():
         _ensure_schema()
-        from flows.notify import dispatch_flow
+        from followup.flows.notify import dispatch_flow
 
         _print_counts(f"dispatch {day}", dispatch_flow(day))
 
@@ -301,7 +301,7 @@ def run_digest(
     day = _as_of(as_of)
     with _clear_errors():
         _ensure_schema()
-        from flows.notify import digest_flow
+        from followup.flows.notify import digest_flow
 
         _print_counts(f"digest {day}", digest_flow(day, send=send))
 
@@ -312,7 +312,7 @@ def run_all(as_of: AsOfOpt = None) -> None:
     day = _as_of(as_of)
     with _clear_errors():
         _ensure_schema()
-        from flows.pipeline import daily_flow
+        from followup.flows.pipeline import daily_flow
 
         for step, counts in daily_flow(day).items():
             _print_counts(f"{step} {day}", counts)
@@ -330,8 +330,8 @@ def report_annual(
         _fail(f"--language: {language!r} is not one of ru, kk, en")
     with _clear_errors():
         _ensure_schema()
-        from flows.report import annual_report_flow
-        from models.international import parse_tag_filter
+        from followup.flows.report import annual_report_flow
+        from followup.models.international import parse_tag_filter
 
         for t in tag or ():
             parse_tag_filter(t)  # a typo fails before the flow runs
@@ -357,9 +357,9 @@ def stats(as_of: AsOfOpt = None) -> None:
     day = _as_of(as_of)
     with _clear_errors():
         _ensure_schema()
-        from flows.report import STATS_COLUMNS, current_picture
-        from models.db import get_engine
-        from models.registry import Ministry
+        from followup.flows.report import STATS_COLUMNS, current_picture
+        from followup.models.db import get_engine
+        from followup.models.registry import Ministry
         from sqlmodel import Session, select
 
         frame = current_picture(as_of=day)
@@ -381,7 +381,7 @@ def stats(as_of: AsOfOpt = None) -> None:
 
 
 def _day(value: str | None, option: str):
-    from flows.tabular import parse_day
+    from followup.flows.tabular import parse_day
 
     if value is None:
         return None
@@ -399,11 +399,11 @@ def assign(
     actor: ActorOpt = None,
 ) -> None:
     """Give a recommendation its responsible ministry: an unassigned one is issued to it (in the history)."""
-    from config.loader import normalize_name
-    from flows.ingest import default_actor, ministry_lookup
-    from models.db import session_scope
-    from models.registry import Ministry
-    from models.triage import assign as assign_items
+    from followup.config.loader import normalize_name
+    from followup.flows.ingest import default_actor, ministry_lookup
+    from followup.models.db import session_scope
+    from followup.models.registry import Ministry
+    from followup.models.triage import assign as assign_items
     from sqlmodel import select
 
     with _clear_errors():
@@ -429,12 +429,12 @@ def triage(
 
     --apply assigns the suggestions (recorded in the history); --apply --dry-run shows what it would assign.
     """
-    from config.triage import load_triage
-    from flows.ingest import default_actor
-    from models.db import get_engine
-    from models.registry import Ministry
-    from models.triage import assign as assign_items
-    from models.triage import triage_queue
+    from followup.config.triage import load_triage
+    from followup.flows.ingest import default_actor
+    from followup.models.db import get_engine
+    from followup.models.registry import Ministry
+    from followup.models.triage import assign as assign_items
+    from followup.models.triage import triage_queue
     from sqlmodel import Session, select
 
     with _clear_errors():
@@ -480,10 +480,10 @@ def follow_up_select(
     actor: ActorOpt = None,
 ) -> None:
     """Mark recommendations as selected for a committee's follow-up procedure and give them its deadline."""
-    from config.policy import load_policy
-    from flows.ingest import default_actor
-    from models.db import session_scope
-    from models.procedure import select_for_follow_up
+    from followup.config.policy import load_policy
+    from followup.flows.ingest import default_actor
+    from followup.models.db import session_scope
+    from followup.models.procedure import select_for_follow_up
 
     day = _day(due, "--due")
     with _clear_errors():
@@ -501,10 +501,10 @@ def follow_up_select(
 @follow_up_app.command("list")
 def follow_up_list() -> None:
     """The recommendations in a follow-up procedure: committee, deadline, ministry, status, latest grade."""
-    from models.db import get_engine
-    from models.international import committee_of
-    from models.procedure import grade_meaning
-    from models.registry import Recommendation
+    from followup.models.db import get_engine
+    from followup.models.international import committee_of
+    from followup.models.procedure import grade_meaning
+    from followup.models.registry import Recommendation
     from sqlmodel import Session, select
 
     with _clear_errors():
@@ -533,10 +533,10 @@ def grade(
     actor: ActorOpt = None,
 ) -> None:
     """Record a treaty body's grade of the state's follow-up reply, for one round (in the history)."""
-    from flows.ingest import default_actor
-    from models.calendar import local_today
-    from models.db import session_scope
-    from models.procedure import record_grade
+    from followup.flows.ingest import default_actor
+    from followup.models.calendar import local_today
+    from followup.models.db import session_scope
+    from followup.models.procedure import record_grade
 
     graded_on = _day(on, "--on") or local_today()
     later = _day(next_due, "--next-due")
@@ -562,7 +562,7 @@ def serve(
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.deployments import runner_deployments, start_server
+    from followup.flows.deployments import runner_deployments, start_server
 
     with _clear_errors():
         _ensure_schema()
@@ -602,7 +602,7 @@ def production_up(
     the process work pool, `prefect deploy --all` and the workers. Ctrl+C stops them."""
     import time
 
-    from flows.production import ProductionError, up
+    from followup.flows.production import ProductionError, up
 
     home = Path("var/prefect").resolve()
     registry = get_settings().database_url
@@ -630,7 +630,7 @@ def production_up(
 @production_app.command("down")
 def production_down() -> None:
     """Stop the server and workers `followup production up --detach` started (by their process ids)."""
-    from flows.production import down
+    from followup.flows.production import down
 
     stopped = down(Path("var/prefect").resolve())
     out.print(f"stopped {len(stopped)} process(es): {', '.join(map(str, stopped))}" if stopped else "nothing was running")
@@ -639,7 +639,7 @@ def production_down() -> None:
 @app.command()
 def demo() -> None:
     """Load a realistic NPM year (≈474 facilities, 461 visits, 3,000 recommendations) and summarise it."""
-    from flows.demo import run_demo
+    from followup.flows.demo import run_demo
 
     with _clear_errors():
         run_demo(out)

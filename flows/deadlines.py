@@ -23,17 +23,17 @@ import pandas as pd
 from sqlalchemy import Engine, func, insert, null, select, text, update
 from sqlalchemy.orm import Session
 
-from config.notifications import load_notification_config
-from config.policy import Policy, load_policy
-from models.db import defer_checkpoint, get_engine, insert_absent, one_of, tuples, update_by_id
-from models.domain import IndividualizedStatus, Status
-from models.escalation import CLOCK_RUNNING, decide
-from models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder
-from models.registry import Facility, Ministry, Recommendation
-from models.transitions import TransitionRequest, record_edits, transition_many
-from models.types import utcnow
-from notifications.outbox import queue
-from notifications.render import items_csv, render, strings
+from followup.config.notifications import load_notification_config
+from followup.config.policy import Policy, load_policy
+from followup.models.db import defer_checkpoint, get_engine, insert_absent, one_of, tuples, update_by_id
+from followup.models.domain import IndividualizedStatus, Status
+from followup.models.escalation import CLOCK_RUNNING, decide
+from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder
+from followup.models.registry import Facility, Ministry, Recommendation
+from followup.models.transitions import TransitionRequest, record_edits, transition_many
+from followup.models.types import utcnow
+from followup.notifications.outbox import queue
+from followup.notifications.render import items_csv, render, strings
 
 ACTOR = "followup:scheduler"
 #: statuses whose deadline the daily pass watches (escalated items wait for level 2)

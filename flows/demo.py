@@ -16,13 +16,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, insert, select
 
-from config.settings import get_settings
-from flows.demo_data import generate
-from flows.ingest import import_recommendations, import_responses
-from flows.tabular import write_table
-from models.crud import init_db
-from models.db import get_engine, session_scope
-from models.registry import Facility, Recommendation, Visit
+from followup.config.settings import get_settings
+from followup.flows.demo_data import generate
+from followup.flows.ingest import import_recommendations, import_responses
+from followup.flows.tabular import write_table
+from followup.models.crud import init_db
+from followup.models.db import get_engine, session_scope
+from followup.models.registry import Facility, Recommendation, Visit
 
 DEMO_YEAR = 2026
 #: the day the demo's daily pass runs as of: a Monday after the last replies, when some
@@ -82,7 +82,7 @@ def run_demo(console: Console) -> None:
     )
     console.print(summary_table())
     console.print(f"\nDaily pass as of {DEMO_AS_OF:%d.%m.%Y} (check-deadlines, then escalate) on Prefect …", soft_wrap=True)
-    from flows.pipeline import daily_flow
+    from followup.flows.pipeline import daily_flow
 
     for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.events"):
         logging.getLogger(name).setLevel(logging.WARNING)  # the run logs are in the Prefect UI
@@ -99,7 +99,7 @@ def run_demo(console: Console) -> None:
         soft_wrap=True,
     )
     console.print(pipeline_table())
-    from flows.notify import digest_flow
+    from followup.flows.notify import digest_flow
 
     digest = digest_flow(DEMO_AS_OF)
     delivered = passed["dispatch"].get("sent", 0) + digest.get("dispatch_sent", 0)
@@ -114,8 +114,8 @@ def run_demo(console: Console) -> None:
 
 def outbox_summary(delivered: int) -> str:
     """Where the demo's letters went: the local outbox folder unless FOLLOWUP_APPRISE_CONFIG routes them elsewhere."""
-    from config.notifications import apprise_config_path
-    from config.settings import CONFIG_DIR
+    from followup.config.notifications import apprise_config_path
+    from followup.config.settings import CONFIG_DIR
 
     if apprise_config_path() != CONFIG_DIR / "apprise.yaml":
         return f"{delivered} messages delivered through the routes in {apprise_config_path()}"
@@ -130,7 +130,7 @@ def outbox_summary(delivered: int) -> str:
 
 def pipeline_table() -> Table:
     """The individualized recommendations and queued letters, as the office would check them."""
-    from models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
+    from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
 
     with get_engine().connect() as connection:
         letters = connection.execute(

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from config.loader import ConfigError
+from followup.config.loader import ConfigError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PREFECT_YAML = PROJECT_DIR / "prefect.yaml"

@@ -21,16 +21,16 @@ from prefect.cache_policies import NONE  # every run acts on the registry: never
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlmodel import Session
 
-from config.loader import normalize_name
-from config.settings import get_settings
-from flows.tabular import ImportFileError, ImportRejected, RowError, parse_days, read_table, write_table
-from models.db import bulk_insert, get_engine, one_of, tuples
-from models.domain import FacilityType, Grade, Priority, Source, Status
-from models.international import FOLLOWUP, TAG_COLUMNS, detect_format, join_tags, parse_response, parse_yes_no, split_tags, to_project_frame
-from models.procedure import follow_up_due
-from models.registry import Facility, Ministry, Recommendation, RecommendationTag, StatusChange, Visit
-from models.transitions import TransitionRequest, allowed, path_between, record_edits, transition_many
-from models.types import utcnow
+from followup.config.loader import normalize_name
+from followup.config.settings import get_settings
+from followup.flows.tabular import ImportFileError, ImportRejected, RowError, parse_days, read_table, write_table
+from followup.models.db import bulk_insert, get_engine, one_of, tuples
+from followup.models.domain import FacilityType, Grade, Priority, Source, Status
+from followup.models.international import FOLLOWUP, TAG_COLUMNS, detect_format, join_tags, parse_response, parse_yes_no, split_tags, to_project_frame
+from followup.models.procedure import follow_up_due
+from followup.models.registry import Facility, Ministry, Recommendation, RecommendationTag, StatusChange, Visit
+from followup.models.transitions import TransitionRequest, allowed, path_between, record_edits, transition_many
+from followup.models.types import utcnow
 
 REQUIRED = ("external_id", "text", "issued_on")
 OPTIONAL = (
@@ -414,7 +414,7 @@ def import_recommendations(
 
 
 def _policy():
-    from config.policy import load_policy
+    from followup.config.policy import load_policy
 
     return load_policy()
 

@@ -17,14 +17,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 from sqlalchemy.orm import Session
 
-from config.notifications import load_notification_config
-from flows.pipeline import _as_of_name
-from models.calendar import local_today
-from models.db import get_engine
-from notifications.digest import Digest, build_digest
-from notifications.dispatch import DispatchResult, dispatch
-from notifications.outbox import queue
-from notifications.render import render
+from followup.config.notifications import load_notification_config
+from followup.flows.pipeline import _as_of_name
+from followup.models.calendar import local_today
+from followup.models.db import get_engine
+from followup.notifications.digest import Digest, build_digest
+from followup.notifications.dispatch import DispatchResult, dispatch
+from followup.notifications.outbox import queue
+from followup.notifications.render import render
 
 DIGEST_KEY = "ombudsman-digest"
 OFFICE = "ombudsman"

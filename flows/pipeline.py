@@ -16,8 +16,8 @@ from prefect.cache_policies import NONE  # every run acts on the registry: never
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 
-from flows.deadlines import StepResult, check_deadlines, escalate_ministry, level2, plan_escalations
-from models.calendar import local_today
+from followup.flows.deadlines import StepResult, check_deadlines, escalate_ministry, level2, plan_escalations
+from followup.models.calendar import local_today
 
 ARTIFACT_ROWS = 500  # the UI table shows the first ones; the registry has them all
 
@@ -199,7 +199,7 @@ def escalate_flow(as_of: date | None = None) -> dict[str, int]:
 def daily_flow(as_of: date | None = None) -> dict[str, dict[str, int]]:
     """The day's whole pass in order (for `followup run all` and catching up by hand): check
     deadlines, escalate, then deliver what they queued."""
-    from flows.notify import dispatch_flow  # flows.notify imports this module
+    from followup.flows.notify import dispatch_flow  # flows.notify imports this module
 
     as_of = as_of or local_today()
     return {

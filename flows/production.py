@@ -35,7 +35,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from flows.deployments import PROJECT_DIR, LocalServer, start_server, stop_process_group
+from followup.flows.deployments import PROJECT_DIR, LocalServer, start_server, stop_process_group
 
 POOL = "followup"
 POOL_TYPE = "process"
@@ -232,7 +232,7 @@ def up(*, prefect_database_url: str, registry_url: str, home: Path, port: int = 
        project: Path = PROJECT_DIR) -> Production:
     """Every step of "Running in production", in order, on this machine. Safe to repeat on the
     same databases (the deployments are updated, nothing in the registry changes)."""
-    from models.crud import init_db
+    from followup.models.crud import init_db
 
     create_database(prefect_database_url, extensions=PREFECT_EXTENSIONS)
     if make_url(registry_url).get_backend_name() == "postgresql":

@@ -31,15 +31,15 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE  # every run reads the registry afresh: never reuse a result
 from sqlalchemy import Engine, and_, or_, select
 
-from config.settings import get_settings
-from flows.export import tagged_ids
+from followup.config.settings import get_settings
+from followup.flows.export import tagged_ids
 
-from models.calendar import local_today
-from models.db import get_engine, tuples
-from models.domain import Status
-from models.followup import IndividualizedItem, IndividualizedRecommendation
-from models.registry import Facility, Ministry, Recommendation, StatusChange, Visit
-from notifications.render import LOCAL_TZ, render_report, strings
+from followup.models.calendar import local_today
+from followup.models.db import get_engine, tuples
+from followup.models.domain import Status
+from followup.models.followup import IndividualizedItem, IndividualizedRecommendation
+from followup.models.registry import Facility, Ministry, Recommendation, StatusChange, Visit
+from followup.notifications.render import LOCAL_TZ, render_report, strings
 
 #: status at the cutoff -> the report's group; the groups add up to the recommendations issued
 GROUPS: dict[str, str] = {

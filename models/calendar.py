@@ -15,8 +15,8 @@ from datetime import date, datetime, timedelta
 import holidays
 import numpy as np
 
-from config.policy import CalendarPolicy
-from config.settings import get_settings
+from followup.config.policy import CalendarPolicy
+from followup.config.settings import get_settings
 
 
 def local_today() -> date:

@@ -27,9 +27,9 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from config.policy import Duration, Policy
-from models.calendar import WorkingCalendar
-from models.domain import CLOSED_STATUSES, Status
+from followup.config.policy import Duration, Policy
+from followup.models.calendar import WorkingCalendar
+from followup.models.domain import CLOSED_STATUSES, Status
 
 COLUMNS = (
     "id", "external_id", "ministry_code", "source", "priority", "status", "issued_on", "due_on",

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.domain import IndividualizedStatus, NotificationStatus
-from models.types import UTCDateTime, utcnow
+from followup.models.domain import IndividualizedStatus, NotificationStatus
+from followup.models.types import UTCDateTime, utcnow
 
 
 class Reminder(SQLModel, table=True):

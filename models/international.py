@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from models.domain import Source, TagKind, UprResponse
+from followup.models.domain import Source, TagKind, UprResponse
 
 FOLLOWUP, UHRI, UPR = "followup", "uhri", "upr"
 

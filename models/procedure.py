@@ -19,13 +19,13 @@ from datetime import date
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from config.policy import Policy
-from models.db import one_of
-from models.domain import FOLLOW_UP_GRADES, Source
-from models.international import committee_of
-from models.registry import FollowUpGrade, Recommendation
-from models.transitions import record_edits
-from models.types import utcnow
+from followup.config.policy import Policy
+from followup.models.db import one_of
+from followup.models.domain import FOLLOW_UP_GRADES, Source
+from followup.models.international import committee_of
+from followup.models.registry import FollowUpGrade, Recommendation
+from followup.models.transitions import record_edits
+from followup.models.types import utcnow
 
 
 class FollowUpError(ValueError):

@@ -14,8 +14,8 @@ from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint, even
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, SQLModel
 
-from models.domain import Priority, Source, Status
-from models.types import UTCDateTime, utcnow
+from followup.models.domain import Priority, Source, Status
+from followup.models.types import UTCDateTime, utcnow
 
 
 class MinistryBase(SQLModel):

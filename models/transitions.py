@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models.db import bulk_insert, driver_mark, driver_rows
-from models.domain import Status
-from models.registry import Recommendation, StatusChange
-from models.types import utcnow
+from followup.models.db import bulk_insert, driver_mark, driver_rows
+from followup.models.domain import Status
+from followup.models.registry import Recommendation, StatusChange
+from followup.models.types import utcnow
 
 S = Status
 _ANSWERS = {S.IMPLEMENTED, S.PARTIALLY_IMPLEMENTED, S.REJECTED}
@@ -253,7 +253,7 @@ def _clock_columns(session: Session, requests, updates: list[dict], *, at: datet
 
 
 def _tz():
-    from config.settings import get_settings
+    from followup.config.settings import get_settings
 
     return get_settings().tz
 

@@ -16,12 +16,12 @@ import pandas as pd
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from config.triage import TriageRule
-from models.db import one_of, tuples
-from models.domain import Status, TagKind
-from models.registry import Ministry, Recommendation, RecommendationTag
-from models.transitions import TransitionRequest, record_edits, transition_many
-from models.types import utcnow
+from followup.config.triage import TriageRule
+from followup.models.db import one_of, tuples
+from followup.models.domain import Status, TagKind
+from followup.models.registry import Ministry, Recommendation, RecommendationTag
+from followup.models.transitions import TransitionRequest, record_edits, transition_many
+from followup.models.types import utcnow
 
 QUEUE_COLUMNS = ("external_id", "source", "mechanism_ref", "issued_on", "themes", "text", "suggested", "rule")
 

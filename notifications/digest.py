@@ -43,10 +43,10 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from config.settings import get_settings
-from models.domain import IndividualizedStatus, NotificationStatus, Status
-from models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
-from models.registry import Facility, Recommendation, StatusChange
+from followup.config.settings import get_settings
+from followup.models.domain import IndividualizedStatus, NotificationStatus, Status
+from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
+from followup.models.registry import Facility, Recommendation, StatusChange
 
 #: the sections in digest order, each with its columns in order
 SECTION_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -37,13 +37,13 @@ from typing import Any
 import apprise
 from sqlalchemy import Engine, and_, bindparam, or_, update
 
-import notifications.local_outbox  # noqa: F401  (registers outbox://)
-from config.loader import ConfigError
-from config.notifications import Delivery, apprise_config_path, load_notification_config
-from models.db import get_engine
-from models.domain import NotificationStatus as NS
-from models.followup import Notification
-from models.types import utcnow
+import followup.notifications.local_outbox  # noqa: F401  (registers outbox://)
+from followup.config.loader import ConfigError
+from followup.config.notifications import Delivery, apprise_config_path, load_notification_config
+from followup.models.db import get_engine
+from followup.models.domain import NotificationStatus as NS
+from followup.models.followup import Notification
+from followup.models.types import utcnow
 
 SEPARATOR = "\n\n" + "─" * 60 + "\n\n"
 
@@ -71,7 +71,7 @@ def masked_url(server: Any) -> str:
         shown = f"{type(server).__name__}://"
     schema = getattr(server, "secure_protocol", None) if shown.endswith("://") else None
     if schema == "outbox":
-        from notifications.local_outbox import folder_of
+        from followup.notifications.local_outbox import folder_of
 
         meta = {"host": getattr(server, "host", ""), "fullpath": getattr(server, "fullpath", "")}
         return f"outbox://{folder_of(meta)}"

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models.db import insert_absent
-from models.followup import Notification
-from models.types import utcnow
+from followup.models.db import insert_absent
+from followup.models.followup import Notification
+from followup.models.types import utcnow
 
 
 def queue(session: Session, messages: Sequence[dict[str, Any]]) -> dict[str, int]:

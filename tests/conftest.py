@@ -22,9 +22,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from config.settings import get_settings
-from models.crud import init_db
-from models.db import get_engine
+from followup.config.settings import get_settings
+from followup.models.crud import init_db
+from followup.models.db import get_engine
 
 POSTGRES_URL = os.environ.get("FOLLOWUP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from config.policy import CalendarPolicy, load_policy
-from models.calendar import WorkingCalendar, local_today
+from followup.config.policy import CalendarPolicy, load_policy
+from followup.models.calendar import WorkingCalendar, local_today
 
 KZ = WorkingCalendar()
 

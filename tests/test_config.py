@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from config.loader import ConfigError, load_ministries
-from config.settings import Settings
+from followup.config.loader import ConfigError, load_ministries
+from followup.config.settings import Settings
 
 
 def test_the_shipped_ministries_cover_the_default_bodies():

@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.ingest import import_recommendations
-from flows.pipeline import check_deadlines_flow, daily_flow, escalate_flow
+from followup.flows.ingest import import_recommendations
+from followup.flows.pipeline import check_deadlines_flow, daily_flow, escalate_flow
 from tests.conftest import write_csv
 
 
@@ -75,7 +75,7 @@ def test_every_state_change_is_an_event(prefect_server, registry, monkeypatch):
 def test_a_large_backlog_is_announced_in_batches(prefect_server, registry, monkeypatch):
     """The first run over an imported backlog may change 100,000 items: they are announced in
     batched events (same event names, every external id in a payload), not one event each."""
-    import flows.pipeline as pipeline
+    import followup.flows.pipeline as pipeline
     from prefect.events.clients import AssertingEventsClient
     from prefect.events.worker import EventsWorker
 
@@ -96,7 +96,7 @@ def test_a_large_backlog_is_announced_in_batches(prefect_server, registry, monke
 def test_the_cli_runs_the_whole_pass(prefect_server, registry):
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from followup.flows.cli import app
 
     result = CliRunner().invoke(app, ["run", "all", "--as-of", "2026-04-01"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output

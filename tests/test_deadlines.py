@@ -12,12 +12,12 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from config.policy import load_policy
-from flows.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
-from flows.ingest import import_recommendations, import_responses
-from models.calendar import WorkingCalendar
-from models.followup import IndividualizedRecommendation, Notification, Reminder
-from models.registry import Recommendation, StatusChange
+from followup.config.policy import load_policy
+from followup.flows.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
+from followup.flows.ingest import import_recommendations, import_responses
+from followup.models.calendar import WorkingCalendar
+from followup.models.followup import IndividualizedRecommendation, Notification, Reminder
+from followup.models.registry import Recommendation, StatusChange
 from tests.conftest import write_csv
 
 POLICY = load_policy()
@@ -123,7 +123,7 @@ def test_time_on_hold_stops_the_clock(registry):
     """Waiting on the Ombudsman's office for 5 days moves the deadline by 5 days."""
     from sqlmodel import Session
 
-    from models.transitions import transition
+    from followup.models.transitions import transition
 
     engine = registry
     with Session(engine) as session:
@@ -134,7 +134,7 @@ def test_time_on_hold_stops_the_clock(registry):
         c.execute(Recommendation.__table__.update().where(Recommendation.external_id == "NPM-1").values(on_hold_since=date(2026, 3, 1)))
     with Session(engine) as session:
         rec = session.execute(select(Recommendation).where(Recommendation.external_id == "NPM-1")).scalar_one()
-        from models.transitions import TransitionRequest, transition_many
+        from followup.models.transitions import TransitionRequest, transition_many
 
         transition_many(session, [TransitionRequest(rec.id, "on_hold", "in_progress")], actor="office", reason="opinion received",
                         effective_on=[date(2026, 3, 6)])
@@ -204,7 +204,7 @@ def test_escalation_is_planned_only_for_ministries_overdue_long_enough(registry)
 
 
 def test_the_shortest_escalation_counts_every_override():
-    from config.policy import Rule
+    from followup.config.policy import Rule
 
     assert POLICY.shortest_escalation() == POLICY.defaults.escalate_after_working_days  # no rule shortens it
     urgent = POLICY.model_copy(update={"priorities": {"urgent": Rule(escalate_after_working_days=3)}})
@@ -218,10 +218,10 @@ def test_the_days_read_leaves_out_only_items_with_nothing_due(db_url, engine, tm
     import pandas as pd
     from sqlalchemy.orm import Session
 
-    from flows.deadlines import load_watched
-    from models.domain import Status
-    from models.escalation import decide
-    from models.transitions import transition
+    from followup.flows.deadlines import load_watched
+    from followup.models.domain import Status
+    from followup.models.escalation import decide
+    from followup.models.transitions import transition
 
     import_recommendations(write_csv(
         tmp_path / "mixed.csv", "external_id,text,issued_on,due_on,ministry,facility",
@@ -259,7 +259,7 @@ def test_the_days_read_leaves_out_only_items_with_nothing_due(db_url, engine, tm
 
 
 def test_the_longest_reminder_counts_every_override():
-    from config.policy import Rule
+    from followup.config.policy import Rule
 
     assert POLICY.longest_reminder() == max(POLICY.defaults.reminder_days_before)
     early = POLICY.model_copy(update={"sources": {"upr": Rule(reminder_days_before=[60, 7])}})
@@ -270,7 +270,7 @@ def test_escalations_leave_the_checkpoint_to_the_next_commit_on_sqlite(registry,
     """Each ministry's escalation commits without copying the WAL into the database (the level-2
     step's commit does it for all), and the connection goes back to the pool with SQLite's
     default checkpointing for whoever uses it next."""
-    from models.db import WAL_AUTOCHECKPOINT, defer_checkpoint
+    from followup.models.db import WAL_AUTOCHECKPOINT, defer_checkpoint
 
     engine = registry
     check_deadlines(DUE + timedelta(days=1), engine=engine)

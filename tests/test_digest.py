@@ -17,14 +17,14 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from config.policy import load_policy
-from flows.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
-from flows.ingest import import_recommendations, import_responses
-from models.calendar import WorkingCalendar
-from models.followup import Notification
-from models.registry import Recommendation
-from models.transitions import TransitionRequest, record_edits, transition, transition_many
-from notifications.digest import SECTION_COLUMNS, Digest, build_digest
+from followup.config.policy import load_policy
+from followup.flows.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
+from followup.flows.ingest import import_recommendations, import_responses
+from followup.models.calendar import WorkingCalendar
+from followup.models.followup import Notification
+from followup.models.registry import Recommendation
+from followup.models.transitions import TransitionRequest, record_edits, transition, transition_many
+from followup.notifications.digest import SECTION_COLUMNS, Digest, build_digest
 from tests.conftest import write_csv
 
 CALENDAR = WorkingCalendar.from_policy(load_policy().calendar)

@@ -14,16 +14,16 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from config.notifications import Delivery
-from config.policy import load_policy
-from flows.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
-from flows.ingest import import_recommendations
-from models.followup import Notification
-from models.types import utcnow
-from notifications.dispatch import dispatch
-from notifications.outbox import queue
+from followup.config.notifications import Delivery
+from followup.config.policy import load_policy
+from followup.flows.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
+from followup.flows.ingest import import_recommendations
+from followup.models.followup import Notification
+from followup.models.types import utcnow
+from followup.notifications.dispatch import dispatch
+from followup.notifications.outbox import queue
 from tests.conftest import write_csv
-from models.calendar import WorkingCalendar
+from followup.models.calendar import WorkingCalendar
 from tests.receivers import JsonReceiver, SmtpReceiver
 
 DUE = date(2026, 3, 10)
@@ -106,7 +106,7 @@ def test_a_backlog_letter_lists_the_first_items_and_attaches_the_complete_list(e
 
     import pandas as pd
 
-    from config.policy import Letters
+    from followup.config.policy import Letters
 
     lines = [f"NPM-{n},Рекомендация {n},05.01.2026,10.03.2026,interior,ИВС г. Кокшетау" for n in range(1, 6)]
     lines.append("NPM-9,Срочная рекомендация,05.01.2026,14.03.2026,interior,ИВС г. Кокшетау")
@@ -244,7 +244,7 @@ def test_secrets_come_from_the_environment_and_never_show(registry, tmp_path, mo
             f"ministry:health={smtp.url(HEALTH, password='${SMTP_PASSWORD}')}\n",
             encoding="utf-8",
         )
-        from config.loader import ConfigError
+        from followup.config.loader import ConfigError
 
         with pytest.raises(ConfigError, match=r"SMTP_PASSWORD.*not set"):
             dispatch(engine=engine, apprise_file=path, delivery=QUICK)

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from config.loader import ConfigError
-from config.policy import POLICY_FILE, Policy, load_policy
-from models.escalation import decide, level2
+from followup.config.loader import ConfigError
+from followup.config.policy import POLICY_FILE, Policy, load_policy
+from followup.models.escalation import decide, level2
 
 POLICY = load_policy()
 

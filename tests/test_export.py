@@ -11,11 +11,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from flows.export import export_recommendations
-from flows.ingest import import_recommendations
-from models.crud import init_db
-from models.db import get_engine
-from models.registry import Recommendation, StatusChange
+from followup.flows.export import export_recommendations
+from followup.flows.ingest import import_recommendations
+from followup.models.crud import init_db
+from followup.models.db import get_engine
+from followup.models.registry import Recommendation, StatusChange
 from tests.conftest import write_csv
 from tests.test_import import import_json, recommendation, row_counts, run_cli
 
@@ -153,8 +153,8 @@ def test_every_status_moves_with_an_export_to_another_registry(db_url, engine, t
     """An escalated or overdue item arrives in the new registry where it stood, by legal steps."""
     from sqlmodel import Session
 
-    from models.domain import Status
-    from models.transitions import TransitionRequest, path_between, transition_many
+    from followup.models.domain import Status
+    from followup.models.transitions import TransitionRequest, path_between, transition_many
 
     wanted = {f"S-{i}": status for i, status in enumerate(Status)}
     rows = [f"{ext},Текст {ext},15.02.2024,{'' if s == Status.UNASSIGNED else 'МВД'}" for ext, s in wanted.items()]

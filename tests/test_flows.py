@@ -6,9 +6,9 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import func, select
 
-from flows.ingest import ingest_flow
-from flows.tabular import ImportRejected
-from models.registry import Recommendation
+from followup.flows.ingest import ingest_flow
+from followup.flows.tabular import ImportRejected
+from followup.models.registry import Recommendation
 from tests.conftest import write_csv
 
 

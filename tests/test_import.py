@@ -21,11 +21,11 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
-from config.loader import load_ministries
-from flows.cli import app
-from flows.tabular import read_table
-from models.db import get_engine
-from models.registry import Facility, Recommendation, StatusChange, Visit
+from followup.config.loader import load_ministries
+from followup.flows.cli import app
+from followup.flows.tabular import read_table
+from followup.models.db import get_engine
+from followup.models.registry import Facility, Recommendation, StatusChange, Visit
 from tests.conftest import write_csv
 
 HEADER = "external_id,text,issued_on,due_on,ministry,facility,facility_type,region,visit_id"

@@ -18,20 +18,20 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
-from config.loader import ConfigError
-from config.policy import load_policy
-from config.triage import TriageRule, load_triage
-from flows.deadlines import check_deadlines
-from flows.report import compute, read_year
-from models.domain import FOLLOW_UP_GRADES
-from models.international import (
+from followup.config.loader import ConfigError
+from followup.config.policy import load_policy
+from followup.config.triage import TriageRule, load_triage
+from followup.flows.deadlines import check_deadlines
+from followup.flows.report import compute, read_year
+from followup.models.domain import FOLLOW_UP_GRADES
+from followup.models.international import (
     committee_of, derive_external_id, detect_format, is_kazakhstan, parse_tag_filter, parse_upr_text, source_of,
     split_symbol, split_tags, tag_matches, to_project_frame,
 )
-from models.procedure import FollowUpError, parse_grade
-from models.registry import FollowUpGrade, Recommendation, RecommendationTag, StatusChange
-from models.triage import suggest
-from notifications.digest import build_digest
+from followup.models.procedure import FollowUpError, parse_grade
+from followup.models.registry import FollowUpGrade, Recommendation, RecommendationTag, StatusChange
+from followup.models.triage import suggest
+from followup.notifications.digest import build_digest
 from tests.test_deadlines import notifications
 from tests.test_import import import_json, run_cli
 
@@ -313,7 +313,7 @@ def test_unassigned_recommendations_are_triaged_by_hand_and_by_rules(db_url, eng
     # in an 80-column terminal the number stays whole (the text is what folds)
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from followup.flows.cli import app
 
     narrow = CliRunner().invoke(app, ["triage"], env={"COLUMNS": "80"})
     assert "CCPR-C-KAZ-CO-2-50" in narrow.output and max(map(len, narrow.output.splitlines())) <= 80

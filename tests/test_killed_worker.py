@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from config.notifications import Delivery
-from flows.deadlines import check_deadlines, escalate_ministry
-from flows.ingest import import_recommendations
-from models.crud import init_db
-from models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
-from models.registry import StatusChange
-from notifications.dispatch import dispatch
+from followup.config.notifications import Delivery
+from followup.flows.deadlines import check_deadlines, escalate_ministry
+from followup.flows.ingest import import_recommendations
+from followup.models.crud import init_db
+from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
+from followup.models.registry import StatusChange
+from followup.notifications.dispatch import dispatch
 from tests.conftest import _fresh_postgres, write_csv
 
 PROJECT = Path(__file__).resolve().parent.parent

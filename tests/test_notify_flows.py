@@ -11,12 +11,12 @@ from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from config.settings import get_settings
-from flows.cli import app
-from flows.deadlines import check_deadlines
-from flows.ingest import import_recommendations
-from flows.notify import digest_flow, dispatch_flow
-from models.followup import Notification
+from followup.config.settings import get_settings
+from followup.flows.cli import app
+from followup.flows.deadlines import check_deadlines
+from followup.flows.ingest import import_recommendations
+from followup.flows.notify import digest_flow, dispatch_flow
+from followup.models.followup import Notification
 from tests.conftest import write_csv
 from tests.receivers import JsonReceiver, SmtpReceiver
 

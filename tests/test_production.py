@@ -22,11 +22,11 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
-from flows.deployments import free_port
-from flows.ingest import import_recommendations
-from flows.production import SINGLE_RUN, Production, drop_database, up
-from models.followup import IndividualizedRecommendation, Notification
-from models.registry import StatusChange
+from followup.flows.deployments import free_port
+from followup.flows.ingest import import_recommendations
+from followup.flows.production import SINGLE_RUN, Production, drop_database, up
+from followup.models.followup import IndividualizedRecommendation, Notification
+from followup.models.registry import StatusChange
 from tests.conftest import POSTGRES_URL, wait_until, write_csv
 from tests.receivers import JsonReceiver
 

@@ -7,10 +7,10 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from sqlmodel import Session, select
 
-from config.loader import load_ministries
-from config.settings import get_settings
-from models.crud import init_db, sync_ministries
-from models.registry import Ministry
+from followup.config.loader import load_ministries
+from followup.config.settings import get_settings
+from followup.models.crud import init_db, sync_ministries
+from followup.models.registry import Ministry
 
 
 def test_init_twice_changes_nothing(db_url, engine):
@@ -30,7 +30,7 @@ def test_the_migrations_build_exactly_the_models(db_url, engine):
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
-    import models.followup  # noqa: F401  (registers the tables)
+    import followup.models.followup  # noqa: F401  (registers the tables)
 
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": False})
@@ -47,8 +47,8 @@ def test_every_migration_goes_down_and_up_again(db_url, engine):
     from alembic.script import ScriptDirectory
     from sqlmodel import SQLModel
 
-    import models.followup  # noqa: F401  (registers the tables)
-    from models.db import alembic_config
+    import followup.models.followup  # noqa: F401  (registers the tables)
+    from followup.models.db import alembic_config
 
     config = alembic_config(engine)
     revisions = [r.revision for r in ScriptDirectory.from_config(config).walk_revisions()]  # newest first
@@ -84,7 +84,7 @@ def test_the_ministries_table_follows_the_config_file(db_url, engine, tmp_path: 
 def test_the_cli_init_says_where_the_registry_is(db_url):
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from followup.flows.cli import app
 
     result = CliRunner().invoke(app, ["init"])
     assert result.exit_code == 0, result.output

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from jinja2 import UndefinedError
 
-from notifications.render import KINDS, LANGUAGES, TEMPLATES_DIR, Rendered, format_date, period, render
+from followup.notifications.render import KINDS, LANGUAGES, TEMPLATES_DIR, Rendered, format_date, period, render
 
 MINISTRY = {
     "ru": "Министерство внутренних дел Республики Казахстан",

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from flows.deployments import free_port, start_server
-from flows.ingest import import_recommendations
-from models.crud import init_db
-from models.followup import IndividualizedRecommendation
+from followup.flows.deployments import free_port, start_server
+from followup.flows.ingest import import_recommendations
+from followup.models.crud import init_db
+from followup.models.followup import IndividualizedRecommendation
 from tests.conftest import wait_until, write_csv
 
 

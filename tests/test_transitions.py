@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from models.domain import CLOSED_STATUSES, Status
-from models.registry import HistoryIsAppendOnly, Recommendation, StatusChange
-from models.transitions import (
+from followup.models.domain import CLOSED_STATUSES, Status
+from followup.models.registry import HistoryIsAppendOnly, Recommendation, StatusChange
+from followup.models.transitions import (
     TRANSITIONS,
     ConcurrentChange,
     IllegalTransition,
@@ -20,7 +20,7 @@ from models.transitions import (
     transition,
     transition_many,
 )
-from models.crud import get_history
+from followup.models.crud import get_history
 
 S = Status
 

@@ -6,8 +6,8 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import models.followup  # noqa: F401  (registers the tables on the metadata)
-import models.registry  # noqa: F401
+import followup.models.followup  # noqa: F401  (registers the tables on the metadata)
+import followup.models.registry  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -31,7 +31,7 @@ def run_migrations_online() -> None:
         return
     url = config.get_main_option("sqlalchemy.url")
     if not url:
-        from config.settings import get_settings
+        from followup.config.settings import get_settings
 
         url = get_settings().database_url
     engine = create_engine(url)

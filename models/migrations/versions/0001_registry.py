@@ -13,7 +13,7 @@ from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
-import models.types
+import followup.models.types
 
 
 revision: str = '0001'
@@ -69,8 +69,8 @@ def upgrade() -> None:
     sa.Column('grade', sqlmodel.sql.sqltypes.AutoString(length=1), nullable=True),
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('created_at', models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', followup.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', followup.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['facility_id'], ['facility.id'], ),
     sa.ForeignKeyConstraint(['ministry_code'], ['ministry.code'], ),
     sa.ForeignKeyConstraint(['visit_id'], ['visit.id'], ),
@@ -86,7 +86,7 @@ def upgrade() -> None:
     sa.Column('recommendation_id', sa.Integer(), nullable=False),
     sa.Column('from_status', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('to_status', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', followup.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('evidence', sa.Text(), nullable=True),

@@ -13,7 +13,7 @@ from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
-import models.types
+import followup.models.types
 
 
 revision: str = '0002'
@@ -37,8 +37,8 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('created_at', models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', followup.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', followup.models.types.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('dedupe_key')
     )
@@ -54,7 +54,7 @@ def upgrade() -> None:
     sa.Column('answered_on', sa.Date(), nullable=True),
     sa.Column('level2_on', sa.Date(), nullable=True),
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('created_at', models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', followup.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['ministry_code'], ['ministry.code'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('ministry_code', 'issued_on', name='uq_individualized_per_ministry_day'),

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import models.types
+import followup.models.types
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -23,8 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("notification") as batch:
-        batch.add_column(sa.Column("next_attempt_at", models.types.UTCDateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("claimed_at", models.types.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("next_attempt_at", followup.models.types.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("claimed_at", followup.models.types.UTCDateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("delivered_to", sa.Text(), nullable=True))
         batch.create_index("ix_notification_recipient", ["recipient"])
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from models.types import UTCDateTime
+from followup.models.types import UTCDateTime
 
 revision: str = "0005"
 down_revision: str | None = "0004"
