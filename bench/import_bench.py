@@ -218,7 +218,7 @@ def child_import(url: str, csv_path: str, heap: bool) -> dict:
     import gc
     import tracemalloc
 
-    from followup.flows.ingest import import_recommendations
+    from followup.spreadsheets.ingest import import_recommendations
     from followup.models.db import get_engine
 
     engine = get_engine(url)
@@ -243,7 +243,7 @@ def child_profile(url: str, csv_path: str, top: int) -> str:
     import io
     import pstats
 
-    from followup.flows.ingest import import_recommendations
+    from followup.spreadsheets.ingest import import_recommendations
     from followup.models.db import get_engine
 
     engine = get_engine(url)

@@ -16,7 +16,7 @@ from prefect.cache_policies import NONE  # every run acts on the registry: never
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 
-from followup.flows.deadlines import StepResult, check_deadlines, escalate_ministry, level2, plan_escalations
+from followup.steps.deadlines import StepResult, check_deadlines, escalate_ministry, level2, plan_escalations
 from followup.models.calendar import local_today
 
 ARTIFACT_ROWS = 500  # the UI table shows the first ones; the registry has them all

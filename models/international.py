@@ -12,7 +12,7 @@ recommendations"):
   symbol and date in columns or given on the command line.
 
 `to_project_frame` turns either into the project's own columns, so that the one validation and
-the one writer of `flows/ingest.py` apply to all of them (all rows or none, errors by row).
+the one writer of `spreadsheets/ingest.py` apply to all of them (all rows or none, errors by row).
 The external id is derived from symbol and paragraph, so re-importing the same document (or a
 newer export of it) updates the recommendations instead of duplicating them.
 """

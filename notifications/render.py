@@ -183,7 +183,7 @@ def render(kind: str, language: str | None, context: dict) -> Rendered:
 
 
 def render_report(language: str | None, context: dict) -> str:
-    """The annual report's HTML page (`_report.html`, words from strings.yaml `report:`); see flows/report.py."""
+    """The annual report's HTML page (`_report.html`, words from strings.yaml `report:`); see reports/annual.py."""
     lang = _language(language)
     s = strings(lang)
     ctx = {**context, "lang": lang, "strings": s, "office": context.get("office", s["office"])}

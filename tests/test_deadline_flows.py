@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from followup.flows.ingest import import_recommendations
+from followup.spreadsheets.ingest import import_recommendations
 from followup.flows.pipeline import check_deadlines_flow, daily_flow, escalate_flow
 from tests.conftest import write_csv
 
@@ -96,7 +96,7 @@ def test_a_large_backlog_is_announced_in_batches(prefect_server, registry, monke
 def test_the_cli_runs_the_whole_pass(prefect_server, registry):
     from typer.testing import CliRunner
 
-    from followup.flows.cli import app
+    from followup.interfaces.cli import app
 
     result = CliRunner().invoke(app, ["run", "all", "--as-of", "2026-04-01"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from followup.config.policy import load_policy
-from followup.flows.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
-from followup.flows.ingest import import_recommendations, import_responses
+from followup.steps.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
+from followup.spreadsheets.ingest import import_recommendations, import_responses
 from followup.models.calendar import WorkingCalendar
 from followup.models.followup import IndividualizedRecommendation, Notification, Reminder
 from followup.models.registry import Recommendation, StatusChange
@@ -218,7 +218,7 @@ def test_the_days_read_leaves_out_only_items_with_nothing_due(db_url, engine, tm
     import pandas as pd
     from sqlalchemy.orm import Session
 
-    from followup.flows.deadlines import load_watched
+    from followup.steps.deadlines import load_watched
     from followup.models.domain import Status
     from followup.models.escalation import decide
     from followup.models.transitions import transition

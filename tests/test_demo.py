@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import create_engine, text
 
-from followup.flows.demo_data import generate
+from followup.interfaces.demo_data import generate
 
 
 def _followup(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from followup.config.policy import load_policy
-from followup.flows.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
-from followup.flows.ingest import import_recommendations, import_responses
+from followup.steps.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
+from followup.spreadsheets.ingest import import_recommendations, import_responses
 from followup.models.calendar import WorkingCalendar
 from followup.models.followup import Notification
 from followup.models.registry import Recommendation

@@ -16,8 +16,8 @@ from sqlmodel import Session
 
 from followup.config.notifications import Delivery
 from followup.config.policy import load_policy
-from followup.flows.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
-from followup.flows.ingest import import_recommendations
+from followup.steps.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
+from followup.spreadsheets.ingest import import_recommendations
 from followup.models.followup import Notification
 from followup.models.types import utcnow
 from followup.notifications.dispatch import dispatch

@@ -11,8 +11,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from followup.flows.export import export_recommendations
-from followup.flows.ingest import import_recommendations
+from followup.spreadsheets.export import export_recommendations
+from followup.spreadsheets.ingest import import_recommendations
 from followup.models.crud import init_db
 from followup.models.db import get_engine
 from followup.models.registry import Recommendation, StatusChange

@@ -22,8 +22,8 @@ from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
 from followup.config.loader import load_ministries
-from followup.flows.cli import app
-from followup.flows.tabular import read_table
+from followup.interfaces.cli import app
+from followup.spreadsheets.tabular import read_table
 from followup.models.db import get_engine
 from followup.models.registry import Facility, Recommendation, StatusChange, Visit
 from tests.conftest import write_csv

@@ -21,8 +21,8 @@ from sqlalchemy import select
 from followup.config.loader import ConfigError
 from followup.config.policy import load_policy
 from followup.config.triage import TriageRule, load_triage
-from followup.flows.deadlines import check_deadlines
-from followup.flows.report import compute, read_year
+from followup.steps.deadlines import check_deadlines
+from followup.reports.annual import compute, read_year
 from followup.models.domain import FOLLOW_UP_GRADES
 from followup.models.international import (
     committee_of, derive_external_id, detect_format, is_kazakhstan, parse_tag_filter, parse_upr_text, source_of,
@@ -313,7 +313,7 @@ def test_unassigned_recommendations_are_triaged_by_hand_and_by_rules(db_url, eng
     # in an 80-column terminal the number stays whole (the text is what folds)
     from typer.testing import CliRunner
 
-    from followup.flows.cli import app
+    from followup.interfaces.cli import app
 
     narrow = CliRunner().invoke(app, ["triage"], env={"COLUMNS": "80"})
     assert "CCPR-C-KAZ-CO-2-50" in narrow.output and max(map(len, narrow.output.splitlines())) <= 80

@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from followup.config.notifications import Delivery
-from followup.flows.deadlines import check_deadlines, escalate_ministry
-from followup.flows.ingest import import_recommendations
+from followup.steps.deadlines import check_deadlines, escalate_ministry
+from followup.spreadsheets.ingest import import_recommendations
 from followup.models.crud import init_db
 from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
 from followup.models.registry import StatusChange

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from followup.config.settings import get_settings
-from followup.flows.cli import app
-from followup.flows.deadlines import check_deadlines
-from followup.flows.ingest import import_recommendations
+from followup.interfaces.cli import app
+from followup.steps.deadlines import check_deadlines
+from followup.spreadsheets.ingest import import_recommendations
 from followup.flows.notify import digest_flow, dispatch_flow
 from followup.models.followup import Notification
 from tests.conftest import write_csv

@@ -1,6 +1,6 @@
 """An administrator sets up production: a Prefect server on PostgreSQL, a process work pool,
 `prefect deploy --all` and two workers, with the steps of README's "Running in production"
-(flows/production.py). Then the office's day runs on both workers at once, a failing run
+(operations/production.py). Then the office's day runs on both workers at once, a failing run
 alerts the admin, and the UI shows the runs.
 
 Everything started here is stopped by its process id; the databases are dropped at the end.
@@ -22,9 +22,9 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
-from followup.flows.deployments import free_port
-from followup.flows.ingest import import_recommendations
-from followup.flows.production import SINGLE_RUN, Production, drop_database, up
+from followup.operations.deployments import free_port
+from followup.spreadsheets.ingest import import_recommendations
+from followup.operations.production import SINGLE_RUN, Production, drop_database, up
 from followup.models.followup import IndividualizedRecommendation, Notification
 from followup.models.registry import StatusChange
 from tests.conftest import POSTGRES_URL, wait_until, write_csv

@@ -84,7 +84,7 @@ def test_the_ministries_table_follows_the_config_file(db_url, engine, tmp_path: 
 def test_the_cli_init_says_where_the_registry_is(db_url):
     from typer.testing import CliRunner
 
-    from followup.flows.cli import app
+    from followup.interfaces.cli import app
 
     result = CliRunner().invoke(app, ["init"])
     assert result.exit_code == 0, result.output

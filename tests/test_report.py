@@ -14,9 +14,9 @@ import pytest
 from sqlmodel import Session
 
 from followup.config.policy import load_policy
-from followup.flows.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
-from followup.flows.ingest import import_recommendations, import_responses
-from followup.flows.report import compute, current_picture, read_year, write_report
+from followup.steps.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
+from followup.spreadsheets.ingest import import_recommendations, import_responses
+from followup.reports.annual import compute, current_picture, read_year, write_report
 from followup.models.calendar import WorkingCalendar
 from followup.models.crud import create_facility, create_visit
 from followup.models.registry import FacilityBase, VisitBase
@@ -164,7 +164,7 @@ def test_a_year_without_data_gives_an_empty_report_not_an_error(engine, tmp_path
 def test_the_annual_report_flow_runs_on_prefect_and_publishes_its_headline(year_2025, tmp_path):
     from prefect.testing.utilities import prefect_test_harness
 
-    from followup.flows.report import REPORT_KEY, annual_report_flow
+    from followup.reports.annual import REPORT_KEY, annual_report_flow
 
     with prefect_test_harness():
         result = annual_report_flow(year=2025, out=str(tmp_path / "flow"), language="ru")
@@ -209,7 +209,7 @@ def test_an_answer_dated_before_the_import_of_its_recommendation_counts(engine, 
 def test_followup_stats_prints_the_picture_per_ministry(year_2025):
     from typer.testing import CliRunner
 
-    from followup.flows.cli import app
+    from followup.interfaces.cli import app
 
     result = CliRunner().invoke(app, ["stats", "--as-of", "2026-01-20"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output

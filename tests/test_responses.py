@@ -138,7 +138,7 @@ def test_an_old_reply_file_does_not_move_an_item_back(db_url, engine, tmp_path):
     """The ministry said 'in progress' in March; the item escalated since; the March file comes again."""
     from sqlmodel import Session
 
-    from followup.flows.ingest import import_recommendations, import_responses
+    from followup.spreadsheets.ingest import import_recommendations, import_responses
     from followup.models.registry import Recommendation
     from followup.models.transitions import transition
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from followup.flows.deployments import free_port, start_server
-from followup.flows.ingest import import_recommendations
+from followup.operations.deployments import free_port, start_server
+from followup.spreadsheets.ingest import import_recommendations
 from followup.models.crud import init_db
 from followup.models.followup import IndividualizedRecommendation
 from tests.conftest import wait_until, write_csv

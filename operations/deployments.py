@@ -126,7 +126,7 @@ def start_server(port: int = 4200, *, home: Path | None = None, log: Path | None
     """Start `prefect server start` on loopback and wait until it answers.
 
     `env` adds to the environment, e.g. PREFECT_API_DATABASE_CONNECTION_URL for a server on
-    PostgreSQL (flows/production.py).
+    PostgreSQL (operations/production.py).
     """
     env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_UI_ENABLED="true", **(env or {}))
     if home is not None:

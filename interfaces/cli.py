@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from followup.config.loader import ConfigError
 from followup.config.settings import get_settings
-from followup.flows.tabular import ImportFileError, ImportRejected
+from followup.spreadsheets.tabular import ImportFileError, ImportRejected
 
 app = typer.Typer(
     help="Follow-up of human-rights recommendations: registry, deadlines, escalation, notifications.",
@@ -130,7 +130,7 @@ def import_recommendations_cmd(
 
     The project's columns, a Universal Human Rights Index export or a UPR matrix (told apart by the header).
     """
-    from followup.flows.ingest import import_recommendations
+    from followup.spreadsheets.ingest import import_recommendations
 
     with _clear_errors():
         _ensure_schema()
@@ -161,7 +161,7 @@ def import_responses_cmd(
     actor: ActorOpt = None,
 ) -> None:
     """Record ministries' replies as status changes: all of them, or nothing if any row is bad."""
-    from followup.flows.ingest import import_responses
+    from followup.spreadsheets.ingest import import_responses
 
     with _clear_errors():
         _ensure_schema()
@@ -183,7 +183,7 @@ def export_recommendations_cmd(
     tag: TagOpt = None,
 ) -> None:
     """Export every recommendation (or those with the tags) with its status; the file re-imports unchanged."""
-    from followup.flows.export import export_recommendations
+    from followup.spreadsheets.export import export_recommendations
 
     with _clear_errors():
         _ensure_schema()
@@ -330,7 +330,7 @@ def report_annual(
         _fail(f"--language: {language!r} is not one of ru, kk, en")
     with _clear_errors():
         _ensure_schema()
-        from followup.flows.report import annual_report_flow
+        from followup.reports.annual import annual_report_flow
         from followup.models.international import parse_tag_filter
 
         for t in tag or ():
@@ -357,7 +357,7 @@ def stats(as_of: AsOfOpt = None) -> None:
     day = _as_of(as_of)
     with _clear_errors():
         _ensure_schema()
-        from followup.flows.report import STATS_COLUMNS, current_picture
+        from followup.reports.annual import STATS_COLUMNS, current_picture
         from followup.models.db import get_engine
         from followup.models.registry import Ministry
         from sqlmodel import Session, select
@@ -381,7 +381,7 @@ def stats(as_of: AsOfOpt = None) -> None:
 
 
 def _day(value: str | None, option: str):
-    from followup.flows.tabular import parse_day
+    from followup.spreadsheets.tabular import parse_day
 
     if value is None:
         return None
@@ -400,7 +400,7 @@ def assign(
 ) -> None:
     """Give a recommendation its responsible ministry: an unassigned one is issued to it (in the history)."""
     from followup.config.loader import normalize_name
-    from followup.flows.ingest import default_actor, ministry_lookup
+    from followup.spreadsheets.ingest import default_actor, ministry_lookup
     from followup.models.db import session_scope
     from followup.models.registry import Ministry
     from followup.models.triage import assign as assign_items
@@ -430,7 +430,7 @@ def triage(
     --apply assigns the suggestions (recorded in the history); --apply --dry-run shows what it would assign.
     """
     from followup.config.triage import load_triage
-    from followup.flows.ingest import default_actor
+    from followup.spreadsheets.ingest import default_actor
     from followup.models.db import get_engine
     from followup.models.registry import Ministry
     from followup.models.triage import assign as assign_items
@@ -481,7 +481,7 @@ def follow_up_select(
 ) -> None:
     """Mark recommendations as selected for a committee's follow-up procedure and give them its deadline."""
     from followup.config.policy import load_policy
-    from followup.flows.ingest import default_actor
+    from followup.spreadsheets.ingest import default_actor
     from followup.models.db import session_scope
     from followup.models.procedure import select_for_follow_up
 
@@ -533,7 +533,7 @@ def grade(
     actor: ActorOpt = None,
 ) -> None:
     """Record a treaty body's grade of the state's follow-up reply, for one round (in the history)."""
-    from followup.flows.ingest import default_actor
+    from followup.spreadsheets.ingest import default_actor
     from followup.models.calendar import local_today
     from followup.models.db import session_scope
     from followup.models.procedure import record_grade
@@ -562,7 +562,7 @@ def serve(
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from followup.flows.deployments import runner_deployments, start_server
+    from followup.operations.deployments import runner_deployments, start_server
 
     with _clear_errors():
         _ensure_schema()
@@ -602,7 +602,7 @@ def production_up(
     the process work pool, `prefect deploy --all` and the workers. Ctrl+C stops them."""
     import time
 
-    from followup.flows.production import ProductionError, up
+    from followup.operations.production import ProductionError, up
 
     home = Path("var/prefect").resolve()
     registry = get_settings().database_url
@@ -630,7 +630,7 @@ def production_up(
 @production_app.command("down")
 def production_down() -> None:
     """Stop the server and workers `followup production up --detach` started (by their process ids)."""
-    from followup.flows.production import down
+    from followup.operations.production import down
 
     stopped = down(Path("var/prefect").resolve())
     out.print(f"stopped {len(stopped)} process(es): {', '.join(map(str, stopped))}" if stopped else "nothing was running")
@@ -639,7 +639,7 @@ def production_down() -> None:
 @app.command()
 def demo() -> None:
     """Load a realistic NPM year (≈474 facilities, 461 visits, 3,000 recommendations) and summarise it."""
-    from followup.flows.demo import run_demo
+    from followup.interfaces.demo import run_demo
 
     with _clear_errors():
         run_demo(out)

@@ -17,9 +17,9 @@ from rich.table import Table
 from sqlalchemy import func, insert, select
 
 from followup.config.settings import get_settings
-from followup.flows.demo_data import generate
-from followup.flows.ingest import import_recommendations, import_responses
-from followup.flows.tabular import write_table
+from followup.interfaces.demo_data import generate
+from followup.spreadsheets.ingest import import_recommendations, import_responses
+from followup.spreadsheets.tabular import write_table
 from followup.models.crud import init_db
 from followup.models.db import get_engine, session_scope
 from followup.models.registry import Facility, Recommendation, Visit

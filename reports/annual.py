@@ -32,7 +32,7 @@ from prefect.cache_policies import NONE  # every run reads the registry afresh: 
 from sqlalchemy import Engine, and_, or_, select
 
 from followup.config.settings import get_settings
-from followup.flows.export import tagged_ids
+from followup.spreadsheets.export import tagged_ids
 
 from followup.models.calendar import local_today
 from followup.models.db import get_engine, tuples

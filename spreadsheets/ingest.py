@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from followup.config.loader import normalize_name
 from followup.config.settings import get_settings
-from followup.flows.tabular import ImportFileError, ImportRejected, RowError, parse_days, read_table, write_table
+from followup.spreadsheets.tabular import ImportFileError, ImportRejected, RowError, parse_days, read_table, write_table
 from followup.models.db import bulk_insert, get_engine, one_of, tuples
 from followup.models.domain import FacilityType, Grade, Priority, Source, Status
 from followup.models.international import FOLLOWUP, TAG_COLUMNS, detect_format, join_tags, parse_response, parse_yes_no, split_tags, to_project_frame
