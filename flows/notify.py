@@ -12,8 +12,10 @@ from datetime import date
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NONE  # every run acts on the registry: never reuse a result
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import (
+    NONE,  # every run acts on the registry: never reuse a result
+)
 from prefect.events import emit_event
 from sqlalchemy.orm import Session
 

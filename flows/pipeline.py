@@ -12,12 +12,20 @@ from dataclasses import dataclass
 from datetime import date
 
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NONE  # every run acts on the registry: never reuse a result
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import (
+    NONE,  # every run acts on the registry: never reuse a result
+)
 from prefect.events import emit_event
 
-from followup.steps.deadlines import StepResult, check_deadlines, escalate_ministry, level2, plan_escalations
 from followup.models.calendar import local_today
+from followup.steps.deadlines import (
+    StepResult,
+    check_deadlines,
+    escalate_ministry,
+    level2,
+    plan_escalations,
+)
 
 ARTIFACT_ROWS = 500  # the UI table shows the first ones; the registry has them all
 

@@ -11,7 +11,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
@@ -330,7 +336,7 @@ def report_annual(
         _fail(f"--language: {language!r} is not one of ru, kk, en")
     with _clear_errors():
         _ensure_schema()
-        from followup.reports.annual import annual_report_flow
+        from followup.flows.report import annual_report_flow
         from followup.models.international import parse_tag_filter
 
         for t in tag or ():
@@ -357,10 +363,11 @@ def stats(as_of: AsOfOpt = None) -> None:
     day = _as_of(as_of)
     with _clear_errors():
         _ensure_schema()
-        from followup.reports.annual import STATS_COLUMNS, current_picture
+        from sqlmodel import Session, select
+
         from followup.models.db import get_engine
         from followup.models.registry import Ministry
-        from sqlmodel import Session, select
+        from followup.reports.annual import STATS_COLUMNS, current_picture
 
         frame = current_picture(as_of=day)
         with Session(get_engine()) as session:
@@ -399,12 +406,13 @@ def assign(
     actor: ActorOpt = None,
 ) -> None:
     """Give a recommendation its responsible ministry: an unassigned one is issued to it (in the history)."""
+    from sqlmodel import select
+
     from followup.config.loader import normalize_name
-    from followup.spreadsheets.ingest import default_actor, ministry_lookup
     from followup.models.db import session_scope
     from followup.models.registry import Ministry
     from followup.models.triage import assign as assign_items
-    from sqlmodel import select
+    from followup.spreadsheets.ingest import default_actor, ministry_lookup
 
     with _clear_errors():
         _ensure_schema()
@@ -429,13 +437,14 @@ def triage(
 
     --apply assigns the suggestions (recorded in the history); --apply --dry-run shows what it would assign.
     """
+    from sqlmodel import Session, select
+
     from followup.config.triage import load_triage
-    from followup.spreadsheets.ingest import default_actor
     from followup.models.db import get_engine
     from followup.models.registry import Ministry
     from followup.models.triage import assign as assign_items
     from followup.models.triage import triage_queue
-    from sqlmodel import Session, select
+    from followup.spreadsheets.ingest import default_actor
 
     with _clear_errors():
         _ensure_schema()
@@ -481,9 +490,9 @@ def follow_up_select(
 ) -> None:
     """Mark recommendations as selected for a committee's follow-up procedure and give them its deadline."""
     from followup.config.policy import load_policy
-    from followup.spreadsheets.ingest import default_actor
     from followup.models.db import session_scope
     from followup.models.procedure import select_for_follow_up
+    from followup.spreadsheets.ingest import default_actor
 
     day = _day(due, "--due")
     with _clear_errors():
@@ -501,11 +510,12 @@ def follow_up_select(
 @follow_up_app.command("list")
 def follow_up_list() -> None:
     """The recommendations in a follow-up procedure: committee, deadline, ministry, status, latest grade."""
+    from sqlmodel import Session, select
+
     from followup.models.db import get_engine
     from followup.models.international import committee_of
     from followup.models.procedure import grade_meaning
     from followup.models.registry import Recommendation
-    from sqlmodel import Session, select
 
     with _clear_errors():
         _ensure_schema()
@@ -533,10 +543,10 @@ def grade(
     actor: ActorOpt = None,
 ) -> None:
     """Record a treaty body's grade of the state's follow-up reply, for one round (in the history)."""
-    from followup.spreadsheets.ingest import default_actor
     from followup.models.calendar import local_today
     from followup.models.db import session_scope
     from followup.models.procedure import record_grade
+    from followup.spreadsheets.ingest import default_actor
 
     graded_on = _day(on, "--on") or local_today()
     later = _day(next_due, "--next-due")

@@ -18,11 +18,11 @@ from sqlalchemy import func, insert, select
 
 from followup.config.settings import get_settings
 from followup.interfaces.demo_data import generate
-from followup.spreadsheets.ingest import import_recommendations, import_responses
-from followup.spreadsheets.tabular import write_table
 from followup.models.crud import init_db
 from followup.models.db import get_engine, session_scope
 from followup.models.registry import Facility, Recommendation, Visit
+from followup.spreadsheets.ingest import import_recommendations, import_responses
+from followup.spreadsheets.tabular import write_table
 
 DEMO_YEAR = 2026
 #: the day the demo's daily pass runs as of: a Monday after the last replies, when some
@@ -130,7 +130,11 @@ def outbox_summary(delivered: int) -> str:
 
 def pipeline_table() -> Table:
     """The individualized recommendations and queued letters, as the office would check them."""
-    from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
+    from followup.models.followup import (
+        IndividualizedItem,
+        IndividualizedRecommendation,
+        Notification,
+    )
 
     with get_engine().connect() as connection:
         letters = connection.execute(

@@ -14,9 +14,9 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import timedelta
 import urllib.request
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 

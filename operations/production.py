@@ -35,7 +35,12 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from followup.operations.deployments import PROJECT_DIR, LocalServer, start_server, stop_process_group
+from followup.operations.deployments import (
+    PROJECT_DIR,
+    LocalServer,
+    start_server,
+    stop_process_group,
+)
 
 POOL = "followup"
 POOL_TYPE = "process"

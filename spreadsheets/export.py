@@ -9,11 +9,16 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from followup.models.db import get_engine, tuples
+from followup.models.international import (
+    TAG_COLUMNS,
+    join_tags,
+    parse_tag_filter,
+    tag_matches,
+)
+from followup.models.registry import Facility, Recommendation, RecommendationTag, Visit
 from followup.spreadsheets.ingest import EXPORT_COLUMNS, tags_of
 from followup.spreadsheets.tabular import write_table
-from followup.models.db import get_engine, tuples
-from followup.models.international import TAG_COLUMNS, join_tags, parse_tag_filter, tag_matches
-from followup.models.registry import Facility, Recommendation, RecommendationTag, Visit
 
 
 def tagged_ids(connection, filters: Sequence[str]) -> set[int] | None:

@@ -16,21 +16,48 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NONE  # every run acts on the registry: never reuse a result
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlmodel import Session
 
 from followup.config.loader import normalize_name
 from followup.config.settings import get_settings
-from followup.spreadsheets.tabular import ImportFileError, ImportRejected, RowError, parse_days, read_table, write_table
 from followup.models.db import bulk_insert, get_engine, one_of, tuples
 from followup.models.domain import FacilityType, Grade, Priority, Source, Status
-from followup.models.international import FOLLOWUP, TAG_COLUMNS, detect_format, join_tags, parse_response, parse_yes_no, split_tags, to_project_frame
+from followup.models.international import (
+    FOLLOWUP,
+    TAG_COLUMNS,
+    detect_format,
+    join_tags,
+    parse_response,
+    parse_yes_no,
+    split_tags,
+    to_project_frame,
+)
 from followup.models.procedure import follow_up_due
-from followup.models.registry import Facility, Ministry, Recommendation, RecommendationTag, StatusChange, Visit
-from followup.models.transitions import TransitionRequest, allowed, path_between, record_edits, transition_many
+from followup.models.registry import (
+    Facility,
+    Ministry,
+    Recommendation,
+    RecommendationTag,
+    StatusChange,
+    Visit,
+)
+from followup.models.transitions import (
+    TransitionRequest,
+    allowed,
+    path_between,
+    record_edits,
+    transition_many,
+)
 from followup.models.types import utcnow
+from followup.spreadsheets.tabular import (
+    ImportFileError,
+    ImportRejected,
+    RowError,
+    parse_days,
+    read_table,
+    write_table,
+)
 
 REQUIRED = ("external_id", "text", "issued_on")
 OPTIONAL = (
@@ -794,21 +821,3 @@ def _recorded_replies(session: Session, ids: list[int]) -> set[tuple[int, str, d
 
 def _as_date(value: Any) -> date:
     return value.date() if isinstance(value, datetime) else value
-
-
-# --- the Prefect flow: the same import, observable in the Prefect UI --------------------------
-
-
-@task(cache_policy=NONE, name="import-recommendations-file")
-def import_file_task(path: str, dry_run: bool = False) -> dict[str, int]:
-    """Validate and import one file in one transaction."""
-    return import_recommendations(Path(path), dry_run=dry_run, actor="prefect:ingest").counts()
-
-
-@flow(name="ingest", flow_run_name="ingest {path}", log_prints=True)
-def ingest_flow(path: str, dry_run: bool = False) -> dict[str, int]:
-    """Import a spreadsheet dropped by the office; a rejected file fails the run with every bad row in the log."""
-    logger = get_run_logger()
-    counts = import_file_task(path, dry_run=dry_run)
-    logger.info("imported %s: %s", path, counts)
-    return counts

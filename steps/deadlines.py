@@ -25,10 +25,21 @@ from sqlalchemy.orm import Session
 
 from followup.config.notifications import load_notification_config
 from followup.config.policy import Policy, load_policy
-from followup.models.db import defer_checkpoint, get_engine, insert_absent, one_of, tuples, update_by_id
+from followup.models.db import (
+    defer_checkpoint,
+    get_engine,
+    insert_absent,
+    one_of,
+    tuples,
+    update_by_id,
+)
 from followup.models.domain import IndividualizedStatus, Status
 from followup.models.escalation import CLOCK_RUNNING, decide
-from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder
+from followup.models.followup import (
+    IndividualizedItem,
+    IndividualizedRecommendation,
+    Reminder,
+)
 from followup.models.registry import Facility, Ministry, Recommendation
 from followup.models.transitions import TransitionRequest, record_edits, transition_many
 from followup.models.types import utcnow

@@ -6,7 +6,7 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import func, select
 
-from followup.spreadsheets.ingest import ingest_flow
+from followup.flows.ingest import ingest_flow
 from followup.spreadsheets.tabular import ImportRejected
 from followup.models.registry import Recommendation
 from tests.conftest import write_csv

@@ -164,7 +164,7 @@ def test_a_year_without_data_gives_an_empty_report_not_an_error(engine, tmp_path
 def test_the_annual_report_flow_runs_on_prefect_and_publishes_its_headline(year_2025, tmp_path):
     from prefect.testing.utilities import prefect_test_harness
 
-    from followup.reports.annual import REPORT_KEY, annual_report_flow
+    from followup.flows.report import REPORT_KEY, annual_report_flow
 
     with prefect_test_harness():
         result = annual_report_flow(year=2025, out=str(tmp_path / "flow"), language="ru")
