@@ -1,6 +1,6 @@
 """The daily pass: check deadlines, escalate, announce.
 
-The rules are in `models/escalation.py` (pure functions); this module only loads the
+The rules are in `models/policy.py` (pure functions); this module only loads the
 registry into a frame, applies the decisions in one transaction per step (status changes,
 their history and the queued notifications together), and announces what changed as
 Prefect events after the commit. Work is done in sets: one query to load, one statement
@@ -34,7 +34,7 @@ from followup.models.db import (
     update_by_id,
 )
 from followup.models.domain import IndividualizedStatus, Status
-from followup.models.escalation import CLOCK_RUNNING, decide
+from followup.models.policy import CLOCK_RUNNING, decide
 from followup.models.followup import (
     IndividualizedItem,
     IndividualizedRecommendation,

@@ -220,7 +220,7 @@ def test_the_days_read_leaves_out_only_items_with_nothing_due(db_url, engine, tm
 
     from followup.steps.deadlines import load_watched
     from followup.models.domain import Status
-    from followup.models.escalation import decide
+    from followup.models.policy import decide
     from followup.models.transitions import transition
 
     import_recommendations(write_csv(

@@ -15,7 +15,7 @@ import yaml
 
 from followup.config.loader import ConfigError
 from followup.config.policy import POLICY_FILE, Policy, load_policy
-from followup.models.escalation import decide, level2
+from followup.models.policy import decide, level2
 
 POLICY = load_policy()
 
