@@ -27,7 +27,7 @@ the task count can be seen not to grow with N):
      (monkeypatched in the child, the project is not changed): the difference to `prefect`
      is what the per-change Prefect events cost.
    * `bare`: the step functions without Prefect (`check_deadlines`, `plan_escalations`,
-     `escalate_ministry` per ministry, `level2`), so the Prefect overhead is visible.
+     `escalate_ministry` per ministry, `refer_to_level2`), so the Prefect overhead is visible.
    * `baseline`: hand-written set-based SQL over the raw DBAPI (sqlite3 / psycopg), doing the
      same writes: derived deadlines and their history entries, overdue marks with history,
      the reminder letters and reminder rows, individualized recommendations with their items,
@@ -452,7 +452,7 @@ def child_project(url: str, as_of_iso: str, mode: str, workdir: str, profile_top
     from collections import Counter
 
     from followup.config.policy import load_policy
-    from followup.flows import deadlines
+    from followup.steps import deadlines
     from followup.models.db import get_engine
 
     as_of = date.fromisoformat(as_of_iso)
@@ -473,13 +473,13 @@ def child_project(url: str, as_of_iso: str, mode: str, workdir: str, profile_top
     if mode == "bare":
         engine = get_engine(url)
         policy = load_policy()
-        probes.patch(deadlines, "check_deadlines", "plan_escalations", "escalate_ministry", "level2")
+        probes.patch(deadlines, "check_deadlines", "plan_escalations", "escalate_ministry", "refer_to_level2")
 
         def bare_pass() -> dict:
             checked = deadlines.check_deadlines(as_of, engine=engine, policy=policy)
             results = [deadlines.escalate_ministry(code, as_of, engine=engine, policy=policy)
                        for code in deadlines.plan_escalations(as_of, engine=engine, policy=policy)]
-            results.append(deadlines.level2(as_of, engine=engine))
+            results.append(deadlines.refer_to_level2(as_of, engine=engine))
             return {"check-deadlines": checked.counts(), "escalate": _sum_counts(*(r.counts() for r in results)),
                     "changes": len(checked.changes) + sum(len(r.changes) for r in results)}
 
@@ -493,7 +493,7 @@ def child_project(url: str, as_of_iso: str, mode: str, workdir: str, profile_top
 
         from followup.flows import pipeline
 
-        probes.patch(pipeline, "check_deadlines", "plan_escalations", "escalate_ministry", "level2", "_publish")
+        probes.patch(pipeline, "check_deadlines", "plan_escalations", "escalate_ministry", "refer_to_level2", "_publish")
         emitted: Counter = Counter()
         real_emit = pipeline.emit_event
 

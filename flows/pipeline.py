@@ -23,7 +23,7 @@ from followup.steps.deadlines import (
     StepResult,
     check_deadlines,
     escalate_ministry,
-    level2,
+    refer_to_level2,
     plan_escalations,
 )
 
@@ -153,7 +153,7 @@ def escalate_ministry_task(code: str, as_of: date) -> StepSummary:
 @task(cache_policy=NONE, retries=2, retry_delay_seconds=[10, 60], task_run_name="level 2 {as_of}")
 def level2_task(as_of: date) -> StepSummary:
     """Unanswered individualized recommendations go to the Ombudsman for a decision, announced."""
-    return summarize(level2(as_of))
+    return summarize(refer_to_level2(as_of))
 
 
 def _totals(summaries: list[StepSummary]) -> dict[str, int]:

@@ -9,7 +9,15 @@ from sqlmodel import Session
 
 from followup.config.loader import MinistryConfig, load_ministries
 from followup.models.db import get_engine, session_scope, upgrade_schema
-from followup.models.registry import Facility, FacilityBase, Ministry, Recommendation, StatusChange, Visit, VisitBase
+from followup.models.registry import (
+    Facility,
+    FacilityBase,
+    Ministry,
+    Recommendation,
+    StatusChange,
+    Visit,
+    VisitBase,
+)
 
 
 def sync_ministries(*, session: Session, ministries: Sequence[MinistryConfig]) -> int:

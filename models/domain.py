@@ -23,10 +23,6 @@ class Status(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-#: statuses in which nobody is expected to act any more
-CLOSED_STATUSES = frozenset({Status.IMPLEMENTED, Status.REJECTED, Status.WITHDRAWN})
-
-
 class Source(StrEnum):
     NPM_VISIT = "npm_visit"
     TREATY_BODY = "treaty_body"

@@ -1,22 +1,29 @@
-"""The escalation ladder as one pure function: which items to remind, mark overdue, escalate.
+"""The follow-up policy, whole: status groups, the effective deadline and the escalation ladder.
 
-`decide` takes a frame of recommendations (built by the caller from the registry) and the
-policy, and returns what should happen on `as_of`; it changes nothing. The flows turn the
-result into letters and status changes (`transition_many`). Everything is vectorised: work
-per row is numpy/pandas, and Python only loops over distinct dates and distinct rules.
+Every part of the project that asks "is this item open?", "when is it due?" or "what happens
+to it today?" calls this module: the daily pass (`steps/deadlines.py`), the digest, the annual
+report and `followup stats`. The numbers (deadlines, reminder offsets, working days before
+escalation, the calendar) are data in `config/policy.yaml`; the rules are here, as pure
+functions over frames that change nothing. SQL elsewhere may narrow what is read, never decide.
 
 The ladder:
 1. no deadline given: derive one from the policy (`derived_due`, for the caller to store);
-2. days spent on hold (waiting on the office) move the deadline: effective = due_on + days_on_hold;
-3. reminders N days before the effective deadline (issued / in_progress only);
-4. overdue the day after the effective deadline (issued / in_progress only);
-5. escalate an overdue item after `escalate_after_working_days` working days overdue;
-6. `level2`: an individualized recommendation with no reply by its response deadline.
+2. days spent on hold (waiting on the office) move the deadline: `effective_due` =
+   due_on + days on hold (the finished holds, and the one running now);
+3. reminders N days before the effective deadline (clock running: issued / in_progress);
+4. overdue the day after the effective deadline (clock running only);
+5. escalate an overdue item after `escalate_after_working_days` working days overdue, into
+   one individualized recommendation per ministry;
+6. `level2`: an item still `escalated` after its individualized recommendation's response
+   deadline goes before the Ombudsman for a decision.
 
 Left alone: closed items (implemented, rejected, withdrawn), unassigned ones (no ministry to
 write to), on_hold ones (the clock is stopped), escalated ones (they are level 2's business),
 and partially_implemented ones: a partial answer is an answer, so it never becomes overdue by
 itself; escalating it is the office's decision.
+
+`decide` is vectorised: work per row is numpy/pandas, and Python only loops over distinct
+dates and distinct rules.
 """
 
 from __future__ import annotations
@@ -29,13 +36,31 @@ import pandas as pd
 
 from followup.config.policy import Duration, Policy
 from followup.models.calendar import WorkingCalendar
-from followup.models.domain import CLOSED_STATUSES, Status
+from followup.models.domain import Status
 
+#: the columns `decide` reads (`on_hold_since`, the start of a hold running now, is optional)
 COLUMNS = (
     "id", "external_id", "ministry_code", "source", "priority", "status", "issued_on", "due_on",
     "days_on_hold", "overdue_since", "last_reminder_offset",
 )  # fmt: skip
+
+# --- status groups: each group of statuses the project talks about, defined once ----------------
+
+#: nobody is expected to act any more
+CLOSED_STATUSES = frozenset({Status.IMPLEMENTED, Status.REJECTED, Status.WITHDRAWN})
+#: the ministry answered (a final answer, or a partial one); withdrawn is the office's own act
+ANSWERED_STATUSES = frozenset({Status.IMPLEMENTED, Status.PARTIALLY_IMPLEMENTED, Status.REJECTED})
+#: what a ministry's reply may record: work under way, or an answer
+REPLY_STATUSES = (Status.IN_PROGRESS, Status.IMPLEMENTED, Status.PARTIALLY_IMPLEMENTED, Status.REJECTED)
+#: the deadline clock runs: reminders go out and the item becomes overdue after its deadline
 CLOCK_RUNNING = (Status.ISSUED, Status.IN_PROGRESS)
+#: the deadline is watched by the daily pass (escalated items wait for level 2)
+WATCHED = (Status.ISSUED, Status.IN_PROGRESS, Status.ON_HOLD, Status.OVERDUE)
+#: open and not late: no ministry yet, or its deadline has not passed (or is stopped)
+OPEN_STATUSES = frozenset({Status.UNASSIGNED, Status.ISSUED, Status.IN_PROGRESS, Status.ON_HOLD})
+#: late, and the office must still chase it: overdue, in an individualized recommendation, or at level 2
+LATE_STATUSES = frozenset({Status.OVERDUE, Status.ESCALATED, Status.AWAITING_DECISION})
+
 _EPOCH = date(1970, 1, 1)
 _WHO = ["id", "external_id", "ministry_code"]
 
@@ -95,6 +120,35 @@ def _out(frame: pd.DataFrame, mask: np.ndarray, **columns: np.ndarray) -> pd.Dat
     return result
 
 
+# --- the effective deadline -------------------------------------------------------------------------
+
+
+def days_held(since: date, until: date) -> int:
+    """Whole days an item waited on the office, on hold from `since` until `until` (the clock stops)."""
+    return max((until - since).days, 0)
+
+
+def days_on_hold(frame: pd.DataFrame, as_of: date) -> np.ndarray:
+    """Per row, the days its clock stood still up to `as_of`: the finished holds (`days_on_hold`,
+    None counts as 0) plus the hold running now (from `on_hold_since`, when the column is there)."""
+    held = pd.to_numeric(frame["days_on_hold"]).fillna(0).to_numpy(np.int64)
+    if "on_hold_since" in frame.columns and len(frame):
+        since = _days(frame["on_hold_since"])
+        running = ~np.isnat(since)
+        held = held + np.where(running, np.maximum((np.datetime64(as_of, "D") - since).astype(np.int64), 0), 0)
+    return held
+
+
+def effective_due(frame: pd.DataFrame, as_of: date, due: np.ndarray | None = None) -> np.ndarray:
+    """The effective deadline of each row as datetime64[D] (NaT: none yet): the deadline
+    (`due_on`, or `due` when given) moved by the days on hold up to `as_of`."""
+    deadline = _days(frame["due_on"]) if due is None else due
+    return deadline + days_on_hold(frame, as_of).astype("timedelta64[D]")
+
+
+# --- the ladder ----------------------------------------------------------------------------------
+
+
 def decide(recommendations: pd.DataFrame, policy: Policy, as_of: date) -> Decisions:
     """Decide reminders, overdue marks and escalations for `as_of` (a date in Asia/Almaty).
 
@@ -102,7 +156,8 @@ def decide(recommendations: pd.DataFrame, policy: Policy, as_of: date) -> Decisi
       id, external_id, ministry_code (None when unassigned), source, priority (may be None),
       status (a `Status` value), issued_on (date),
       due_on (date or None: then issued_on + the policy's deadline for its source/ministry/priority),
-      days_on_hold (int: whole days spent on_hold up to as_of; None counts as 0),
+      days_on_hold (int: whole days of the finished holds; None counts as 0),
+      on_hold_since (optional; date or None: the start of the hold running now, counted up to as_of),
       overdue_since (date or None: when it became overdue; None -> the day after the effective deadline),
       last_reminder_offset (int or None: smallest reminder offset already sent for the current
         deadline; 14 means the 14-day reminder went out).
@@ -123,9 +178,7 @@ def decide(recommendations: pd.DataFrame, policy: Policy, as_of: date) -> Decisi
     given = _days(frame["due_on"])
     derived = _plus(_days(frame["issued_on"]), deadlines, deadline_of_rule[rule])
     derive = active & np.isnat(given) & ~np.isnat(derived)
-    due = np.where(np.isnat(given), derived, given)
-    hold = pd.to_numeric(frame["days_on_hold"]).fillna(0).to_numpy(np.int64)
-    due = due + hold.astype("timedelta64[D]")  # the clock stopped while on hold
+    due = effective_due(frame, as_of, np.where(np.isnat(given), derived, given))  # the clock stopped while on hold
     has_due = ~np.isnat(due)
 
     # reminders: the smallest offset not below the days left, unless that one (or a later one) went out
@@ -167,21 +220,15 @@ def decide(recommendations: pd.DataFrame, policy: Policy, as_of: date) -> Decisi
     )
 
 
-def level2(individualized: pd.DataFrame, policy: Policy, as_of: date) -> pd.DataFrame:
-    """Individualized recommendations whose response deadline passed (< as_of) with no reply.
+def level2(items: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """The items to put before the Ombudsman: still `escalated` after their individualized
+    recommendation's response deadline (< as_of) passed.
 
-    Input columns: id, reference, ministry_code, issued_on, response_due_on (None: issued_on +
-    the policy's `individualized.response_deadline`), answered (bool; None counts as no).
-    Returns id, reference, ministry_code, issued_on, response_due_on for level 2.
+    Input, one row per item of each letter: id (the recommendation), letter (the individualized
+    recommendation), status, response_due_on (the letter's deadline; None: not due). An item
+    the ministry answered, or that moved on otherwise, is no longer `escalated`; a letter none
+    of whose items is returned was answered. Returns the selected rows, in input order.
     """
-    frame = individualized
-    given = _days(frame["response_due_on"])
-    issued = _days(frame["issued_on"])
-    derived = _plus(issued, [policy.individualized.response_deadline], np.zeros(len(frame), dtype=np.int64))
-    due = np.where(np.isnat(given), derived, given)
-    answered = frame["answered"].astype("boolean").fillna(False).to_numpy(bool)
-    silent = ~answered & ~np.isnat(due) & (due < np.datetime64(as_of, "D"))
-    result = frame.loc[silent, ["id", "reference", "ministry_code"]].reset_index(drop=True)
-    result["issued_on"] = issued[silent].astype(object)
-    result["response_due_on"] = due[silent].astype(object)
-    return result
+    due = _days(items["response_due_on"])
+    silent = (items["status"] == Status.ESCALATED).to_numpy(bool) & ~np.isnat(due) & (due < np.datetime64(as_of, "D"))
+    return items.loc[silent].reset_index(drop=True)

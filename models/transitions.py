@@ -20,11 +20,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from followup.models.db import bulk_insert, driver_mark, driver_rows
 from followup.models.domain import Status
+from followup.models.policy import ANSWERED_STATUSES, days_held
 from followup.models.registry import Recommendation, StatusChange
 from followup.models.types import utcnow
 
 S = Status
-_ANSWERS = {S.IMPLEMENTED, S.PARTIALLY_IMPLEMENTED, S.REJECTED}
+_ANSWERS = ANSWERED_STATUSES
 
 #: from-status -> the statuses it may move to. `None` is a recommendation being created.
 TRANSITIONS: Mapping[Status | None, frozenset[Status]] = {
@@ -249,7 +250,7 @@ def _clock_columns(session: Session, requests, updates: list[dict], *, at: datet
         u["b_overdue_since"] = day if u["b_to"] == Status.OVERDUE else None
         u["b_on_hold_since"] = day if u["b_to"] == Status.ON_HOLD else None
         since = held_since.get(u["b_id"])
-        u["b_hold_days"] = max((day - since).days, 0) if u["b_from"] == Status.ON_HOLD and since else 0
+        u["b_hold_days"] = days_held(since, day) if u["b_from"] == Status.ON_HOLD and since else 0
 
 
 def _tz():

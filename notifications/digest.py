@@ -39,13 +39,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from followup.config.settings import get_settings
 from followup.models.domain import IndividualizedStatus, NotificationStatus, Status
-from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
+from followup.models.followup import (
+    IndividualizedItem,
+    IndividualizedRecommendation,
+    Notification,
+)
+from followup.models.policy import ANSWERED_STATUSES, LATE_STATUSES, effective_due
 from followup.models.registry import Facility, Recommendation, StatusChange
 
 #: the sections in digest order, each with its columns in order
@@ -60,10 +66,6 @@ SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "failed_notifications": ("recipient", "kind", "subject", "status", "attempts", "last_error", "created_at"),
 }  # fmt: skip
 
-#: a ministry's reply that counts as an answer in the response rate (withdrawn is the office's act)
-ANSWERED_STATUSES = (Status.IMPLEMENTED, Status.PARTIALLY_IMPLEMENTED, Status.REJECTED)
-#: what the office must still chase: overdue, in an individualized recommendation, or at level 2
-OPEN_LATE_STATUSES = (Status.OVERDUE, Status.ESCALATED, Status.AWAITING_DECISION)
 #: notifications the office must know about (`unroutable`: no Apprise URL has the recipient's tag)
 FAILED_NOTIFICATION_STATUSES = (NotificationStatus.FAILED.value, NotificationStatus.DEAD.value, "unroutable")
 #: characters of a recommendation's text shown in the `unassigned` section
@@ -289,17 +291,10 @@ def _response_rates(connection: Connection, as_of: date) -> pd.DataFrame:
         kinds = {"ministry": object, "response_rate": "float64"}
         return pd.DataFrame({c: pd.Series(dtype=kinds.get(c, "int64")) for c in columns})
 
-    # the effective deadline: days on hold (and the running hold of an item on hold now) move it
-    held = pd.to_numeric(recs["days_on_hold"]).fillna(0).astype("int64")
-    running = pd.Series(
-        [max((as_of - s).days, 0) if st == Status.ON_HOLD.value and s is not None else 0
-         for st, s in zip(recs["status"], recs["on_hold_since"], strict=True)],
-        index=recs.index, dtype="int64",
-    )
-    due = pd.to_datetime(recs["due_on"]) + pd.to_timedelta(held + running, unit="D")
-    issued = (due < pd.Timestamp(as_of)).fillna(False).astype(bool)  # NaT (no deadline yet) is not due
+    # NaT (no deadline yet) is not due
+    issued = pd.Series(effective_due(recs, as_of) < np.datetime64(as_of, "D"), index=recs.index)
     answered = issued & recs["status"].isin([s.value for s in ANSWERED_STATUSES])
-    late = recs["status"].isin([s.value for s in OPEN_LATE_STATUSES])
+    late = recs["status"].isin([s.value for s in LATE_STATUSES])
     per = pd.DataFrame({"ministry": recs["ministry"], "issued": issued, "answered": answered, "overdue": late})
     per = per.groupby("ministry").sum().astype("int64")
     per = per[per["issued"] > 0]

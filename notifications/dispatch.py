@@ -39,7 +39,11 @@ from sqlalchemy import Engine, and_, bindparam, or_, update
 
 import followup.notifications.local_outbox  # noqa: F401  (registers outbox://)
 from followup.config.loader import ConfigError
-from followup.config.notifications import Delivery, apprise_config_path, load_notification_config
+from followup.config.notifications import (
+    Delivery,
+    apprise_config_path,
+    load_notification_config,
+)
 from followup.models.db import get_engine
 from followup.models.domain import NotificationStatus as NS
 from followup.models.followup import Notification

@@ -33,7 +33,13 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, UndefinedError, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    UndefinedError,
+    select_autoescape,
+)
 
 __all__ = ["KINDS", "LANGUAGES", "Rendered", "format_date", "items_csv", "render", "render_report", "strings"]
 

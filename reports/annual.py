@@ -32,6 +32,7 @@ from followup.models.calendar import local_today
 from followup.models.db import get_engine, tuples
 from followup.models.domain import Status
 from followup.models.followup import IndividualizedItem, IndividualizedRecommendation
+from followup.models.policy import ANSWERED_STATUSES, LATE_STATUSES, OPEN_STATUSES
 from followup.models.registry import (
     Facility,
     Ministry,
@@ -44,17 +45,9 @@ from followup.spreadsheets.export import tagged_ids
 
 #: status at the cutoff -> the report's group; the groups add up to the recommendations issued
 GROUPS: dict[str, str] = {
-    Status.IMPLEMENTED: "implemented",
-    Status.PARTIALLY_IMPLEMENTED: "partially_implemented",
-    Status.REJECTED: "rejected",
-    Status.WITHDRAWN: "withdrawn",
-    Status.UNASSIGNED: "open",
-    Status.ISSUED: "open",
-    Status.IN_PROGRESS: "open",
-    Status.ON_HOLD: "open",
-    Status.OVERDUE: "overdue",
-    Status.ESCALATED: "overdue",
-    Status.AWAITING_DECISION: "overdue",
+    **{status: str(status) for status in (*sorted(ANSWERED_STATUSES), Status.WITHDRAWN)},
+    **dict.fromkeys(OPEN_STATUSES, "open"),
+    **dict.fromkeys(LATE_STATUSES, "overdue"),
 }
 GROUP_COLUMNS = ["issued", "implemented", "partially_implemented", "rejected", "withdrawn", "open", "overdue", "escalated"]
 VISIT_KINDS = ["planned", "special", "follow_up"]
@@ -517,11 +510,8 @@ def current_picture(engine: Engine | None = None, as_of: date | None = None, *, 
     last_on = history[history["on"] <= as_of].sort_values("id").drop_duplicates("recommendation_id", keep="last")
     changed_on = recs["id"].map(last_on.set_index("recommendation_id")["on"])
     this_year = changed_on.map(lambda d: isinstance(d, date) and d >= date(as_of.year, 1, 1)).astype(bool)
-    group = recs["status"].map({
-        "issued": "open", "in_progress": "open", "on_hold": "open", "unassigned": "open",
-        "overdue": "overdue", "escalated": "escalated", "awaiting_decision": "awaiting_decision",
-    })
-    finals = recs["status"].isin(["implemented", "partially_implemented", "rejected"]) & this_year
+    group = recs["status"].map({**dict.fromkeys(OPEN_STATUSES, "open"), **{s: str(s) for s in LATE_STATUSES}})
+    finals = recs["status"].isin(ANSWERED_STATUSES) & this_year
     group = group.where(group.notna(), recs["status"].where(finals))
     soon = (group == "open") & recs["due_on"].map(lambda d: d is not None and not pd.isna(d) and 0 <= (d - as_of).days <= due_within)
     frame = recs.assign(group=group, ministry=recs["ministry_code"].fillna(NOT_GIVEN))

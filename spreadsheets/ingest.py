@@ -33,6 +33,7 @@ from followup.models.international import (
     split_tags,
     to_project_frame,
 )
+from followup.models.policy import REPLY_STATUSES
 from followup.models.procedure import follow_up_due
 from followup.models.registry import (
     Facility,
@@ -722,8 +723,6 @@ def _walk(session: Session, items, *, actor: str, reason: str, at: datetime) -> 
 
 # --- ministries' replies ----------------------------------------------------------------------
 
-#: statuses a ministry's reply may record
-REPLY_STATUSES = (Status.IN_PROGRESS, Status.IMPLEMENTED, Status.PARTIALLY_IMPLEMENTED, Status.REJECTED)
 
 
 def import_responses(

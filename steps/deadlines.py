@@ -34,12 +34,12 @@ from followup.models.db import (
     update_by_id,
 )
 from followup.models.domain import IndividualizedStatus, Status
-from followup.models.policy import CLOCK_RUNNING, decide
 from followup.models.followup import (
     IndividualizedItem,
     IndividualizedRecommendation,
     Reminder,
 )
+from followup.models.policy import CLOCK_RUNNING, WATCHED, decide, level2
 from followup.models.registry import Facility, Ministry, Recommendation
 from followup.models.transitions import TransitionRequest, record_edits, transition_many
 from followup.models.types import utcnow
@@ -47,8 +47,6 @@ from followup.notifications.outbox import queue
 from followup.notifications.render import items_csv, render, strings
 
 ACTOR = "followup:scheduler"
-#: statuses whose deadline the daily pass watches (escalated items wait for level 2)
-WATCHED = (Status.ISSUED, Status.IN_PROGRESS, Status.ON_HOLD, Status.OVERDUE)
 #: `load_watched(ministry=NO_MINISTRY)`: the open items that have no ministry
 NO_MINISTRY = "\x00no ministry"
 
@@ -143,11 +141,7 @@ def load_watched(
     elif ministry is not None:
         stmt = stmt.where(r.c.ministry_code == ministry)
     rows = tuples(session.connection().execute(stmt))
-    frame = pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns], dtype=object)
-    if len(frame):
-        held = frame["on_hold_since"].map(lambda d: max((as_of - d).days, 0) if d else 0)
-        frame["days_on_hold"] = frame["days_on_hold"].fillna(0).astype(int) + held.astype(int)
-    return frame
+    return pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns], dtype=object)
 
 
 def _items(session: Session, ids: list[int]) -> dict[int, tuple]:
@@ -379,11 +373,13 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
     return result
 
 
-def level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
+def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
     """Individualized recommendations unanswered past their deadline go to the Ombudsman for a decision.
 
-    Answered means: none of its items is still `escalated` (each got a reply or moved on).
-    The items still waiting become `awaiting_decision`; the office gets one notice per letter.
+    `models.policy.level2` decides which items are still waiting (`escalated` after the
+    deadline); they become `awaiting_decision` and the office gets one notice per letter. A
+    letter past its deadline none of whose items still waits was answered. SQL only narrows
+    the read to the letters still open whose deadline has passed.
     """
     engine = engine or get_engine()
     result = StepResult(as_of=as_of)
@@ -398,14 +394,20 @@ def level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
         ).all()
         if not due:
             return result
-        waiting = session.connection().execute(
-            select(link.c.individualized_id, r.c.id, r.c.external_id)
-            .select_from(link.join(r, r.c.id == link.c.recommendation_id))
-            .where(link.c.individualized_id.in_([d.id for d in due]), r.c.status == Status.ESCALATED.value)
-        ).all()
+        deadline_of = {d.id: d.response_due_on for d in due}
+        letter_items = pd.DataFrame(
+            session.connection().execute(
+                select(r.c.id, link.c.individualized_id.label("letter"), r.c.status, r.c.external_id)
+                .select_from(link.join(r, r.c.id == link.c.recommendation_id))
+                .where(link.c.individualized_id.in_(list(deadline_of)))
+                .order_by(link.c.individualized_id, r.c.id)
+            ).all(),
+            columns=["id", "letter", "status", "external_id"], dtype=object,
+        )
+        letter_items["response_due_on"] = letter_items["letter"].map(deadline_of)
         silent: dict[int, list[tuple[int, str]]] = {}
-        for ir_id, rec_id, ext in waiting:
-            silent.setdefault(ir_id, []).append((rec_id, ext))
+        for rec_id, letter_id, ext in level2(letter_items, as_of)[["id", "letter", "external_id"]].itertuples(index=False):
+            silent.setdefault(int(letter_id), []).append((int(rec_id), ext))
         for letter in due:
             items = silent.get(letter.id, [])
             new_status = IndividualizedStatus.LEVEL2 if items else IndividualizedStatus.ANSWERED

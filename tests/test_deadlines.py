@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from followup.config.policy import load_policy
-from followup.steps.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
+from followup.steps.deadlines import check_deadlines, escalate_ministry, plan_escalations, refer_to_level2
 from followup.spreadsheets.ingest import import_recommendations, import_responses
 from followup.models.calendar import WorkingCalendar
 from followup.models.followup import IndividualizedRecommendation, Notification, Reminder
@@ -102,11 +102,11 @@ def test_the_whole_ladder_day_by_day(registry, tmp_path):
     write_csv(tmp_path / "reply2.csv", "external_id,status,responded_on,note", "NPM-2,implemented,01.04.2026,Обучение проведено")
     import_responses(tmp_path / "reply2.csv", engine=engine, today=date(2026, 12, 31))
     response_due = escalation_day + timedelta(days=30)
-    assert level2(response_due, engine=engine).changes == []
-    second = level2(response_due + timedelta(days=1), engine=engine)
+    assert refer_to_level2(response_due, engine=engine).changes == []
+    second = refer_to_level2(response_due + timedelta(days=1), engine=engine)
     assert [(c.external_id, c.to_status) for c in second.changes] == [("NPM-1", "awaiting_decision")]
     assert [n.recipient for n in notifications(engine) if n.kind == "level2"] == ["ombudsman"]
-    assert level2(response_due + timedelta(days=2), engine=engine).changes == []
+    assert refer_to_level2(response_due + timedelta(days=2), engine=engine).changes == []
     with engine.connect() as c:
         assert c.execute(select(IndividualizedRecommendation.status)).scalar_one() == "level2"
     # a late reply still counts

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from followup.config.policy import load_policy
-from followup.steps.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
+from followup.steps.deadlines import check_deadlines, escalate_ministry, plan_escalations, refer_to_level2
 from followup.spreadsheets.ingest import import_recommendations, import_responses
 from followup.models.calendar import WorkingCalendar
 from followup.models.followup import Notification
@@ -65,7 +65,7 @@ def daily_pass(engine, day: date) -> None:
     check_deadlines(day, engine=engine)
     for code in plan_escalations(day, engine=engine):
         escalate_ministry(code, day, engine=engine)
-    level2(day, engine=engine)
+    refer_to_level2(day, engine=engine)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from followup.config.notifications import Delivery
 from followup.config.policy import load_policy
-from followup.steps.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
+from followup.steps.deadlines import check_deadlines, escalate_ministry, plan_escalations, refer_to_level2
 from followup.spreadsheets.ingest import import_recommendations
 from followup.models.followup import Notification
 from followup.models.types import utcnow
@@ -144,7 +144,7 @@ def test_the_office_is_told_of_level_2_through_its_webhook(registry, tmp_path):
     check_deadlines(as_of, engine=engine)
     for code in plan_escalations(as_of, engine=engine):
         escalate_ministry(code, as_of, engine=engine)
-    level2(ESCALATION + timedelta(days=31), engine=engine)
+    refer_to_level2(ESCALATION + timedelta(days=31), engine=engine)
     with SmtpReceiver() as smtp, JsonReceiver() as hook:
         dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
         posts = hook.at("office")

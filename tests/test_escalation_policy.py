@@ -199,22 +199,24 @@ def test_an_empty_registry_decides_nothing_and_a_missing_column_is_named():
 # --- level 2 ----------------------------------------------------------------------------
 
 
-def test_level_two_when_an_individualized_recommendation_goes_unanswered():
-    letters = pd.DataFrame(
+def test_level_two_takes_the_items_still_escalated_after_their_letters_deadline():
+    """Two letters, both due on 04.03.2026: the health ministry answered every item, the
+    interior ministry one of two (the other still waits); a third letter is due later."""
+    items = pd.DataFrame(
         [
-            {"id": 1, "reference": "ИР-01/2026", "ministry_code": "interior", "issued_on": d("02.02.2026"), "response_due_on": None, "answered": False},
-            {"id": 2, "reference": "ИР-02/2026", "ministry_code": "health", "issued_on": d("02.02.2026"), "response_due_on": None, "answered": True},
-            {"id": 3, "reference": "ИР-03/2026", "ministry_code": "education", "issued_on": d("20.02.2026"), "response_due_on": d("20.03.2026"), "answered": None},
-            {"id": 4, "reference": "ИР-04/2026", "ministry_code": "labour", "issued_on": d("02.02.2026"), "response_due_on": d("04.03.2026"), "answered": False},
+            {"id": 1, "letter": 10, "status": "escalated", "response_due_on": d("04.03.2026")},
+            {"id": 2, "letter": 10, "status": "implemented", "response_due_on": d("04.03.2026")},
+            {"id": 3, "letter": 11, "status": "in_progress", "response_due_on": d("04.03.2026")},
+            {"id": 4, "letter": 11, "status": "partially_implemented", "response_due_on": d("04.03.2026")},
+            {"id": 5, "letter": 12, "status": "escalated", "response_due_on": d("20.03.2026")},
+            {"id": 6, "letter": 13, "status": "escalated", "response_due_on": None},
         ]
     )  # fmt: skip
-    assert level2(letters, POLICY, d("04.03.2026")).empty  # 02.02 + 30 days = 04.03: due today, not late
-    late = level2(letters, POLICY, d("05.03.2026"))
-    assert late.to_dict("records") == [
-        {"id": 1, "reference": "ИР-01/2026", "ministry_code": "interior", "issued_on": d("02.02.2026"), "response_due_on": d("04.03.2026")},
-        {"id": 4, "reference": "ИР-04/2026", "ministry_code": "labour", "issued_on": d("02.02.2026"), "response_due_on": d("04.03.2026")},
-    ]  # fmt: skip
-    assert level2(letters, POLICY, d("21.03.2026"))["id"].tolist() == [1, 3, 4]  # no answer recorded is no answer
+    assert level2(items, d("04.03.2026")).empty  # due today, not late
+    late = level2(items, d("05.03.2026"))
+    assert late.to_dict("records") == [{"id": 1, "letter": 10, "status": "escalated", "response_due_on": d("04.03.2026")}]
+    assert level2(items, d("21.03.2026"))["id"].tolist() == [1, 5]  # an answered item, or one with no deadline, never
+    assert level2(items.iloc[:0], d("21.03.2026")).empty
 
 
 # --- the policy file --------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import Session
 
 from followup.config.policy import load_policy
-from followup.steps.deadlines import check_deadlines, escalate_ministry, level2, plan_escalations
+from followup.steps.deadlines import check_deadlines, escalate_ministry, plan_escalations, refer_to_level2
 from followup.spreadsheets.ingest import import_recommendations, import_responses
 from followup.reports.annual import compute, current_picture, read_year, write_report
 from followup.models.calendar import WorkingCalendar
@@ -76,7 +76,7 @@ def year_2025(engine, tmp_path):
     check_deadlines(OVERDUE_ON, engine=engine)
     for code in plan_escalations(ESCALATED_ON, engine=engine):
         escalate_ministry(code, ESCALATED_ON, engine=engine)
-    level2(ESCALATED_ON + timedelta(days=31), engine=engine)
+    refer_to_level2(ESCALATED_ON + timedelta(days=31), engine=engine)
     return engine
 
 

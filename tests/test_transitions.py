@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from followup.models.domain import CLOSED_STATUSES, Status
+from followup.models.crud import get_history
+from followup.models.domain import Status
+from followup.models.policy import CLOSED_STATUSES
 from followup.models.registry import HistoryIsAppendOnly, Recommendation, StatusChange
 from followup.models.transitions import (
     TRANSITIONS,
@@ -20,7 +22,6 @@ from followup.models.transitions import (
     transition,
     transition_many,
 )
-from followup.models.crud import get_history
 
 S = Status
 

@@ -9,12 +9,11 @@ and on PostgreSQL, so not even a hand-written statement can rewrite who did what
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
 
 import followup.models.types
-
 
 revision: str = '0001'
 down_revision: Union[str, None] = None

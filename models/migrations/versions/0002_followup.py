@@ -9,12 +9,11 @@ recommendation by models.transitions; the unique keys make the daily runs idempo
 """
 from typing import Sequence, Union
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
 
 import followup.models.types
-
 
 revision: str = '0002'
 down_revision: Union[str, None] = '0001'
