@@ -79,13 +79,13 @@ class Duration(_Strict):
         return day + self.delta
 
 
-def _distinct_descending(days: list[int]) -> tuple[int, ...]:
+def _distinct_descending(days: tuple[int, ...]) -> tuple[int, ...]:
     if len(set(days)) != len(days):
         raise ValueError("a reminder offset is listed twice")
     return tuple(sorted(days, reverse=True))
 
 
-ReminderDays = Annotated[list[Annotated[int, Field(ge=0)]], AfterValidator(_distinct_descending)]
+ReminderDays = Annotated[tuple[Annotated[int, Field(ge=0)], ...], AfterValidator(_distinct_descending)]
 
 
 class Rule(_Strict):

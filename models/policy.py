@@ -28,13 +28,15 @@ dates and distinct rules.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from followup.config.policy import Duration, Policy
+from followup.config.policy import Duration, Policy, Terms
 from followup.models.calendar import WorkingCalendar
 from followup.models.domain import Status
 
@@ -61,6 +63,7 @@ OPEN_STATUSES = frozenset({Status.UNASSIGNED, Status.ISSUED, Status.IN_PROGRESS,
 #: late, and the office must still chase it: overdue, in an individualized recommendation, or at level 2
 LATE_STATUSES = frozenset({Status.OVERDUE, Status.ESCALATED, Status.AWAITING_DECISION})
 
+H = TypeVar("H", bound=Hashable)
 _EPOCH = date(1970, 1, 1)
 _WHO = ["id", "external_id", "ministry_code"]
 
@@ -92,21 +95,24 @@ def _plus(days: np.ndarray, durations: list[Duration], which: np.ndarray) -> np.
     return out
 
 
-def _rule_index(frame: pd.DataFrame, policy: Policy):
+def _label(value: Any) -> str | None:
+    return None if pd.isna(value) else str(value)
+
+
+def _rule_index(frame: pd.DataFrame, policy: Policy) -> tuple[list[Terms], np.ndarray]:
     """Per row, the index of its resolved Terms in the returned list (one per distinct combination)."""
     combined = np.zeros(len(frame), dtype=np.int64)
     for column in ("source", "ministry_code", "priority"):
         codes, uniques = pd.factorize(frame[column], use_na_sentinel=False)
         combined = combined * max(len(uniques), 1) + codes
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
-    label = lambda v: None if pd.isna(v) else str(v)  # noqa: E731
     rows = frame[["source", "ministry_code", "priority"]].to_numpy()[first]
-    return [policy.terms_for(*map(label, row)) for row in rows], inverse
+    return [policy.terms_for(*map(_label, row)) for row in rows], inverse
 
 
-def _distinct(values: list) -> tuple[list, np.ndarray]:
+def _distinct(values: list[H]) -> tuple[list[H], np.ndarray]:
     """Distinct values (hashable) and, per original position, the index of its distinct value."""
-    index: dict = {}
+    index: dict[H, int] = {}
     codes = np.array([index.setdefault(v, len(index)) for v in values], dtype=np.int64)
     return list(index), codes
 
@@ -143,7 +149,8 @@ def effective_due(frame: pd.DataFrame, as_of: date, due: np.ndarray | None = Non
     """The effective deadline of each row as datetime64[D] (NaT: none yet): the deadline
     (`due_on`, or `due` when given) moved by the days on hold up to `as_of`."""
     deadline = _days(frame["due_on"]) if due is None else due
-    return deadline + days_on_hold(frame, as_of).astype("timedelta64[D]")
+    moved: np.ndarray = deadline + days_on_hold(frame, as_of).astype("timedelta64[D]")
+    return moved
 
 
 # --- the ladder ----------------------------------------------------------------------------------
@@ -231,4 +238,5 @@ def level2(items: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """
     due = _days(items["response_due_on"])
     silent = (items["status"] == Status.ESCALATED).to_numpy(bool) & ~np.isnat(due) & (due < np.datetime64(as_of, "D"))
-    return items.loc[silent].reset_index(drop=True)
+    selected: pd.DataFrame = items.loc[silent].reset_index(drop=True)
+    return selected
