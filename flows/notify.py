@@ -98,7 +98,7 @@ def _markdown_table(frame: pd.DataFrame, limit: int = 200) -> str:
         return "_none_\n"
     shown = frame.head(limit).astype(object).where(frame.head(limit).notna(), "")
 
-    def cell(value) -> str:
+    def cell(value: object) -> str:
         return str(value).replace("|", "\\|").replace("\n", " ")[:120]
 
     lines = ["| " + " | ".join(map(str, shown.columns)) + " |", "|" + "---|" * len(shown.columns)]

@@ -8,6 +8,7 @@ every individualized recommendation and the end of each deadline check (which tr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -20,6 +21,7 @@ from prefect.events import emit_event
 
 from followup.models.calendar import local_today
 from followup.steps.deadlines import (
+    Change,
     StepResult,
     check_deadlines,
     escalate_ministry,
@@ -30,7 +32,7 @@ from followup.steps.deadlines import (
 ARTIFACT_ROWS = 500  # the UI table shows the first ones; the registry has them all
 
 
-def _as_of_name(prefix: str):
+def _as_of_name(prefix: str) -> Callable[[], str]:
     def name() -> str:
         from prefect.runtime import flow_run
 
@@ -79,7 +81,7 @@ def _announce_changes(result: StepResult) -> int:
                 payload={"from": change.from_status, "to": change.to_status, "as_of": as_of.isoformat(), "note": change.note},
             )
         return len(result.changes)
-    groups: dict[tuple, list] = {}
+    groups: dict[tuple[str, str | None], list[Change]] = {}
     for change in result.changes:
         groups.setdefault((change.to_status, change.ministry_code), []).append(change)
     count = 0

@@ -17,10 +17,10 @@ from rich.table import Table
 from sqlalchemy import func, insert, select
 
 from followup.config.settings import get_settings
-from followup.interfaces.demo_data import generate
+from followup.interfaces.demo_data import DemoData, generate
 from followup.models.crud import init_db
 from followup.models.db import get_engine, session_scope
-from followup.models.registry import Facility, Recommendation, Visit
+from followup.models.registry import Facility, Recommendation, Visit, table_of
 from followup.spreadsheets.ingest import import_recommendations, import_responses
 from followup.spreadsheets.tabular import write_table
 
@@ -31,23 +31,24 @@ DEMO_AS_OF = date(2026, 11, 23)
 ACTOR = "demo"
 
 
-def load_places(frames) -> tuple[int, int]:
+def load_places(frames: DemoData) -> tuple[int, int]:
     """Insert the demo's facilities and visits that are not in the registry yet (set-based)."""
     with session_scope() as session:
         connection = session.connection()
-        known = set(connection.execute(select(Facility.name)).scalars())  # type: ignore[call-overload]
+        f, v = table_of(Facility), table_of(Visit)
+        known = set(connection.execute(select(f.c.name)).scalars())
         new = frames.facilities[~frames.facilities["name"].isin(known)]
         if len(new):
             connection.execute(
-                insert(Facility.__table__),
+                insert(table_of(Facility)),
                 new.rename(columns={"ministry": "ministry_code"}).to_dict("records"),
             )
-        ids = dict(connection.execute(select(Facility.name, Facility.id)).all())  # type: ignore[call-overload]
-        known_visits = set(connection.execute(select(Visit.external_id)).scalars())  # type: ignore[call-overload]
+        ids: dict[str, int] = {name: id_ for name, id_ in connection.execute(select(f.c.name, f.c.id))}
+        known_visits = set(connection.execute(select(v.c.external_id)).scalars())
         visits = frames.visits[~frames.visits["visit_id"].isin(known_visits)]
         if len(visits):
             connection.execute(
-                insert(Visit.__table__),
+                insert(table_of(Visit)),
                 [
                     {
                         "external_id": v.visit_id,
@@ -136,12 +137,13 @@ def pipeline_table() -> Table:
         Notification,
     )
 
+    ir, item = table_of(IndividualizedRecommendation), table_of(IndividualizedItem)
     with get_engine().connect() as connection:
         letters = connection.execute(
-            select(IndividualizedRecommendation.reference, IndividualizedRecommendation.response_due_on, func.count(IndividualizedItem.id))  # type: ignore[call-overload]
-            .join(IndividualizedItem, IndividualizedItem.individualized_id == IndividualizedRecommendation.id)
-            .group_by(IndividualizedRecommendation.reference, IndividualizedRecommendation.response_due_on)
-            .order_by(IndividualizedRecommendation.reference)
+            select(ir.c.reference, ir.c.response_due_on, func.count(item.c.id))
+            .join(item, item.c.individualized_id == ir.c.id)
+            .group_by(ir.c.reference, ir.c.response_due_on)
+            .order_by(ir.c.reference)
         ).all()
         queued = connection.execute(select(func.count()).select_from(Notification)).scalar_one()
     table = Table(title=f"individualized recommendations ({queued} messages queued in the outbox)", title_justify="left")
@@ -163,12 +165,12 @@ SHORT = {
 
 def summary_table() -> Table:
     """Recommendations per ministry and status, with the implementation rate."""
+    r, v = table_of(Recommendation), table_of(Visit)
     with get_engine().connect() as connection:
         rows = connection.execute(
-            select(Recommendation.ministry_code, Recommendation.status, func.count())  # type: ignore[call-overload]
-            .group_by(Recommendation.ministry_code, Recommendation.status)
+            select(r.c.ministry_code, r.c.status, func.count()).group_by(r.c.ministry_code, r.c.status)
         ).all()
-        visits = dict(connection.execute(select(Visit.kind, func.count()).group_by(Visit.kind)).all())  # type: ignore[call-overload]
+        visits: dict[str, int] = {kind: n for kind, n in connection.execute(select(v.c.kind, func.count()).group_by(v.c.kind))}
         facilities = connection.execute(select(func.count()).select_from(Facility)).scalar_one()
     frame = pd.DataFrame(rows, columns=["ministry", "status", "n"]).fillna({"ministry": "(none)"})
     pivot = frame.pivot_table(index="ministry", columns="status", values="n", aggfunc="sum", fill_value=0)

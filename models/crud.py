@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from followup.config.loader import MinistryConfig, load_ministries
 from followup.models.db import get_engine, session_scope, upgrade_schema
@@ -25,10 +26,10 @@ def sync_ministries(*, session: Session, ministries: Sequence[MinistryConfig]) -
 
     A body removed from the file stays in the table (recommendations still point at it).
     """
-    existing = {m.code: m for m in session.exec(select(Ministry)).scalars()}  # type: ignore[call-overload]
+    existing = {m.code: m for m in session.scalars(select(Ministry))}
     changed = 0
     for cfg in ministries:
-        values = {
+        values: dict[str, Any] = {
             "name_kk": cfg.names.kk,
             "name_ru": cfg.names.ru,
             "name_en": cfg.names.en,
@@ -70,14 +71,14 @@ def create_visit(*, session: Session, visit_in: VisitBase) -> Visit:
 
 
 def get_recommendation(*, session: Session, external_id: str) -> Recommendation | None:
-    return session.exec(select(Recommendation).where(Recommendation.external_id == external_id)).scalars().first()  # type: ignore[call-overload]
+    return session.scalars(select(Recommendation).where(col(Recommendation.external_id) == external_id)).first()
 
 
 def get_history(*, session: Session, recommendation_id: int) -> list[StatusChange]:
     """The recommendation's history in the order it was written (the log is append-only)."""
     stmt = (
         select(StatusChange)
-        .where(StatusChange.recommendation_id == recommendation_id)
-        .order_by(StatusChange.id)  # type: ignore[arg-type]
+        .where(col(StatusChange.recommendation_id) == recommendation_id)
+        .order_by(col(StatusChange.id))
     )
-    return list(session.exec(stmt).scalars())  # type: ignore[call-overload]
+    return list(session.scalars(stmt))

@@ -249,7 +249,11 @@ def to_project_frame(raw: pd.DataFrame, *, fmt: str, symbol: str | None = None, 
             ignored.append(column)
         else:
             header[canonical] = column
-    cell = lambda name: raw[header[name]].astype(str) if name in header else pd.Series("", index=raw.index)  # noqa: E731
+
+    def cell(name: str) -> pd.Series:
+        """The column under its canonical name, as text; an empty one where the file lacks it."""
+        return raw[header[name]].astype(str) if name in header else pd.Series("", index=raw.index)
+
     out = Mapped(frame=pd.DataFrame(index=raw.index), ignored_columns=ignored)
     out.columns = {"external_id": header.get("symbol", "symbol"), "mechanism_ref": header.get("symbol", "symbol")}
     missing = [n for n in ("text",) if n not in header]
@@ -345,5 +349,5 @@ def tag_matches(kind: str, value: str, wanted: str) -> bool:
     and `16 - Peace…`, not `1`), else the words anywhere in it, without case."""
     if kind == TagKind.SDG.value and re.fullmatch(r"\d+(?:\.\w+)?", wanted):
         number = re.match(r"\s*(?:SDG\s*|Goal\s*)?(\d+(?:\.\w+)?)", value, re.IGNORECASE)
-        return bool(number) and (number.group(1) == wanted or number.group(1).startswith(wanted + "."))
+        return number is not None and (number.group(1) == wanted or number.group(1).startswith(wanted + "."))
     return wanted.casefold() in value.casefold()

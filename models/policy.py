@@ -80,7 +80,8 @@ class Decisions:
 
 def _days(column: pd.Series) -> np.ndarray:
     """Any date-like column as datetime64[D], NaT where missing."""
-    return pd.to_datetime(column).to_numpy().astype("datetime64[D]")
+    days: np.ndarray = pd.to_datetime(column).to_numpy().astype("datetime64[D]")
+    return days
 
 
 def _plus(days: np.ndarray, durations: list[Duration], which: np.ndarray) -> np.ndarray:
@@ -137,7 +138,7 @@ def days_held(since: date, until: date) -> int:
 def days_on_hold(frame: pd.DataFrame, as_of: date) -> np.ndarray:
     """Per row, the days its clock stood still up to `as_of`: the finished holds (`days_on_hold`,
     None counts as 0) plus the hold running now (from `on_hold_since`, when the column is there)."""
-    held = pd.to_numeric(frame["days_on_hold"]).fillna(0).to_numpy(np.int64)
+    held: np.ndarray = pd.to_numeric(frame["days_on_hold"]).fillna(0).to_numpy(np.int64)
     if "on_hold_since" in frame.columns and len(frame):
         since = _days(frame["on_hold_since"])
         running = ~np.isnat(since)

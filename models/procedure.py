@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -23,7 +24,7 @@ from followup.config.policy import Policy
 from followup.models.db import one_of
 from followup.models.domain import FOLLOW_UP_GRADES, Source
 from followup.models.international import committee_of
-from followup.models.registry import FollowUpGrade, Recommendation
+from followup.models.registry import FollowUpGrade, Recommendation, table_of
 from followup.models.transitions import record_edits
 from followup.models.types import utcnow
 
@@ -50,8 +51,8 @@ def follow_up_due(*, issued_on: date, mechanism_ref: str | None, policy: Policy)
     return policy.follow_up.term_for(committee_of(mechanism_ref)).after(issued_on)
 
 
-def _read(session: Session, external_ids: Sequence[str]) -> dict[str, dict]:
-    r = Recommendation.__table__
+def _read(session: Session, external_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    r = table_of(Recommendation)
     connection = session.connection()
     rows = connection.execute(
         select(r.c.id, r.c.external_id, r.c.status, r.c.source, r.c.mechanism_ref, r.c.issued_on, r.c.due_on,
@@ -90,7 +91,7 @@ def select_for_follow_up(
         due = due_on or follow_up_due(issued_on=row["issued_on"], mechanism_ref=row["mechanism_ref"], policy=policy)
         if row["follow_up"] and row["due_on"] == due:
             continue
-        diff: dict = {}
+        diff: dict[str, list[Any]] = {}
         if not row["follow_up"]:
             diff["follow_up"] = [False, True]
         if row["due_on"] != due:
@@ -99,7 +100,7 @@ def select_for_follow_up(
         edits.append((row["id"], row["status"], diff))
         done.append((key, due))
     if updates:
-        r = Recommendation.__table__
+        r = table_of(Recommendation)
         now = utcnow()
         session.connection().execute(
             update(r).where(r.c.id == bindparam("b_id")).values(follow_up=bindparam("b_follow_up"), due_on=bindparam("b_due"), updated_at=now),
@@ -139,7 +140,7 @@ def record_grade(
         raise FollowUpError(
             f"{external_id} is not in a follow-up procedure; if the committee selected it: followup follow-up select {external_id}"
         )
-    g = FollowUpGrade.__table__
+    g = table_of(FollowUpGrade)
     connection = session.connection()
     rounds = {n: (gr, on) for n, gr, on in connection.execute(
         select(g.c.round, g.c.grade, g.c.graded_on).where(g.c.recommendation_id == row["id"])
@@ -158,15 +159,15 @@ def record_grade(
     ))
     latest = max([*rounds, round])
     letter = (grade if latest == round else rounds[latest][0])[0]
-    values: dict = {}
-    diff: dict = {}
+    values: dict[str, Any] = {}
+    diff: dict[str, list[Any]] = {}
     if letter != row["grade"]:
         values["grade"] = letter
         diff["grade"] = [row["grade"], letter]
     if next_due and next_due != row["due_on"]:
         values["due_on"] = next_due
         diff["due_on"] = [row["due_on"].isoformat() if row["due_on"] else None, next_due.isoformat()]
-    r = Recommendation.__table__
+    r = table_of(Recommendation)
     if values:
         connection.execute(update(r).where(r.c.id == row["id"]).values(**values, updated_at=now))
     diff["follow_up_round"] = [None, round]
@@ -182,7 +183,7 @@ def record_grade(
 
 def grade_history(*, session: Session, recommendation_id: int) -> list[FollowUpGrade]:
     """The committee's grades of one recommendation, round by round."""
-    g = FollowUpGrade.__table__
+    g = table_of(FollowUpGrade)
     rows = session.connection().execute(
         select(g).where(g.c.recommendation_id == recommendation_id).order_by(g.c.round)
     ).mappings().all()

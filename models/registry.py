@@ -10,12 +10,21 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint, event, false
+from sqlalchemy import JSON, Column, Index, String, Table, Text, UniqueConstraint, event, false
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, SQLModel
 
 from followup.models.domain import Priority, Source, Status
 from followup.models.types import UTCDateTime, utcnow
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's SQLAlchemy `Table`, typed: SQLModel sets `__table__` at class creation,
+    where a type checker cannot see it. Set-based statements are written against tables."""
+    table = model.__dict__.get("__table__")
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
 
 
 class MinistryBase(SQLModel):

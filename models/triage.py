@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from followup.config.triage import TriageRule
 from followup.models.db import one_of, tuples
 from followup.models.domain import Status, TagKind
-from followup.models.registry import Ministry, Recommendation, RecommendationTag
+from followup.models.registry import Ministry, Recommendation, RecommendationTag, table_of
 from followup.models.transitions import TransitionRequest, record_edits, transition_many
 from followup.models.types import utcnow
 
@@ -60,7 +60,7 @@ def suggest(*, text: str, source: str | None, tags: Mapping[str, Sequence[str]],
 
 def triage_queue(*, session: Session, rules: Sequence[TriageRule] = ()) -> pd.DataFrame:
     """Every unassigned recommendation, oldest first, with the ministry the rules suggest (or None)."""
-    r, t = Recommendation.__table__, RecommendationTag.__table__
+    r, t = table_of(Recommendation), table_of(RecommendationTag)
     connection = session.connection()
     rows = tuples(connection.execute(
         select(r.c.id, r.c.external_id, r.c.source, r.c.mechanism_ref, r.c.issued_on, r.c.text)
@@ -96,8 +96,8 @@ def assign(*, session: Session, assignments: Mapping[str, str], actor: str, reas
     if not assignments:
         return 0
     connection = session.connection()
-    r = Recommendation.__table__
-    known_ministries = {c for (c,) in connection.execute(select(Ministry.__table__.c.code)).all()}
+    r = table_of(Recommendation)
+    known_ministries = {c for (c,) in connection.execute(select(table_of(Ministry).c.code)).all()}
     bad_ministry = sorted({m for m in assignments.values() if m not in known_ministries})
     if bad_ministry:
         raise AssignmentError(f"unknown ministry {', '.join(map(repr, bad_ministry))} (known: {', '.join(sorted(known_ministries))})")

@@ -47,6 +47,7 @@ from followup.config.notifications import (
 from followup.models.db import get_engine
 from followup.models.domain import NotificationStatus as NS
 from followup.models.followup import Notification
+from followup.models.registry import table_of
 from followup.models.types import utcnow
 
 SEPARATOR = "\n\n" + "─" * 60 + "\n\n"
@@ -70,7 +71,7 @@ class Route:
 def masked_url(server: Any) -> str:
     """The server's URL with passwords and tokens replaced by asterisks."""
     try:
-        shown = server.url(privacy=True)
+        shown = str(server.url(privacy=True))
     except Exception:  # noqa: BLE001 - a plugin that cannot print itself still gets a name
         shown = f"{type(server).__name__}://"
     schema = getattr(server, "secure_protocol", None) if shown.endswith("://") else None
@@ -205,7 +206,7 @@ def send_letter(letter: Letter, routes: Sequence[Route], *, delivery: Delivery) 
     """Send one letter through each route; returns (delivered to, errors), URLs masked."""
     delivered, errors = [], []
     with tempfile.TemporaryDirectory(prefix="followup-attach-") as tmp:
-        files = []
+        files: list[Any] = []  # paths, as AppriseAttachment takes them
         for name, content in letter.attachments:
             path = Path(tmp) / Path(name).name
             path.write_text(content, encoding="utf-8")
@@ -225,7 +226,7 @@ def send_letter(letter: Letter, routes: Sequence[Route], *, delivery: Delivery) 
             logger.addHandler(capture)
             try:
                 ok = sender.notify(
-                    body=letter.html if html else letter.text,
+                    body=(letter.html if html else letter.text) or "",
                     title=letter.subject,
                     body_format=apprise.NotifyFormat.HTML if html else apprise.NotifyFormat.TEXT,
                     attach=apprise.AppriseAttachment(files) if files and server.attachment_support else None,
@@ -292,7 +293,7 @@ class DispatchResult:
 
 def claim(engine: Engine, *, now: datetime, lease: timedelta, recipients: Sequence[str] | None = None) -> list[Any]:
     """Take what is due for sending; rows another dispatcher holds (within its lease) are left alone."""
-    table = Notification.__table__
+    table = table_of(Notification)
     due = or_(
         table.c.status == NS.QUEUED.value,
         table.c.status == NS.UNROUTABLE.value,
@@ -306,7 +307,7 @@ def claim(engine: Engine, *, now: datetime, lease: timedelta, recipients: Sequen
 
 
 def _mark(engine: Engine, outcome: Outcome, rows: Sequence[Any], *, now: datetime, delivery: Delivery) -> None:
-    table = Notification.__table__
+    table = table_of(Notification)
     ids = [r.id for r in rows]
     with engine.begin() as connection:
         if outcome.status == NS.SENT:

@@ -13,13 +13,14 @@ import re
 import shutil
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from apprise.decorators import notify
 
 SCHEMA = "outbox"
 
 
-def folder_of(meta: dict) -> Path:
+def folder_of(meta: dict[str, Any]) -> Path:
     """The folder a URL names: outbox://var/outbox/x -> var/outbox/x (relative to the working
     directory); outbox://any?path=/srv/outbox/x -> /srv/outbox/x (Apprise drops a third slash,
     so an absolute folder is given as `path=`)."""
@@ -34,8 +35,9 @@ def _safe(name: str, limit: int = 80) -> str:
     return (" ".join(cleaned.split()) or "message")[:limit]
 
 
-@notify(on=SCHEMA, name="Local outbox folder")
-def deliver(body: str, title: str, notify_type, body_format, meta: dict, attach=None, *args, **kwargs) -> bool:
+@notify(on=SCHEMA, name="Local outbox folder")  # type: ignore[untyped-decorator,no-untyped-call]  # Apprise is untyped
+def deliver(body: str, title: str, notify_type: Any, body_format: Any, meta: dict[str, Any], attach: Any = None,
+            *args: Any, **kwargs: Any) -> bool:
     """Write one message (and its attachments) into the folder the URL names."""
     folder = folder_of(meta)
     folder.mkdir(parents=True, exist_ok=True)

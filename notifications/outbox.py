@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from followup.models.db import insert_absent
 from followup.models.followup import Notification
+from followup.models.registry import table_of
 from followup.models.types import utcnow
 
 
@@ -26,7 +27,7 @@ def queue(session: Session, messages: Sequence[dict[str, Any]]) -> dict[str, int
     if not messages:
         return {}
     connection = session.connection()
-    table = Notification.__table__
+    table = table_of(Notification)
     now = utcnow()
     rows = [
         {"language": "ru", "body_html": None, "payload": None, "attachment": None, "status": "queued", "attempts": 0, "created_at": now, **m}

@@ -164,7 +164,7 @@ def _tidy_text(text: str) -> str:
     return out + "\n"
 
 
-def render(kind: str, language: str | None, context: dict) -> Rendered:
+def render(kind: str, language: str | None, context: dict[str, Any]) -> Rendered:
     """Subject, plain text and HTML of one message. Unknown language -> ru; unknown kind -> ValueError."""
     if kind not in KINDS:
         raise ValueError(f"unknown message kind {kind!r}; known kinds: {', '.join(KINDS)}")
@@ -188,7 +188,7 @@ def render(kind: str, language: str | None, context: dict) -> Rendered:
     return Rendered(subject=subject, text=_tidy_text(text), html=html)
 
 
-def render_report(language: str | None, context: dict) -> str:
+def render_report(language: str | None, context: dict[str, Any]) -> str:
     """The annual report's HTML page (`_report.html`, words from strings.yaml `report:`); see reports/annual.py."""
     lang = _language(language)
     s = strings(lang)
@@ -197,7 +197,7 @@ def render_report(language: str | None, context: dict) -> str:
     return _ENV.get_template("_report.html").render(ctx)
 
 
-def items_csv(sections: list[tuple[str, list[dict]]], language: str | None) -> str:
+def items_csv(sections: list[tuple[str, list[dict[str, Any]]]], language: str | None) -> str:
     """A letter's complete item list as a spreadsheet a clerk opens in Excel (the letter lists only the first ones).
 
     `sections`: (heading, items as the letter templates take them). Columns: number, section,
@@ -213,13 +213,13 @@ def items_csv(sections: list[tuple[str, list[dict]]], language: str | None) -> s
          for heading, items in sections for n, item in enumerate(items, start=1)],
         columns=[labels["number"], labels["section"], labels["external_id"], labels["deadline"], labels["facility"], labels["text"]],
     )
-    return "\ufeff" + frame.to_csv(index=False, sep=s.get("csv_separator", ","), lineterminator="\r\n")
+    return "\ufeff" + str(frame.to_csv(index=False, sep=s.get("csv_separator", ","), lineterminator="\r\n"))
 
 
 # --- digest tables -------------------------------------------------------------------------
 
 
-def _digest_section(section: dict, s: dict, lang: str) -> dict[str, Any]:
+def _digest_section(section: dict[str, Any], s: dict[str, Any], lang: str) -> dict[str, Any]:
     """{"key", "rows": DataFrame} -> what the digest templates show.
 
     Adds: heading, explanation (from strings.yaml `sections:`; an unknown key shows itself),
@@ -263,7 +263,7 @@ def _digest_section(section: dict, s: dict, lang: str) -> dict[str, Any]:
 _NUMERIC = re.compile(r"-?\d+([.,]\d+)?%?")
 
 
-def _cell(value: Any, column: str, s: dict, lang: str) -> str:
+def _cell(value: Any, column: str, s: dict[str, Any], lang: str) -> str:
     if isinstance(value, (set, frozenset)):
         value = sorted(value, key=str)
     if isinstance(value, (list, tuple)) or type(value).__name__ == "ndarray":
@@ -273,7 +273,7 @@ def _cell(value: Any, column: str, s: dict, lang: str) -> str:
     if isinstance(value, (datetime, date)):
         return format_date(value)
     if isinstance(value, bool) or type(value).__name__ == "bool_":
-        return s["labels"]["flag_yes"] if value else s["labels"]["flag_no"]
+        return str(s["labels"]["flag_yes"] if value else s["labels"]["flag_no"])
     if isinstance(value, numbers.Integral):
         return str(int(value))
     if isinstance(value, numbers.Real):

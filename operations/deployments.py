@@ -18,11 +18,14 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from followup.config.loader import ConfigError
+
+if TYPE_CHECKING:  # Prefect is imported only by the commands that run it
+    from prefect import Flow
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PREFECT_YAML = PROJECT_DIR / "prefect.yaml"
@@ -40,20 +43,26 @@ def read_deployments(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
         for key in ("name", "entrypoint"):
             if not d.get(key):
                 raise ConfigError(f"{path}: deployments[{i}].{key}: missing")
-    return deployments
+    return list(deployments)
 
 
-def load_flow(entrypoint: str):
-    """`flows/pipeline.py:check_deadlines_flow` -> the flow object."""
+def load_flow(entrypoint: str) -> Flow[..., Any]:
+    """`flows/pipeline.py:check_deadlines_flow` -> the flow object, from the installed package
+    (`followup.flows.pipeline`), whatever the working directory."""
+    from prefect import Flow
+
     file, _, name = entrypoint.partition(":")
-    module = importlib.import_module(file.removesuffix(".py").replace("/", "."))
-    return getattr(module, name)
+    module = importlib.import_module("followup." + file.removesuffix(".py").replace("/", "."))
+    flow = getattr(module, name)
+    if not isinstance(flow, Flow):
+        raise ConfigError(f"{PREFECT_YAML}: entrypoint {entrypoint}: not a flow")
+    return flow
 
 
 def runner_deployments(path: Path = PREFECT_YAML) -> list[Any]:
     """RunnerDeployments with the file's schedules, triggers, parameters and tags."""
     from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
-    from prefect.events import DeploymentEventTrigger
+    from prefect.events import DeploymentEventTrigger, TriggerTypes
 
     built = []
     for d in read_deployments(path):
@@ -62,7 +71,9 @@ def runner_deployments(path: Path = PREFECT_YAML) -> list[Any]:
             else IntervalSchedule(interval=timedelta(seconds=float(s["interval"])))
             for s in d.get("schedules") or []
         ]
-        triggers = [DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"}) for t in d.get("triggers") or []]
+        triggers: list[TriggerTypes] = [
+            DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"}) for t in d.get("triggers") or []
+        ]
         built.append(
             load_flow(d["entrypoint"]).to_deployment(
                 name=d["name"],
@@ -81,7 +92,7 @@ def runner_deployments(path: Path = PREFECT_YAML) -> list[Any]:
 class LocalServer:
     """A Prefect server started by `followup serve` (schedules need a real one)."""
 
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     url: str
 
     def stop(self) -> None:
@@ -89,7 +100,7 @@ class LocalServer:
         stop_process_group(self.process.pid, self.process)
 
 
-def stop_process_group(pid: int, process: subprocess.Popen | None = None, *, timeout: float = 20) -> None:
+def stop_process_group(pid: int, process: subprocess.Popen[bytes] | None = None, *, timeout: float = 20) -> None:
     """SIGTERM the process group led by `pid` (started with start_new_session), SIGKILL after
     `timeout`: only what this project started, never processes found by name."""
     try:
@@ -118,7 +129,8 @@ def stop_process_group(pid: int, process: subprocess.Popen | None = None, *, tim
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def start_server(port: int = 4200, *, home: Path | None = None, log: Path | None = None, timeout: float = 120,

@@ -149,7 +149,7 @@ class Worker:
     """A `prefect worker start` process this module started (its own process group)."""
 
     name: str
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     log: Path
 
     @property

@@ -23,10 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, Select, and_, or_, select
+
+if TYPE_CHECKING:  # matplotlib is imported only to draw the charts
+    from matplotlib.figure import Figure
 
 from followup.models.calendar import local_today
 from followup.models.db import get_engine, tuples
@@ -39,6 +42,7 @@ from followup.models.registry import (
     Recommendation,
     StatusChange,
     Visit,
+    table_of,
 )
 from followup.notifications.render import LOCAL_TZ, render_report, strings
 from followup.spreadsheets.export import tagged_ids
@@ -91,7 +95,7 @@ def cutoff_of(year: int, today: date | None = None) -> date:
 # --- reading ---------------------------------------------------------------------------------------
 
 
-def _frame(connection, stmt, columns: list[str]) -> pd.DataFrame:
+def _frame(connection: Connection, stmt: Select[Any], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(tuples(connection.execute(stmt)), columns=columns, dtype=object)
 
 
@@ -117,8 +121,8 @@ def read_year(engine: Engine | None = None, year: int | None = None, *, today: d
     year = year or (today or local_today()).year - 1
     cutoff = cutoff_of(year, today)
     start = date(year, 1, 1)
-    r, f, v, h = Recommendation.__table__, Facility.__table__, Visit.__table__, StatusChange.__table__
-    ir, item = IndividualizedRecommendation.__table__, IndividualizedItem.__table__
+    r, f, v, h = table_of(Recommendation), table_of(Facility), table_of(Visit), table_of(StatusChange)
+    ir, item = table_of(IndividualizedRecommendation), table_of(IndividualizedItem)
     with engine.connect() as c:
         visits = _frame(c, select(v.c.id, v.c.visited_on, v.c.kind, v.c.facility_id).where(v.c.visited_on.between(start, cutoff)),
                         ["id", "visited_on", "kind", "facility_id"])
@@ -141,7 +145,7 @@ def read_year(engine: Engine | None = None, year: int | None = None, *, today: d
                        .join(ir, ir.c.id == item.c.individualized_id).where(ir.c.issued_on <= cutoff),
                        ["individualized_id", "recommendation_id"])
         grades = _frame(c, select(r.c.id, r.c.grade).where(r.c.grade.is_not(None)), ["id", "grade"])
-        m = Ministry.__table__
+        m = table_of(Ministry)
         ministries = {code: {"ru": ru, "kk": kk, "en": en}
                       for code, ru, kk, en in c.execute(select(m.c.code, m.c.name_ru, m.c.name_kk, m.c.name_en))}
         wanted = tagged_ids(c, tags)
@@ -359,7 +363,7 @@ def _html_table(frame: pd.DataFrame, language: str) -> dict[str, Any]:
 # --- charts ----------------------------------------------------------------------------------------
 
 
-def _figure_png(fig) -> bytes:
+def _figure_png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -499,7 +503,7 @@ def current_picture(engine: Engine | None = None, as_of: date | None = None, *, 
     """
     engine = engine or get_engine()
     as_of = as_of or local_today()
-    r, h = Recommendation.__table__, StatusChange.__table__
+    r, h = table_of(Recommendation), table_of(StatusChange)
     with engine.connect() as c:
         recs = _frame(c, select(r.c.id, r.c.ministry_code, r.c.due_on, r.c.issued_on).where(r.c.issued_on <= as_of),
                       ["id", "ministry_code", "due_on", "issued_on"])

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from followup.models.db import get_engine, tuples
 from followup.models.international import (
@@ -16,12 +16,12 @@ from followup.models.international import (
     parse_tag_filter,
     tag_matches,
 )
-from followup.models.registry import Facility, Recommendation, RecommendationTag, Visit
+from followup.models.registry import Facility, Recommendation, RecommendationTag, Visit, table_of
 from followup.spreadsheets.ingest import EXPORT_COLUMNS, tags_of
 from followup.spreadsheets.tabular import write_table
 
 
-def tagged_ids(connection, filters: Sequence[str]) -> set[int] | None:
+def tagged_ids(connection: Connection, filters: Sequence[str]) -> set[int] | None:
     """The recommendations that carry every `KIND:VALUE` filter (`theme:torture`, `sdg:16`); None: no filter.
 
     The distinct tag values of a kind are few (UHRI has a few hundred themes): they are matched
@@ -30,7 +30,7 @@ def tagged_ids(connection, filters: Sequence[str]) -> set[int] | None:
     """
     if not filters:
         return None
-    t = RecommendationTag.__table__
+    t = table_of(RecommendationTag)
     ids: set[int] | None = None
     for text in filters:
         kind, wanted = parse_tag_filter(text)
@@ -46,7 +46,7 @@ def tagged_ids(connection, filters: Sequence[str]) -> set[int] | None:
 def recommendations_frame(engine: Engine | None = None, *, tags: Sequence[str] = ()) -> pd.DataFrame:
     """All recommendations (or those carrying every tag filter) as the import columns, ordered by external_id."""
     engine = engine or get_engine()
-    r, f, v = Recommendation.__table__, Facility.__table__, Visit.__table__
+    r, f, v = table_of(Recommendation), table_of(Facility), table_of(Visit)
     stmt = (
         select(
             r.c.external_id, r.c.text, r.c.issued_on, r.c.due_on, r.c.ministry_code.label("ministry"),
