@@ -39,7 +39,7 @@ def read_task(year: int, tags: list[str] | None = None) -> YearData:
 
 
 @task(cache_policy=NONE, task_run_name="write the report of {year}")
-def write_task(report: AnnualReport, year: int, out: str, language: str) -> ReportFiles:
+def write_task(report: AnnualReport, year: int, out: str, language: str) -> ReportFiles:  # noqa: ARG001 - year names the task run
     """HTML with charts, CSV and XLSX tables into the output folder."""
     return write_report(report, Path(out), language)
 

@@ -184,7 +184,7 @@ class HistoryIsAppendOnly(RuntimeError):
 
 
 @event.listens_for(OrmSession, "before_flush")
-def _refuse_history_rewrites(session: OrmSession, flush_context: Any, instances: Any) -> None:
+def _refuse_history_rewrites(session: OrmSession, _flush_context: Any, _instances: Any) -> None:
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, StatusChange) and (obj in session.deleted or session.is_modified(obj)):
             raise HistoryIsAppendOnly(

@@ -36,8 +36,8 @@ def _safe(name: str, limit: int = 80) -> str:
 
 
 @notify(on=SCHEMA, name="Local outbox folder")  # type: ignore[untyped-decorator,no-untyped-call]  # Apprise is untyped
-def deliver(body: str, title: str, notify_type: Any, body_format: Any, meta: dict[str, Any], attach: Any = None,
-            *args: Any, **kwargs: Any) -> bool:
+# Apprise passes every argument by name, used or not
+def deliver(body: str, title: str, notify_type: Any, body_format: Any, meta: dict[str, Any], attach: Any = None, *args: Any, **kwargs: Any) -> bool:  # noqa: ARG001
     """Write one message (and its attachments) into the folder the URL names."""
     folder = folder_of(meta)
     folder.mkdir(parents=True, exist_ok=True)

@@ -131,7 +131,7 @@ _ENV = _environment()
 
 
 @lru_cache(maxsize=16)
-def _load_strings(language: str, mtime_ns: int) -> dict[str, Any]:
+def _load_strings(language: str, _mtime_ns: int) -> dict[str, Any]:
     path = TEMPLATES_DIR / language / "strings.yaml"
     with path.open(encoding="utf-8") as f:
         data = yaml.safe_load(f)
