@@ -64,7 +64,7 @@ def _failed_run(flow_run_id: str) -> tuple[str, str]:
             run = client.read_flow_run(UUID(flow_run_id))
             flow_name = client.read_flow(run.flow_id).name
             return flow_name, (run.state.message if run.state and run.state.message else "")
-    except Exception as exc:  # noqa: BLE001 - the alert matters more than its details
+    except Exception as exc:  # the alert matters more than its details
         get_run_logger().warning("cannot read flow run %s: %s", flow_run_id, exc)
         return "?", ""
 

@@ -148,7 +148,7 @@ def start_server(port: int = 4200, *, home: Path | None = None, log: Path | None
     # no runs at all. Behind a public name, set PREFECT_UI_API_URL to that name.
     env.setdefault("PREFECT_UI_API_URL", url)
     prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    out = open(log, "ab") if log else subprocess.DEVNULL  # the child process keeps it open
     process = subprocess.Popen(
         [prefect, "server", "start", "--host", host, "--port", str(port)],
         env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
