@@ -216,3 +216,18 @@ def test_followup_stats_prints_the_picture_per_ministry(year_2025):
     assert "Recommendations as of 20.01.2026" in result.output
     interior = next(line for line in result.output.splitlines() if "Ministry of Internal Affairs" in line)
     assert [int(n) for n in re.findall(r"\d+", interior)] == [1, 0, 0, 0, 1, 0, 0, 0, 2]
+
+
+def test_followup_stats_reads_a_day_first_as_of_as_the_iso_one(year_2025):
+    """`--as-of 20.01.2026` and `--as-of 2026-01-20` are the same run; a month-first date is refused."""
+    from typer.testing import CliRunner
+
+    from followup.interfaces.cli import app
+
+    iso = CliRunner().invoke(app, ["stats", "--as-of", "2026-01-20"], env={"COLUMNS": "250"})
+    day_first = CliRunner().invoke(app, ["stats", "--as-of", "20.01.2026"], env={"COLUMNS": "250"})
+    assert iso.exit_code == day_first.exit_code == 0, iso.output + day_first.output
+    assert day_first.output == iso.output
+    month_first = CliRunner().invoke(app, ["stats", "--as-of", "01/20/2026"], env={"COLUMNS": "250"})
+    assert month_first.exit_code == 2
+    assert "'--as-of'" in month_first.output and "DD.MM.YYYY or YYYY-MM-DD" in month_first.output
