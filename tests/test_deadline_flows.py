@@ -101,5 +101,5 @@ def test_the_cli_runs_the_whole_pass(prefect_server, registry):
     result = CliRunner().invoke(app, ["run", "all", "--as-of", "2026-04-01"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "check-deadlines 2026-04-01" in result.output and "escalate 2026-04-01" in result.output
-    bad = CliRunner().invoke(app, ["run", "escalate", "--as-of", "01.04.2026"])
+    bad = CliRunner().invoke(app, ["run", "escalate", "--as-of", "04/13/2026"])  # month first: refused
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
