@@ -30,12 +30,14 @@ from followup.models.registry import StatusChange
 from followup.notifications.dispatch import dispatch
 from tests.conftest import _fresh_postgres, write_csv
 
+pytestmark = pytest.mark.server  # flow steps in child processes, killed
+
 PROJECT = Path(__file__).resolve().parent.parent
 AS_OF = date(2026, 4, 1)
 
 
 @pytest.fixture
-def registry(postgres_server_url, tmp_path):
+def overdue_postgres_registry(postgres_server_url, tmp_path):
     _fresh_postgres(postgres_server_url)
     init_db(postgres_server_url)
     engine = create_engine(postgres_server_url)
@@ -69,8 +71,8 @@ def _kill(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
-def test_an_escalation_killed_mid_transaction_leaves_nothing_and_the_next_run_completes_it(registry, postgres_server_url):
-    engine = registry
+def test_an_escalation_killed_mid_transaction_leaves_nothing_and_the_next_run_completes_it(overdue_postgres_registry, postgres_server_url):
+    engine = overdue_postgres_registry
     blocker = engine.connect()
     transaction = blocker.begin()
     # a clerk's edit holds NPM-2: the escalation inserts its letter, then waits to change NPM-2's status
@@ -136,8 +138,8 @@ class _SlowHook:
         self.server.server_close()
 
 
-def test_a_dispatcher_killed_while_sending_loses_nothing(registry, postgres_server_url, tmp_path):
-    engine = registry
+def test_a_dispatcher_killed_while_sending_loses_nothing(overdue_postgres_registry, postgres_server_url, tmp_path):
+    engine = overdue_postgres_registry
     hook = _SlowHook()
     routes = tmp_path / "apprise.yaml"
     routes.write_text(f"version: 1\nurls:\n  - json://127.0.0.1:{hook.server.server_address[1]}/interior:\n      tag: ministry:interior\n",
