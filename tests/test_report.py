@@ -161,6 +161,7 @@ def test_a_year_without_data_gives_an_empty_report_not_an_error(engine, tmp_path
     assert "Нет данных за этот период." in files.html.read_text(encoding="utf-8")
 
 
+@pytest.mark.server  # its own Prefect test harness
 def test_the_annual_report_flow_runs_on_prefect_and_publishes_its_headline(year_2025, tmp_path):
     from prefect.testing.utilities import prefect_test_harness
 
