@@ -77,7 +77,7 @@ def test_an_escalation_killed_mid_transaction_leaves_nothing_and_the_next_run_co
     transaction = blocker.begin()
     # a clerk's edit holds NPM-2: the escalation inserts its letter, then waits to change NPM-2's status
     blocker.execute(text("SELECT id FROM recommendation WHERE external_id = 'NPM-2' FOR UPDATE"))
-    child = _child(f"from datetime import date; from flows.deadlines import escalate_ministry; "
+    child = _child(f"from datetime import date; from followup.steps.deadlines import escalate_ministry; "
                    f"escalate_ministry('interior', date({AS_OF.year}, {AS_OF.month}, {AS_OF.day}))", postgres_server_url)
     try:
         def waiting() -> bool:
@@ -145,7 +145,7 @@ def test_a_dispatcher_killed_while_sending_loses_nothing(overdue_postgres_regist
     routes.write_text(f"version: 1\nurls:\n  - json://127.0.0.1:{hook.server.server_address[1]}/interior:\n      tag: ministry:interior\n",
                       encoding="utf-8")
     try:
-        child = _child("from notifications.dispatch import dispatch; dispatch()", postgres_server_url,
+        child = _child("from followup.notifications.dispatch import dispatch; dispatch()", postgres_server_url,
                        FOLLOWUP_APPRISE_CONFIG=str(routes))
         _wait(lambda: hook.arrived.is_set() or child.poll() is not None, 120, "the letter on the wire")
         assert child.poll() is None, child.stdout.read().decode()
