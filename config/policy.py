@@ -8,7 +8,6 @@ override only has to name what it changes. Errors name file and key (see `load_y
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +17,7 @@ from dateutil.relativedelta import relativedelta
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from followup.config.loader import ConfigError, load_yaml_model
+from followup.models.dates import ImpossibleDate, NotADate, parse_date
 from followup.models.domain import Priority, Source
 
 POLICY_FILE = Path(__file__).resolve().parent / "policy.yaml"
@@ -32,12 +32,11 @@ def _parse_day(value: object) -> object:
     if isinstance(value, str):
         text = value.strip()
         try:
-            if re.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{4}", text):
-                return datetime.strptime(text, "%d.%m.%Y").date()
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-                return date.fromisoformat(text)
-        except ValueError:
+            return parse_date(text)
+        except ImpossibleDate:
             raise ValueError(f"{text!r} is not a valid date") from None
+        except NotADate:
+            pass
     raise ValueError(f"{value!r} is not a date: write DD.MM.YYYY or YYYY-MM-DD")
 
 

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 
 from followup.config.loader import ConfigError
 from followup.config.settings import get_settings
+from followup.models.dates import DATE_FORMS, parse_date
 from followup.spreadsheets.tabular import ImportFileError, ImportRejected
 
 app = typer.Typer(
@@ -46,6 +48,22 @@ app.add_typer(follow_up_app, name="follow-up")
 
 out = Console()
 err = Console(stderr=True)
+
+
+def parse_date_option(value: str | date) -> date:
+    """The parser of every date option: DD.MM.YYYY (or DD/MM/YYYY) or YYYY-MM-DD, never month first.
+
+    `models.dates.parse_date` reads it; Typer names the option in the error ("Invalid value for '--as-of': ...").
+    """
+    if isinstance(value, date):
+        return value
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        reason = str(exc)
+        if DATE_FORMS not in reason:
+            reason += f" (expected {DATE_FORMS}, day first)"
+        raise typer.BadParameter(reason) from None
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -130,7 +148,7 @@ def import_recommendations_cmd(
     ] = None,
     actor: ActorOpt = None,
     symbol: Annotated[str | None, typer.Option(help="a UPR matrix without a Symbol column: the Working Group report's symbol, e.g. A/HRC/44/10")] = None,
-    issued_on: Annotated[str | None, typer.Option("--issued-on", help="a UPR matrix without a date column: the report's date (15.07.2020 or 2020-07-15)")] = None,
+    issued_on: Annotated[date | None, typer.Option("--issued-on", parser=parse_date_option, metavar="DATE", help="a UPR matrix without a date column: the report's date (15.07.2020 or 2020-07-15)")] = None,
 ) -> None:
     """Import recommendations: the whole file, or nothing if any row is bad.
 
@@ -143,7 +161,7 @@ def import_recommendations_cmd(
         try:
             with _progress(not as_json and sys.stderr.isatty()) as progress:
                 result = import_recommendations(file, actor=actor, dry_run=dry_run, quarantine=quarantine, progress=progress,
-                                                symbol=symbol, issued_on=issued_on)
+                                                symbol=symbol, issued_on=f"{issued_on:%d.%m.%Y}" if issued_on else None)
         except ImportRejected as exc:
             if as_json:
                 sys.stdout.write(json.dumps({"created": 0, "updated": 0, "unchanged": 0, "rejected": exc.rejected_rows}) + "\n")
@@ -240,20 +258,14 @@ def history(external_id: Annotated[str, typer.Argument(help="the recommendation'
         out.print(graded)
 
 
-AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="the day to act as of, YYYY-MM-DD (default: today in Asia/Almaty)")]
+AsOfOpt = Annotated[date | None, typer.Option("--as-of", parser=parse_date_option, metavar="DATE",
+                                               help="the day to act as of, DD.MM.YYYY or YYYY-MM-DD (default: today in Asia/Almaty)")]
 
 
-def _as_of(value: str | None):
-    from datetime import date
-
+def _as_of(value: date | None) -> date:
     from followup.models.calendar import local_today
 
-    if value is None:
-        return local_today()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        _fail(f"--as-of: {value!r} is not a date in the form YYYY-MM-DD", 2)
+    return local_today() if value is None else value
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:
@@ -387,17 +399,6 @@ def stats(as_of: AsOfOpt = None) -> None:
     out.print(table)
 
 
-def _day(value: str | None, option: str):
-    from followup.spreadsheets.tabular import parse_day
-
-    if value is None:
-        return None
-    try:
-        return parse_day(value)
-    except ValueError as exc:
-        _fail(f"{option}: {exc}", 2)
-
-
 @app.command()
 def assign(
     external_id: Annotated[str, typer.Argument(help="the recommendation's external_id")],
@@ -484,7 +485,7 @@ def triage(
 @follow_up_app.command("select")
 def follow_up_select(
     external_ids: Annotated[list[str], typer.Argument(help="the recommendations the committee selected")],
-    due: Annotated[str | None, typer.Option("--due", help="the date the concluding observations name (default: the committee's term in policy.yaml)")] = None,
+    due: Annotated[date | None, typer.Option("--due", parser=parse_date_option, metavar="DATE", help="the date the concluding observations name, DD.MM.YYYY or YYYY-MM-DD (default: the committee's term in policy.yaml)")] = None,
     deselect: Annotated[bool, typer.Option("--deselect", help="take them out of the procedure (the deadline stays)")] = False,
     actor: ActorOpt = None,
 ) -> None:
@@ -494,12 +495,11 @@ def follow_up_select(
     from followup.models.procedure import select_for_follow_up
     from followup.spreadsheets.ingest import default_actor
 
-    day = _day(due, "--due")
     with _clear_errors():
         _ensure_schema()
         with session_scope() as session:
             done = select_for_follow_up(session=session, external_ids=external_ids, policy=load_policy(), actor=actor or default_actor(),
-                                        due_on=day, selected=not deselect)
+                                        due_on=due, selected=not deselect)
     for key, deadline in done:
         out.print(f"{key}: {'no longer in the follow-up procedure' if deselect else f'follow-up report due {deadline:%d.%m.%Y}'}",
                   soft_wrap=True, highlight=False)
@@ -536,10 +536,10 @@ def grade(
     external_id: Annotated[str, typer.Argument(help="the recommendation's external_id")],
     value: Annotated[str, typer.Argument(metavar="GRADE", help="A, B, C, D, E (or the Human Rights Committee's B1, B2, C1, C2, D1, D2)")],
     round_: Annotated[int, typer.Option("--round", help="the follow-up round (1 for the first assessment)")] = 1,
-    on: Annotated[str | None, typer.Option("--on", help="the day of the committee's assessment (default: today)")] = None,
+    on: Annotated[date | None, typer.Option("--on", parser=parse_date_option, metavar="DATE", help="the day of the committee's assessment, DD.MM.YYYY or YYYY-MM-DD (default: today)")] = None,
     document: Annotated[str | None, typer.Option(help="the committee's follow-up report, e.g. CCPR/C/125/2")] = None,
     note: Annotated[str | None, typer.Option(help="what the committee said")] = None,
-    next_due: Annotated[str | None, typer.Option("--next-due", help="the committee's deadline for further information, if it asked for it")] = None,
+    next_due: Annotated[date | None, typer.Option("--next-due", parser=parse_date_option, metavar="DATE", help="the committee's deadline for further information, if it asked for it")] = None,
     actor: ActorOpt = None,
 ) -> None:
     """Record a treaty body's grade of the state's follow-up reply, for one round (in the history)."""
@@ -548,8 +548,8 @@ def grade(
     from followup.models.procedure import record_grade
     from followup.spreadsheets.ingest import default_actor
 
-    graded_on = _day(on, "--on") or local_today()
-    later = _day(next_due, "--next-due")
+    graded_on = on or local_today()
+    later = next_due
     with _clear_errors():
         _ensure_schema()
         with session_scope() as session:

@@ -45,6 +45,7 @@ from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from followup.config.settings import get_settings
+from followup.models.dates import as_date_or_none
 from followup.models.domain import IndividualizedStatus, NotificationStatus, Status
 from followup.models.followup import (
     IndividualizedItem,
@@ -136,20 +137,9 @@ def _frame(rows: Any, columns: list[str] | tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=list(columns), dtype=object)
 
 
-def _as_date(value: Any) -> date | None:
-    """A date column's value as a `date` (a driver may hand back a datetime or a string)."""
-    if value is None or (not isinstance(value, date | str) and pd.isna(value)):
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
 def _dates(frame: pd.DataFrame, *columns: str) -> None:
     for column in columns:
-        frame[column] = pd.Series([_as_date(v) for v in frame[column]], index=frame.index, dtype=object)
+        frame[column] = pd.Series([as_date_or_none(v) for v in frame[column]], index=frame.index, dtype=object)
 
 
 def _sorted(frame: pd.DataFrame, by: list[str], ascending: list[bool] | bool = True) -> pd.DataFrame:

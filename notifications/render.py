@@ -41,6 +41,8 @@ from jinja2 import (
     select_autoescape,
 )
 
+from followup.models.dates import as_date_or_none
+
 __all__ = ["KINDS", "LANGUAGES", "Rendered", "format_date", "items_csv", "render", "render_report", "strings"]
 
 LANGUAGES = ("ru", "kk", "en")  # ru is the default / fallback
@@ -97,14 +99,9 @@ def _day(value: date) -> str:
     return f"{value.day:02d}.{value.month:02d}.{value.year:04d}"
 
 
-def _as_date(value: Any) -> date | None:
-    text = format_date(value)
-    return None if text == EMPTY else datetime.strptime(text, "%d.%m.%Y").date()
-
-
 def period(since: Any, until: Any) -> str:
     """16.11–23.11.2026, or 28.12.2026–04.01.2027 across a new year."""
-    start, end = _as_date(since), _as_date(until)
+    start, end = as_date_or_none(since, tz=LOCAL_TZ), as_date_or_none(until, tz=LOCAL_TZ)
     if start is None or end is None:
         return f"{format_date(since)}–{format_date(until)}"
     if start.year == end.year:

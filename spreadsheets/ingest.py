@@ -22,6 +22,7 @@ from sqlmodel import Session
 from followup.config.loader import normalize_name
 from followup.config.settings import get_settings
 from followup.models.db import bulk_insert, get_engine, one_of, tuples
+from followup.models.dates import as_date
 from followup.models.domain import FacilityType, Grade, Priority, Source, Status
 from followup.models.international import (
     FOLLOWUP,
@@ -776,8 +777,8 @@ def import_responses(
                 errors.append(RowError(int(row), "external_id", f"no recommendation {key!r} in the registry"))
                 continue
             issued = current.at[key, "issued_on"]
-            if day is not None and issued is not None and day < _as_date(issued):
-                errors.append(RowError(int(row), "responded_on", f"{day:%d.%m.%Y} is before the recommendation was issued ({_as_date(issued):%d.%m.%Y})"))
+            if day is not None and issued is not None and day < as_date(issued):
+                errors.append(RowError(int(row), "responded_on", f"{day:%d.%m.%Y} is before the recommendation was issued ({as_date(issued):%d.%m.%Y})"))
             now_status = current.at[key, "status"]
             if wanted == now_status or (int(current.at[key, "id"]), wanted, day) in recorded:
                 # already where the reply puts it, or this very reply was recorded before (the
@@ -810,13 +811,9 @@ def _recorded_replies(session: Session, ids: list[int]) -> set[tuple[int, str, d
     found: set[tuple[int, str, date]] = set()
     for chunk in _chunks(ids):
         found.update(
-            (r, s, _as_date(d)) for r, s, d in session.connection().execute(
+            (r, s, as_date(d)) for r, s, d in session.connection().execute(
                 select(h.c.recommendation_id, h.c.to_status, h.c.effective_on)
                 .where(one_of(session.connection(), h.c.recommendation_id, chunk), h.c.effective_on.is_not(None))
             ).all()
         )
     return found
-
-
-def _as_date(value: Any) -> date:
-    return value.date() if isinstance(value, datetime) else value

@@ -17,7 +17,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
-from dateutil import parser as date_parser
+
+from followup.models.dates import parse_date
 
 
 class ImportFileError(ValueError):
@@ -179,40 +180,10 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
 
 # --- dates -----------------------------------------------------------------------------------
 
-_DAY_FIRST = re.compile(r"(\d{1,2})[./](\d{1,2})[./](\d{4})")
-_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]00:00(?::00)?)?")
-DATE_HINT = "expected DD.MM.YYYY or YYYY-MM-DD"
-
-
-def parse_day(value: str) -> date:
-    """A day-first (15.02.2024) or ISO (2024-02-15) date; never read month-first.
-
-    Raises ValueError with the problem in words. dateutil does the calendar arithmetic;
-    the patterns make sure it is never asked to guess the order (with dayfirst=True it
-    would silently read 2024-02-03 as 2 March and 02.13.2024 as 13 February).
-    """
-    text = value.strip()
-    if (found := _ISO.fullmatch(text)) is not None:
-        try:
-            return date_parser.isoparse(f"{found.group(1)}-{int(found.group(2)):02d}-{int(found.group(3)):02d}").date()
-        except ValueError:
-            raise ValueError(f"impossible date {value!r}") from None
-    if (found := _DAY_FIRST.fullmatch(text)) is not None:
-        day, month = int(found.group(1)), int(found.group(2))
-        if not 1 <= month <= 12:
-            raise ValueError(f"impossible date {value!r} (month {month}; dates are read day first, {DATE_HINT})")
-        try:
-            parsed = date_parser.parse(text, dayfirst=True).date()
-        except (ValueError, OverflowError):
-            raise ValueError(f"impossible date {value!r}") from None
-        if (parsed.day, parsed.month) != (day, month):  # dateutil swapped day and month
-            raise ValueError(f"impossible date {value!r}")
-        return parsed
-    raise ValueError(f"not a date: {value!r} ({DATE_HINT})")
-
 
 def parse_days(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Parse a column of date texts; returns (dates or None, problem text or '') per row.
+    """Parse a column of date texts with `models.dates.parse_date` (day first or ISO, never
+    month first); returns (dates or None, problem text or '') per row.
 
     Parses each distinct text once: a 500,000-row file has a few thousand distinct dates.
     """
@@ -223,7 +194,7 @@ def parse_days(values: pd.Series) -> tuple[pd.Series, pd.Series]:
             parsed[text] = None
             continue
         try:
-            parsed[text] = parse_day(text)
+            parsed[text] = parse_date(text)
         except ValueError as exc:
             parsed[text] = None
             problems[text] = str(exc)

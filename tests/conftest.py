@@ -3,6 +3,11 @@
 PostgreSQL is not optional: when the server at FOLLOWUP_TEST_POSTGRES_URL (default: the
 local one on 127.0.0.1:5432) cannot be reached, the tests that need it fail with a sentence
 saying so, instead of being skipped.
+
+Markers (pyproject.toml), set here from the fixtures a test uses so that nobody has to
+remember them: `db` (a registry database), `server` (a Prefect server, the Prefect test
+harness or other processes), `browser` (headless Chromium). `pytest -m "not db and not
+server and not browser"` runs the rest in seconds, without PostgreSQL.
 """
 
 from __future__ import annotations
@@ -27,6 +32,20 @@ from followup.models.crud import init_db
 from followup.models.db import get_engine
 
 POSTGRES_URL = os.environ.get("FOLLOWUP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+# a test using one of these (directly or through other fixtures) gets the marker
+DB_FIXTURES = frozenset({"db_url", "engine", "session", "postgres_server_url"})
+SERVER_FIXTURES = frozenset({"prefect_server", "real_prefect_server"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that need a database or a server, from the fixtures they use (their closure)."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & DB_FIXTURES:
+            item.add_marker(pytest.mark.db)
+        if used & SERVER_FIXTURES:
+            item.add_marker(pytest.mark.server)
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +103,29 @@ def engine(db_url: str) -> Engine:
 def session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+@pytest.fixture(scope="module")
+def prefect_server() -> Iterator[None]:
+    """The Prefect test harness (a temporary server and database), one per test module."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def registry(db_url: str, engine: Engine, tmp_path: Path) -> Engine:
+    """Two NPM recommendations to the Ministry of Internal Affairs and one to Health, with facilities, due 10.03.2026."""
+    from followup.spreadsheets.ingest import import_recommendations
+
+    import_recommendations(write_csv(
+        tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry,facility",
+        "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД,ИВС г. Кокшетау",
+        "NPM-2,Провести обучение персонала,05.01.2026,10.03.2026,interior,ИВС г. Кокшетау",
+        "NPM-3,Обеспечить пациентов питьевой водой,05.01.2026,10.03.2026,health,Психиатрическая больница г. Караганда",
+    ), engine=engine, actor="clerk")
+    return engine
 
 
 @pytest.fixture(autouse=True)

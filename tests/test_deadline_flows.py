@@ -5,21 +5,15 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from followup.spreadsheets.ingest import import_recommendations
 from followup.flows.pipeline import check_deadlines_flow, daily_flow, escalate_flow
 from tests.conftest import write_csv
 
 
-@pytest.fixture(scope="module")
-def prefect_server():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 @pytest.fixture
-def registry(db_url, engine, tmp_path):
+def registry_due_10_and_24_march(db_url, engine, tmp_path):
+    """NPM-1 to the Ministry of Internal Affairs due 10.03.2026, NPM-2 to Health due 24.03.2026 (conftest's `registry`: all due 10.03)."""
     import_recommendations(write_csv(
         tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry",
         "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД",
@@ -39,7 +33,7 @@ async def _flow_runs(name: str):
         )
 
 
-def test_the_daily_pass_on_prefect(prefect_server, registry):
+def test_the_daily_pass_on_prefect(prefect_server, registry_due_10_and_24_march):
     import asyncio
 
     counts = daily_flow(date(2026, 4, 1))
@@ -51,7 +45,7 @@ def test_the_daily_pass_on_prefect(prefect_server, registry):
     assert "check-deadlines 2026-04-01" in names
 
 
-def test_every_state_change_is_an_event(prefect_server, registry, monkeypatch):
+def test_every_state_change_is_an_event(prefect_server, registry_due_10_and_24_march, monkeypatch):
     from prefect.events.clients import AssertingEventsClient
     from prefect.events.worker import EventsWorker
 
@@ -72,7 +66,7 @@ def test_every_state_change_is_an_event(prefect_server, registry, monkeypatch):
     assert [r.id for r in escalated.related if r.role == "ministry"] == ["followup.ministry.interior"]
 
 
-def test_a_large_backlog_is_announced_in_batches(prefect_server, registry, monkeypatch):
+def test_a_large_backlog_is_announced_in_batches(prefect_server, registry_due_10_and_24_march, monkeypatch):
     """The first run over an imported backlog may change 100,000 items: they are announced in
     batched events (same event names, every external id in a payload), not one event each."""
     import followup.flows.pipeline as pipeline
@@ -93,7 +87,7 @@ def test_a_large_backlog_is_announced_in_batches(prefect_server, registry, monke
     assert {r.id for e in events for r in e.related if r.role == "ministry"} == {"followup.ministry.interior", "followup.ministry.health"}
 
 
-def test_the_cli_runs_the_whole_pass(prefect_server, registry):
+def test_the_cli_runs_the_whole_pass(prefect_server, registry_due_10_and_24_march):
     from typer.testing import CliRunner
 
     from followup.interfaces.cli import app
@@ -101,5 +95,5 @@ def test_the_cli_runs_the_whole_pass(prefect_server, registry):
     result = CliRunner().invoke(app, ["run", "all", "--as-of", "2026-04-01"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "check-deadlines 2026-04-01" in result.output and "escalate 2026-04-01" in result.output
-    bad = CliRunner().invoke(app, ["run", "escalate", "--as-of", "01.04.2026"])
+    bad = CliRunner().invoke(app, ["run", "escalate", "--as-of", "04/13/2026"])  # month first: refused
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output

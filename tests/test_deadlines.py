@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from datetime import date, timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from followup.config.policy import load_policy
@@ -23,18 +22,6 @@ from tests.conftest import write_csv
 POLICY = load_policy()
 CALENDAR = WorkingCalendar.from_policy(POLICY.calendar)
 DUE = date(2026, 3, 10)
-
-
-@pytest.fixture
-def registry(db_url, engine, tmp_path):
-    """Two NPM recommendations to the Ministry of Internal Affairs and one to Health, due 10.03.2026."""
-    import_recommendations(write_csv(
-        tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry,facility",
-        "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД,ИВС г. Кокшетау",
-        "NPM-2,Провести обучение персонала,05.01.2026,10.03.2026,interior,ИВС г. Кокшетау",
-        "NPM-3,Обеспечить пациентов питьевой водой,05.01.2026,10.03.2026,health,Психиатрическая больница г. Караганда",
-    ), engine=engine, actor="clerk")
-    return engine
 
 
 def log(engine, external_id: str) -> list[tuple[str | None, str]]:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from sqlalchemy import create_engine, text
 
 from followup.interfaces.demo_data import generate
@@ -19,6 +20,7 @@ def _followup(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.server  # the console script in a child process, running the flows on Prefect
 def test_a_new_user_gets_a_realistic_npm_year(tmp_path: Path):
     run = _followup("demo", cwd=tmp_path)
     assert run.returncode == 0, run.stderr

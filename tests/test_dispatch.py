@@ -53,17 +53,6 @@ def rows(engine) -> list[Notification]:
         return [Notification.model_validate(r._mapping) for r in c.execute(select(Notification.__table__).order_by(Notification.id))]
 
 
-@pytest.fixture
-def registry(db_url, engine, tmp_path):
-    import_recommendations(write_csv(
-        tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry,facility",
-        "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД,ИВС г. Кокшетау",
-        "NPM-2,Провести обучение персонала,05.01.2026,10.03.2026,interior,ИВС г. Кокшетау",
-        "NPM-3,Обеспечить пациентов питьевой водой,05.01.2026,10.03.2026,health,Психиатрическая больница г. Караганда",
-    ), engine=engine, actor="clerk")
-    return engine
-
-
 def test_each_ministry_gets_one_letter_with_only_its_own_items(registry, tmp_path):
     engine = registry
     check_deadlines(DUE - timedelta(days=14), engine=engine)

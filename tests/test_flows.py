@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import func, select
 
 from followup.flows.ingest import ingest_flow
 from followup.spreadsheets.tabular import ImportRejected
 from followup.models.registry import Recommendation
 from tests.conftest import write_csv
-
-
-@pytest.fixture(scope="session", autouse=False)
-def prefect_server():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def test_an_admin_runs_the_ingest_flow_and_sees_the_counts(prefect_server, db_url, engine, tmp_path):

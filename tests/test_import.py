@@ -447,6 +447,7 @@ def test_bad_rows_in_an_xlsx_sheet_are_listed_by_row(db_url, tmp_path):
 # --- the installed command --------------------------------------------------------------------
 
 
+@pytest.mark.server  # the console script in a child process
 def test_the_installed_followup_command(db_url, tmp_path):
     """The real console script, as a scheduled job would call it: a bad sheet exits 1, lists the row, writes nothing."""
     followup = Path(sys.executable).parent / "followup"

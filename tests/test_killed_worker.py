@@ -30,12 +30,14 @@ from followup.models.registry import StatusChange
 from followup.notifications.dispatch import dispatch
 from tests.conftest import _fresh_postgres, write_csv
 
+pytestmark = pytest.mark.server  # flow steps in child processes, killed
+
 PROJECT = Path(__file__).resolve().parent.parent
 AS_OF = date(2026, 4, 1)
 
 
 @pytest.fixture
-def registry(postgres_server_url, tmp_path):
+def overdue_postgres_registry(postgres_server_url, tmp_path):
     _fresh_postgres(postgres_server_url)
     init_db(postgres_server_url)
     engine = create_engine(postgres_server_url)
@@ -69,13 +71,13 @@ def _kill(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
-def test_an_escalation_killed_mid_transaction_leaves_nothing_and_the_next_run_completes_it(registry, postgres_server_url):
-    engine = registry
+def test_an_escalation_killed_mid_transaction_leaves_nothing_and_the_next_run_completes_it(overdue_postgres_registry, postgres_server_url):
+    engine = overdue_postgres_registry
     blocker = engine.connect()
     transaction = blocker.begin()
     # a clerk's edit holds NPM-2: the escalation inserts its letter, then waits to change NPM-2's status
     blocker.execute(text("SELECT id FROM recommendation WHERE external_id = 'NPM-2' FOR UPDATE"))
-    child = _child(f"from datetime import date; from flows.deadlines import escalate_ministry; "
+    child = _child(f"from datetime import date; from followup.steps.deadlines import escalate_ministry; "
                    f"escalate_ministry('interior', date({AS_OF.year}, {AS_OF.month}, {AS_OF.day}))", postgres_server_url)
     try:
         def waiting() -> bool:
@@ -136,14 +138,14 @@ class _SlowHook:
         self.server.server_close()
 
 
-def test_a_dispatcher_killed_while_sending_loses_nothing(registry, postgres_server_url, tmp_path):
-    engine = registry
+def test_a_dispatcher_killed_while_sending_loses_nothing(overdue_postgres_registry, postgres_server_url, tmp_path):
+    engine = overdue_postgres_registry
     hook = _SlowHook()
     routes = tmp_path / "apprise.yaml"
     routes.write_text(f"version: 1\nurls:\n  - json://127.0.0.1:{hook.server.server_address[1]}/interior:\n      tag: ministry:interior\n",
                       encoding="utf-8")
     try:
-        child = _child("from notifications.dispatch import dispatch; dispatch()", postgres_server_url,
+        child = _child("from followup.notifications.dispatch import dispatch; dispatch()", postgres_server_url,
                        FOLLOWUP_APPRISE_CONFIG=str(routes))
         _wait(lambda: hook.arrived.is_set() or child.poll() is not None, 120, "the letter on the wire")
         assert child.poll() is None, child.stdout.read().decode()

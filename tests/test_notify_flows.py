@@ -7,7 +7,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -23,14 +22,9 @@ from tests.receivers import JsonReceiver, SmtpReceiver
 AS_OF = date(2026, 2, 24)  # 14 days before the deadline: a reminder to each ministry
 
 
-@pytest.fixture(scope="module")
-def prefect_server():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 @pytest.fixture
-def registry(db_url, engine, tmp_path):
+def registry_with_an_unassigned_item(db_url, engine, tmp_path):
+    """Three items due 10.03.2026: NPM-1 to interior, NPM-2 to Health, NPM-3 without a ministry (and no facilities)."""
     import_recommendations(write_csv(
         tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry",
         "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД",
@@ -76,8 +70,8 @@ async def _artifact(key: str):
     return found[0] if found else None
 
 
-def test_dispatch_delivers_the_days_letters_and_shows_them_to_the_admin(prefect_server, registry, routes):
-    check_deadlines(AS_OF, engine=registry)
+def test_dispatch_delivers_the_days_letters_and_shows_them_to_the_admin(prefect_server, registry_with_an_unassigned_item, routes):
+    check_deadlines(AS_OF, engine=registry_with_an_unassigned_item)
     with SmtpReceiver() as smtp, JsonReceiver() as hook:
         routes(smtp, hook)
         counts = dispatch_flow(AS_OF)
@@ -87,17 +81,17 @@ def test_dispatch_delivers_the_days_letters_and_shows_them_to_the_admin(prefect_
     assert artifact is not None and "ministry:interior" in str(artifact.data) and "s3cret" not in str(artifact.data)
 
 
-def test_a_message_that_goes_dead_fails_the_run_and_stays_in_the_outbox(prefect_server, registry, routes):
-    check_deadlines(AS_OF, engine=registry)
+def test_a_message_that_goes_dead_fails_the_run_and_stays_in_the_outbox(prefect_server, registry_with_an_unassigned_item, routes):
+    check_deadlines(AS_OF, engine=registry_with_an_unassigned_item)
     with SmtpReceiver(refuse=True) as smtp, JsonReceiver() as hook:
         routes(smtp, hook, max_attempts=1)
         state = dispatch_flow(AS_OF, return_state=True)
     assert state.is_failed() and "dead" in state.message
-    assert set(statuses(registry).values()) == {"dead"}
+    assert set(statuses(registry_with_an_unassigned_item).values()) == {"dead"}
 
 
-def test_the_weekly_digest_reaches_the_office_once(prefect_server, registry, routes):
-    check_deadlines(date(2026, 3, 12), engine=registry)  # NPM-1 and NPM-2 overdue since 11.03
+def test_the_weekly_digest_reaches_the_office_once(prefect_server, registry_with_an_unassigned_item, routes):
+    check_deadlines(date(2026, 3, 12), engine=registry_with_an_unassigned_item)  # NPM-1 and NPM-2 overdue since 11.03
     with SmtpReceiver() as smtp, JsonReceiver() as hook:
         routes(smtp, hook)
         counts = digest_flow(date(2026, 3, 16))
@@ -110,8 +104,8 @@ def test_the_weekly_digest_reaches_the_office_once(prefect_server, registry, rou
     assert artifact is not None and "NPM-1" in artifact.data
 
 
-def test_the_cli_sends_and_builds_the_digest(prefect_server, registry, routes, tmp_path: Path):
-    check_deadlines(AS_OF, engine=registry)
+def test_the_cli_sends_and_builds_the_digest(prefect_server, registry_with_an_unassigned_item, routes, tmp_path: Path):
+    check_deadlines(AS_OF, engine=registry_with_an_unassigned_item)
     with SmtpReceiver() as smtp, JsonReceiver() as hook:
         routes(smtp, hook)
         result = CliRunner().invoke(app, ["run", "dispatch", "--as-of", AS_OF.isoformat()], env={"COLUMNS": "200"})

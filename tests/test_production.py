@@ -30,6 +30,8 @@ from followup.models.registry import StatusChange
 from tests.conftest import POSTGRES_URL, wait_until, write_csv
 from tests.receivers import JsonReceiver
 
+pytestmark = [pytest.mark.db, pytest.mark.server]  # PostgreSQL databases of its own, a Prefect server and workers
+
 AS_OF = "2026-04-01"  # the items were due 10.03.2026: overdue, and 10 working days later escalated
 HOOK_PASSWORD = "hook-s3cret"
 CHROMIUM = "/usr/bin/chromium"
@@ -264,6 +266,7 @@ def _chromium() -> str:
     pytest.skip("chromium is not installed (apt-get install -y chromium); CI installs it and runs this test")
 
 
+@pytest.mark.browser
 def test_the_admin_sees_the_run_in_the_prefect_ui(office: Office, tmp_path: Path):
     """The UI is reachable and its flow-run page shows the day's deadline check (headless Chromium)."""
     chromium = _chromium()

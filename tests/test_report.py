@@ -161,6 +161,7 @@ def test_a_year_without_data_gives_an_empty_report_not_an_error(engine, tmp_path
     assert "Нет данных за этот период." in files.html.read_text(encoding="utf-8")
 
 
+@pytest.mark.server  # its own Prefect test harness
 def test_the_annual_report_flow_runs_on_prefect_and_publishes_its_headline(year_2025, tmp_path):
     from prefect.testing.utilities import prefect_test_harness
 
@@ -216,3 +217,18 @@ def test_followup_stats_prints_the_picture_per_ministry(year_2025):
     assert "Recommendations as of 20.01.2026" in result.output
     interior = next(line for line in result.output.splitlines() if "Ministry of Internal Affairs" in line)
     assert [int(n) for n in re.findall(r"\d+", interior)] == [1, 0, 0, 0, 1, 0, 0, 0, 2]
+
+
+def test_followup_stats_reads_a_day_first_as_of_as_the_iso_one(year_2025):
+    """`--as-of 20.01.2026` and `--as-of 2026-01-20` are the same run; a month-first date is refused."""
+    from typer.testing import CliRunner
+
+    from followup.interfaces.cli import app
+
+    iso = CliRunner().invoke(app, ["stats", "--as-of", "2026-01-20"], env={"COLUMNS": "250"})
+    day_first = CliRunner().invoke(app, ["stats", "--as-of", "20.01.2026"], env={"COLUMNS": "250"})
+    assert iso.exit_code == day_first.exit_code == 0, iso.output + day_first.output
+    assert day_first.output == iso.output
+    month_first = CliRunner().invoke(app, ["stats", "--as-of", "01/20/2026"], env={"COLUMNS": "250"})
+    assert month_first.exit_code == 2
+    assert "'--as-of'" in month_first.output and "DD.MM.YYYY or YYYY-MM-DD" in month_first.output

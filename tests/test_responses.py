@@ -15,7 +15,7 @@ REPLIES = "external_id,status,responded_on,note,evidence"
 
 
 @pytest.fixture
-def registry(db_url, tmp_path):
+def registry_url_with_statuses(db_url, tmp_path):
     """Recommendations issued on 15.02.2024 after a visit; one already implemented, one withdrawn."""
     import_json(write_csv(
         tmp_path / "npm.csv", "external_id,text,issued_on,ministry,status",
@@ -33,43 +33,43 @@ def import_replies(path, *options):
     return run_cli("import", "responses", path, *options)
 
 
-def test_a_reply_is_recorded_as_a_status_change(registry, tmp_path):
+def test_a_reply_is_recorded_as_a_status_change(registry_url_with_statuses, tmp_path):
     """The interior ministry writes that work has started: status, who, why, evidence and the letter's date."""
     path = write_csv(tmp_path / "replies.csv", REPLIES, "NPM-1,in_progress,20.02.2024,Письмо №12-3/456: работы начаты,scan-456.pdf")
     result = import_replies(path, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"created": 0, "updated": 1, "unchanged": 0, "rejected": 0}
-    assert recommendation(registry, "NPM-1").status == "in_progress"
-    reply = history(registry, "NPM-1")[-1]
+    assert recommendation(registry_url_with_statuses, "NPM-1").status == "in_progress"
+    reply = history(registry_url_with_statuses, "NPM-1")[-1]
     assert (reply.from_status, reply.to_status, reply.actor) == ("issued", "in_progress", "test-clerk")
     assert "Письмо №12-3/456: работы начаты" in reply.reason
     assert (reply.evidence, reply.effective_on) == ("scan-456.pdf", date(2024, 2, 20))
 
 
-def test_the_same_replies_twice_change_nothing(registry, tmp_path):
+def test_the_same_replies_twice_change_nothing(registry_url_with_statuses, tmp_path):
     path = write_csv(
         tmp_path / "replies.csv", REPLIES,
         "NPM-1,in_progress,20.02.2024,работы начаты,", "NPM-4,implemented,2024-03-01,камеры установлены,act-7.pdf",
     )
     assert import_replies(path).exit_code == 0
-    before = row_counts(registry)
+    before = row_counts(registry_url_with_statuses)
     again = import_replies(path, "--json")
     assert again.exit_code == 0
     assert json.loads(again.stdout) == {"created": 0, "updated": 0, "unchanged": 2, "rejected": 0}
-    assert row_counts(registry) == before
+    assert row_counts(registry_url_with_statuses) == before
 
 
-def test_a_dry_run_of_replies_writes_nothing(registry, tmp_path):
+def test_a_dry_run_of_replies_writes_nothing(registry_url_with_statuses, tmp_path):
     path = write_csv(tmp_path / "replies.csv", REPLIES, "NPM-1,rejected,20.02.2024,нет средств,")
-    before = row_counts(registry)
+    before = row_counts(registry_url_with_statuses)
     result = import_replies(path, "--dry-run", "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["updated"] == 1
-    assert row_counts(registry) == before
-    assert recommendation(registry, "NPM-1").status == "issued"
+    assert row_counts(registry_url_with_statuses) == before
+    assert recommendation(registry_url_with_statuses, "NPM-1").status == "issued"
 
 
-def test_every_bad_reply_is_listed_and_nothing_is_written(registry, tmp_path):
+def test_every_bad_reply_is_listed_and_nothing_is_written(registry_url_with_statuses, tmp_path):
     """A batch of replies with mistakes: every bad row by its spreadsheet number, and no reply recorded."""
     future = (datetime.now(get_settings().tz).date() + timedelta(days=10)).strftime("%d.%m.%Y")
     path = write_csv(
@@ -83,7 +83,7 @@ def test_every_bad_reply_is_listed_and_nothing_is_written(registry, tmp_path):
         "NPM-6,implemented,01.02.2024,,",  # row 8: before the recommendation was issued
         "NPM-1,implemented,21.02.2024,,",  # row 9: second reply for NPM-1 in the same file
     )
-    before = row_counts(registry)
+    before = row_counts(registry_url_with_statuses)
     result = import_replies(path)
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.startswith("row ")]
@@ -99,11 +99,11 @@ def test_every_bad_reply_is_listed_and_nothing_is_written(registry, tmp_path):
     for start, words in expected:
         assert any(line.startswith(start) and words in line for line in lines), (start, lines)
     assert len(lines) == len(expected), lines
-    assert row_counts(registry) == before
-    assert recommendation(registry, "NPM-1").status == "issued"
+    assert row_counts(registry_url_with_statuses) == before
+    assert recommendation(registry_url_with_statuses, "NPM-1").status == "issued"
 
 
-def test_a_reply_file_that_is_not_a_table_gets_one_sentence(registry, tmp_path):
+def test_a_reply_file_that_is_not_a_table_gets_one_sentence(registry_url_with_statuses, tmp_path):
     path = tmp_path / "replies.csv"
     path.write_bytes("external_id,status,responded_on\nNPM-1,in_progress,20.02.2024\n".encode("utf-16"))
     result = import_replies(path)
@@ -111,7 +111,7 @@ def test_a_reply_file_that_is_not_a_table_gets_one_sentence(registry, tmp_path):
     assert result.output.strip().startswith("replies.csv: ") and "\n" not in result.output.strip()
 
 
-def test_history_is_printed_oldest_first(registry, tmp_path):
+def test_history_is_printed_oldest_first(registry_url_with_statuses, tmp_path):
     """The log of NPM-1 reads as it happened: created, edited, reply, answer."""
     import_json(write_csv(tmp_path / "fix.csv", "external_id,text,issued_on,ministry", "NPM-1,Обеспечить питьевой водой,15.02.2024,МВД"))
     assert import_replies(write_csv(tmp_path / "r1.csv", REPLIES, "NPM-1,in_progress,20.02.2024,письмо 12,scan-12.pdf")).exit_code == 0
@@ -128,7 +128,7 @@ def test_history_is_printed_oldest_first(registry, tmp_path):
         assert words in output
 
 
-def test_history_of_an_unknown_id_is_a_clear_error(registry):
+def test_history_of_an_unknown_id_is_a_clear_error(registry_url_with_statuses):
     result = run_cli("history", "NPM-404")
     assert result.exit_code != 0
     assert result.output.strip() == "no recommendation 'NPM-404' in the registry"

@@ -19,8 +19,11 @@ from followup.models.followup import IndividualizedRecommendation
 from tests.conftest import wait_until, write_csv
 
 
+pytestmark = pytest.mark.server  # a real Prefect server and `followup serve` processes
+
+
 @pytest.fixture
-def prefect_server(tmp_path: Path):
+def real_prefect_server(tmp_path: Path):
     server = start_server(free_port(), home=tmp_path / "prefect-home", log=tmp_path / "prefect-server.log")
     yield server
     server.stop()
@@ -49,7 +52,7 @@ def _wait(predicate, timeout: float, what: str):
     return wait_until(predicate, timeout, what)
 
 
-def test_the_deadline_event_triggers_escalate(prefect_server, tmp_path: Path):
+def test_the_deadline_event_triggers_escalate(real_prefect_server, tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'registry.db'}"
     init_db(url)
     engine = create_engine(url)
@@ -57,7 +60,7 @@ def test_the_deadline_event_triggers_escalate(prefect_server, tmp_path: Path):
         tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry",
         "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД",
     ), engine=engine, actor="clerk")
-    env = dict(os.environ, PREFECT_API_URL=prefect_server.url, FOLLOWUP_DATABASE_URL=url,
+    env = dict(os.environ, PREFECT_API_URL=real_prefect_server.url, FOLLOWUP_DATABASE_URL=url,
                PREFECT_RUNNER_POLL_FREQUENCY="1", PREFECT_LOGGING_LEVEL="INFO")
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
     serve = subprocess.Popen([str(Path(sys.executable).with_name("followup")), "serve"], cwd=tmp_path, env=env,
@@ -65,18 +68,18 @@ def test_the_deadline_event_triggers_escalate(prefect_server, tmp_path: Path):
     try:
         def deployed():
             try:
-                asyncio.run(_start(prefect_server.url, "check-deadlines/check-deadlines", {"as_of": "2026-04-01"}))
+                asyncio.run(_start(real_prefect_server.url, "check-deadlines/check-deadlines", {"as_of": "2026-04-01"}))
                 return True
             except Exception:  # noqa: BLE001 - not registered yet
                 return False
 
         _wait(deployed, 120, "the served deployments")
         done = _wait(
-            lambda: [r for r in asyncio.run(_runs(prefect_server.url, "escalate")) if r.state and r.state.is_completed()],
+            lambda: [r for r in asyncio.run(_runs(real_prefect_server.url, "escalate")) if r.state and r.state.is_completed()],
             180, "escalate started by the followup.deadlines.checked event",
         )
         assert done[0].name == "escalate 2026-04-01"
-        checks = asyncio.run(_runs(prefect_server.url, "check-deadlines"))
+        checks = asyncio.run(_runs(real_prefect_server.url, "check-deadlines"))
         assert [r.name for r in checks if r.state.is_completed()] == ["check-deadlines 2026-04-01"]
         with engine.connect() as c:
             assert c.execute(select(func.count()).select_from(IndividualizedRecommendation)).scalar_one() == 1
@@ -87,10 +90,10 @@ def test_the_deadline_event_triggers_escalate(prefect_server, tmp_path: Path):
         engine.dispose()
 
 
-def test_prefect_deploy_all_creates_the_deployments_with_schedule_and_trigger(prefect_server, tmp_path: Path):
+def test_prefect_deploy_all_creates_the_deployments_with_schedule_and_trigger(real_prefect_server, tmp_path: Path):
     """An admin deploys prefect.yaml to a server with a process work pool, as the README says."""
     project = Path(__file__).resolve().parent.parent
-    env = dict(os.environ, PREFECT_API_URL=prefect_server.url, FOLLOWUP_HOME=str(project))
+    env = dict(os.environ, PREFECT_API_URL=real_prefect_server.url, FOLLOWUP_HOME=str(project))
     prefect = str(Path(sys.executable).with_name("prefect"))
     assert subprocess.run([prefect, "work-pool", "create", "followup", "--type", "process"], env=env, cwd=project,
                           capture_output=True, timeout=120).returncode == 0
@@ -101,7 +104,7 @@ def test_prefect_deploy_all_creates_the_deployments_with_schedule_and_trigger(pr
         from prefect.client.orchestration import get_client
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        with temporary_settings(updates={PREFECT_API_URL: prefect_server.url}):
+        with temporary_settings(updates={PREFECT_API_URL: real_prefect_server.url}):
             async with get_client() as client:
                 check = await client.read_deployment_by_name("check-deadlines/check-deadlines")
                 escalate = await client.read_deployment_by_name("escalate/escalate")
