@@ -76,6 +76,8 @@ def as_date_or_none(value: object, *, tz: tzinfo | None = None) -> date | None:
     (`2026-11-23`, `2026-11-23 10:00:00+05:00`); anything else (numpy datetime64...) through
     pandas. Raises ValueError for text that is not an ISO date.
     """
+    if type(value) is date:  # the common case first: the daily pass converts every letter item
+        return value
     if _missing(value):
         return None
     if isinstance(value, str):

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from followup.config.notifications import load_notification_config
 from followup.config.policy import Policy, load_policy
+from followup.models.dates import as_date
 from followup.models.db import (
     defer_checkpoint,
     get_engine,
@@ -164,7 +165,7 @@ def _item(details: dict[int, tuple], rec_id: Any, due: Any = None) -> dict[str, 
     external_id, facility, text, stored_due = details[int(rec_id)]
     deadline = due if due is not None and not pd.isna(due) else stored_due
     return {"external_id": external_id, "facility": facility, "text": str(text),
-            "due_on": _as_date(deadline) if deadline is not None and not pd.isna(deadline) else None}
+            "due_on": as_date(deadline) if deadline is not None and not pd.isna(deadline) else None}
 
 
 def _addressee(session: Session, code: str) -> tuple[str, str]:
@@ -179,14 +180,6 @@ def _addressee(session: Session, code: str) -> tuple[str, str]:
 def _letter(kind: str, language: str, context: dict[str, Any]) -> dict[str, Any]:
     rendered = render(kind, language, context)
     return {"language": language, "subject": rendered.subject, "body_text": rendered.text, "body_html": rendered.html}
-
-
-def _as_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return pd.Timestamp(value).date()
 
 
 # --- step 1: check deadlines -------------------------------------------------------------------
@@ -222,10 +215,10 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
     derived = decisions.derived_due
     if len(derived):
         update_by_id(session.connection(), Recommendation.__table__, [int(i) for i in derived["id"]],
-                     {"due_on": [_as_date(d) for d in derived["due_on"]]})
+                     {"due_on": [as_date(d) for d in derived["due_on"]]})
         record_edits(
             session,
-            [(int(i), s, {"due_on": [None, _as_date(d).isoformat()]}) for i, d, s in
+            [(int(i), s, {"due_on": [None, as_date(d).isoformat()]}) for i, d, s in
              zip(derived["id"], derived["due_on"], frame.set_index("id").loc[derived["id"], "status"])],
             actor=ACTOR, reason="deadline derived from config/policy.yaml (none was given)", at=now,
         )
@@ -233,7 +226,7 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
         # decide again with the deadlines as now stored (reminders and overdue marks are
         # keyed by them); no reminder can be keyed by a deadline that did not exist, so the
         # frame needs only its due_on column updated, not a second read of the registry
-        new_due = {int(i): _as_date(d) for i, d in zip(derived["id"], derived["due_on"])}
+        new_due = {int(i): as_date(d) for i, d in zip(derived["id"], derived["due_on"])}
         frame = frame.assign(due_on=[new_due.get(int(i), d) for i, d in zip(frame["id"], frame["due_on"])])
         decisions = decide(frame, policy, as_of)
     stored_due = frame.set_index("id")["due_on"]  # reminders are keyed by the stored deadline
@@ -244,11 +237,11 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
         requests = [TransitionRequest(int(i), Status(status_of[i]), Status.OVERDUE, e) for i, e in zip(late["id"], late["external_id"])]
         transition_many(
             session, requests, actor=ACTOR, at=now, reason="deadline passed without a final answer",
-            reasons=[f"deadline {_as_date(d):%d.%m.%Y} passed without a final answer" for d in late["due_on"]],
-            effective_on=[_as_date(d) for d in late["overdue_since"]],
+            reasons=[f"deadline {as_date(d):%d.%m.%Y} passed without a final answer" for d in late["due_on"]],
+            effective_on=[as_date(d) for d in late["overdue_since"]],
         )
         result.changes += [
-            Change(e, m, status_of[i], Status.OVERDUE.value, f"deadline {_as_date(d):%d.%m.%Y}")
+            Change(e, m, status_of[i], Status.OVERDUE.value, f"deadline {as_date(d):%d.%m.%Y}")
             for i, e, m, d in zip(late["id"], late["external_id"], late["ministry_code"], late["due_on"])
         ]
 
@@ -280,7 +273,7 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
         "dedupe_key": key,
     }])
     reminder_rows = [
-        {"recommendation_id": int(i), "due_on": _as_date(stored_due[i]), "offset_days": int(o),
+        {"recommendation_id": int(i), "due_on": as_date(stored_due[i]), "offset_days": int(o),
          "sent_on": as_of, "notification_id": queued.get(key)}
         for i, o in zip(reminders["id"], reminders["offset"])
     ]
