@@ -44,6 +44,7 @@ from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from followup.config.settings import get_settings
+from followup.models.backend import backend_of
 from followup.models.domain import IndividualizedStatus, NotificationStatus, Status
 from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
 from followup.models.registry import Facility, Recommendation, StatusChange
@@ -122,7 +123,7 @@ def _connected(source: Connection | Session | Engine) -> Iterator[Connection]:
     elif isinstance(source, Connection):
         yield source
     elif isinstance(source, Engine):
-        options = {"isolation_level": "REPEATABLE READ"} if source.dialect.name == "postgresql" else {}
+        options = backend_of(source).read_snapshot_options()
         with source.connect().execution_options(**options) as connection, connection.begin():
             yield connection
     else:
