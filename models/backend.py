@@ -27,6 +27,8 @@ from typing import Any, ClassVar
 from sqlalchemy import Engine, Table, any_, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
@@ -133,7 +135,7 @@ class Backend(ABC):
         return self._dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys))
 
     @abstractmethod
-    def _dialect_insert(self, table: Table) -> Any:
+    def _dialect_insert(self, table: Table) -> SqliteInsert | PostgresInsert:
         """This dialect's INSERT construct (the one with `on_conflict_do_nothing`)."""
 
     def one_of(self, column: ColumnElement[Any], keys: Iterable[Any]) -> ColumnElement[bool]:
@@ -257,7 +259,7 @@ class SqliteBackend(Backend):
         """SQLite keeps no zone: the naive UTC time."""
         return value.replace(tzinfo=None)
 
-    def _dialect_insert(self, table: Table) -> Any:
+    def _dialect_insert(self, table: Table) -> SqliteInsert:
         return sqlite.insert(table)
 
 
@@ -308,7 +310,7 @@ class PostgresBackend(Backend):
         """READ COMMITTED (the default) lets each statement see later commits: REPEATABLE READ."""
         return {"isolation_level": "REPEATABLE READ"}
 
-    def _dialect_insert(self, table: Table) -> Any:
+    def _dialect_insert(self, table: Table) -> PostgresInsert:
         return postgresql.insert(table)
 
     def one_of(self, column: ColumnElement[Any], keys: Iterable[Any]) -> ColumnElement[bool]:
@@ -365,10 +367,10 @@ _BACKENDS: dict[str, Backend] = {b.name: b for b in (SQLITE, POSTGRES)}
 
 
 def _named(name: str) -> Backend:
-    try:
-        return _BACKENDS[name]
-    except KeyError:
-        raise ValueError(f"the registry runs on SQLite or PostgreSQL, not {name!r}") from None
+    backend = _BACKENDS.get(name)
+    if backend is None:
+        raise ValueError(f"the registry runs on SQLite or PostgreSQL, not {name!r}")
+    return backend
 
 
 def backend_for_url(url: str) -> Backend:
@@ -379,5 +381,6 @@ def backend_for_url(url: str) -> Backend:
 
 def backend_of(bind: Connection | Engine | Dialect) -> Backend:
     """The backend the engine behind `bind` was made with (the same object every time)."""
-    dialect = bind if isinstance(bind, Dialect) else bind.dialect
+    # a plain lookup, no isinstance: UTCDateTime asks for each timestamp it binds
+    dialect: Dialect = getattr(bind, "dialect", bind)
     return _named(dialect.name)
