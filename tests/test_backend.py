@@ -140,3 +140,17 @@ def test_the_digest_reads_one_snapshot(engine: Engine) -> None:
     with _connected(engine) as connection:
         level = connection.execute(text("SHOW transaction_isolation")).scalar() if backend_of(engine) is POSTGRES else None
     assert level in (None, "repeatable read")
+
+
+def test_production_creates_a_postgresql_registry_once_and_leaves_sqlite_to_the_engine(postgres_server_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    from followup.operations.production import create_database, drop_database
+
+    url = make_url(postgres_server_url).set(database=f"{make_url(postgres_server_url).database}_made").render_as_string(hide_password=False)
+    try:
+        assert backend_for_url(url).create_database(url) is True
+        assert create_database(url, extensions=("pg_trgm",)) is False  # safe to repeat
+    finally:
+        drop_database(url)
+    assert backend_for_url("sqlite:///nowhere/registry.db").create_database("sqlite:///nowhere/registry.db") is False
