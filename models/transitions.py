@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from followup.models.db import bulk_insert, driver_mark, driver_rows
+from followup.models.backend import backend_of
+from followup.models.db import bulk_insert
 from followup.models.domain import Status
 from followup.models.policy import ANSWERED_STATUSES, days_held
 from followup.models.registry import Recommendation, StatusChange
@@ -178,57 +179,14 @@ def transition_many(
     return n
 
 
-#: status changes per UPDATE statement on PostgreSQL (arrays of this length, one per column)
-UPDATE_CHUNK = 50_000
-
-
 def _update_statuses(connection, updates: list[dict], at: datetime) -> int:
     """Move each item from the status its caller read to its new one, with the clock columns;
     returns how many rows matched (fewer means another run moved some meanwhile).
 
-    Set-based where the database allows: PostgreSQL joins the statement to the changes as
-    arrays (`unnest`), one statement per 50,000 changes; one UPDATE per change through psycopg
-    took 33 s of a 1,000,000-item pass. SQLite, in process, gets the driver's executemany
-    with each column's bind processor applied once per distinct value (SQLAlchemy's per-row
-    parameter handling cost more than the UPDATEs).
+    Set-based where the database allows (PostgreSQL: arrays joined with `unnest`; SQLite: the
+    driver's executemany): see `Backend.update_statuses` in models/backend.py.
     """
-    c = Recommendation.__table__.c
-    quote = connection.dialect.identifier_preparer.quote
-    table = quote(Recommendation.__table__.name)
-    if connection.dialect.name == "postgresql":
-        sql = (
-            f"UPDATE {table} AS r SET status = u.to_status, updated_at = %s, "
-            "overdue_since = COALESCE(u.overdue_since, r.overdue_since), on_hold_since = u.on_hold_since, "
-            "days_on_hold = r.days_on_hold + u.hold_days "
-            "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::date[], %s::date[], %s::int[]) "
-            "AS u(id, from_status, to_status, overdue_since, on_hold_since, hold_days) "
-            "WHERE r.id = u.id AND r.status = u.from_status"
-        )
-        stamp = c.updated_at.type._cached_bind_processor(connection.dialect)
-        matched = 0
-        for start in range(0, len(updates), UPDATE_CHUNK):
-            part = updates[start : start + UPDATE_CHUNK]
-            matched += connection.exec_driver_sql(sql, (
-                stamp(at) if stamp else at,
-                [u["b_id"] for u in part], [str(u["b_from"]) for u in part], [str(u["b_to"]) for u in part],
-                [u["b_overdue_since"] for u in part], [u["b_on_hold_since"] for u in part], [u["b_hold_days"] for u in part],
-            )).rowcount
-        return matched
-    mark = driver_mark(connection)
-    sql = (
-        f"UPDATE {table} SET status = {mark}, updated_at = {mark}, overdue_since = COALESCE({mark}, overdue_since), "
-        f"on_hold_since = {mark}, days_on_hold = days_on_hold + {mark} WHERE id = {mark} AND status = {mark}"
-    )
-    rows = driver_rows(connection, [
-        (c.status, [u["b_to"] for u in updates]),
-        (c.updated_at, [at] * len(updates)),
-        (c.overdue_since, [u["b_overdue_since"] for u in updates]),
-        (c.on_hold_since, [u["b_on_hold_since"] for u in updates]),
-        (c.days_on_hold, [u["b_hold_days"] for u in updates]),
-        (c.id, [u["b_id"] for u in updates]),
-        (c.status, [u["b_from"] for u in updates]),
-    ])
-    return connection.exec_driver_sql(sql, rows).rowcount
+    return backend_of(connection).update_statuses(connection, Recommendation.__table__, updates, at)
 
 
 def _clock_columns(session: Session, requests, updates: list[dict], *, at: datetime, effective_on) -> None:

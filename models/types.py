@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+from followup.models.backend import backend_of
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp that is always stored and returned in UTC, timezone-aware.
@@ -24,7 +26,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: the registry stores instants in UTC")
         value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return backend_of(dialect).utc_for_storage(value)
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:

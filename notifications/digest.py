@@ -45,6 +45,7 @@ from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from followup.config.settings import get_settings
+from followup.models.backend import backend_of
 from followup.models.dates import as_date_or_none
 from followup.models.domain import IndividualizedStatus, NotificationStatus, Status
 from followup.models.followup import (
@@ -125,7 +126,7 @@ def _connected(source: Connection | Session | Engine) -> Iterator[Connection]:
     elif isinstance(source, Connection):
         yield source
     elif isinstance(source, Engine):
-        options = {"isolation_level": "REPEATABLE READ"} if source.dialect.name == "postgresql" else {}
+        options = backend_of(source).read_snapshot_options()
         with source.connect().execution_options(**options) as connection, connection.begin():
             yield connection
     else:

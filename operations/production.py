@@ -35,6 +35,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from followup.models.backend import POSTGRES, backend_for_url
 from followup.operations.deployments import (
     PROJECT_DIR,
     LocalServer,
@@ -63,31 +64,16 @@ class ProductionError(RuntimeError):
 def _admin_url(url: str) -> str:
     """The same server's `postgres` database through psycopg (CREATE DATABASE cannot run inside
     the database it creates, and the server's asyncpg URL is for the server only)."""
-    return make_url(url).set(drivername="postgresql+psycopg", database="postgres").render_as_string(hide_password=False)
+    return POSTGRES.admin_url(url)
 
 
 def create_database(url: str, *, extensions: tuple[str, ...] = ()) -> bool:
-    """Create the database `url` names if it is absent, then the extensions in it; True if created.
+    """Create the PostgreSQL database `url` names if it is absent, then the extensions in it; True
+    if created.
 
     Safe to repeat. `url` may use any PostgreSQL driver (asyncpg for Prefect's, psycopg for the
     registry)."""
-    name = make_url(url).database
-    admin = create_engine(_admin_url(url), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
-            if not exists:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    inside = create_engine(make_url(_admin_url(url)).set(database=name), isolation_level="AUTOCOMMIT")
-    try:
-        with inside.connect() as connection:
-            for extension in extensions:
-                connection.execute(text(f'CREATE EXTENSION IF NOT EXISTS "{extension}"'))
-    finally:
-        inside.dispose()
-    return not exists
+    return POSTGRES.create_database(url, extensions=extensions)
 
 
 def drop_database(url: str) -> None:
@@ -240,8 +226,7 @@ def up(*, prefect_database_url: str, registry_url: str, home: Path, port: int = 
     from followup.models.crud import init_db
 
     create_database(prefect_database_url, extensions=PREFECT_EXTENSIONS)
-    if make_url(registry_url).get_backend_name() == "postgresql":
-        create_database(registry_url)
+    backend_for_url(registry_url).create_database(registry_url)  # SQLite: its file comes with the engine
     init_db(registry_url)
     server = start_prefect_server(prefect_database_url, port=port, host=host, home=home)
     production = Production(server.url, server, home=home)

@@ -14,17 +14,17 @@ recommendation per ministry and day, one notification per dedupe key) back that 
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, insert, null, select, text, update
+from sqlalchemy import Engine, func, insert, null, select, update
 from sqlalchemy.orm import Session
 
 from followup.config.notifications import load_notification_config
 from followup.config.policy import Policy, load_policy
+from followup.models.backend import backend_of
 from followup.models.dates import as_date
 from followup.models.db import (
     defer_checkpoint,
@@ -88,11 +88,8 @@ class StepResult:
 def lock(session: Session, name: str) -> None:
     """Serialize one kind of run per registry until the transaction ends."""
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(f"followup:{name}".encode())})
-    else:
-        # any write statement takes SQLite's single write lock (others wait: busy_timeout)
-        connection.execute(text("UPDATE ministry SET code = code WHERE 1 = 0"))
+    # PostgreSQL: an advisory lock; SQLite: its single write lock (models/backend.py)
+    backend_of(connection).lock(connection, name)
 
 
 def load_watched(

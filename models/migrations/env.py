@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 import followup.models.followup  # noqa: F401  (registers the tables on the metadata)
 import followup.models.registry  # noqa: F401
+from followup.models.backend import backend_of
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -18,7 +19,7 @@ def _configure(connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         # SQLite cannot ALTER most things: batch mode copies the table instead
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=backend_of(connection).alters_by_copy,
         compare_type=True,
     )
 

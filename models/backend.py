@@ -1,0 +1,386 @@
+"""Every difference between SQLite and PostgreSQL, in one object per kind of database.
+
+The registry runs on both databases, and a few operations must be written differently on each
+(the step locks, the fast bulk paths, the daily pass's status UPDATE, checkpoints, large IN
+lists, ON CONFLICT, how a timestamp is stored, a consistent read, creating the database). Each
+of them is a method of `Backend`; `SqliteBackend` and `PostgresBackend` implement them. Which
+one applies is decided once, from the URL, when `models.db.get_engine` makes the engine
+(`backend_for_url`), and found again from any engine, connection or dialect with `backend_of`:
+callers never test the dialect's name themselves.
+
+The fast paths hand rows straight to the driver (COPY on PostgreSQL, executemany on SQLite)
+with each column's bind processor applied once per column (`driver_rows`): SQLAlchemy's
+per-row parameter handling cost the import and the daily pass 2-3x. The processors come from
+`bind_processor`, the one place that asks SQLAlchemy for them, through public API only
+(tests/test_backend.py checks it still gives what SQLAlchemy itself applies).
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import Engine, Table, any_, bindparam, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeEngine
+
+#: a bound value's conversion to what the driver takes (None: the value goes as it is)
+BindProcessor = Callable[[Any], Any]
+
+#: SQLite's own default: after a commit, copy the WAL back into the database once it holds
+#: more than this many pages
+WAL_AUTOCHECKPOINT = 1000
+
+#: status changes per UPDATE statement on PostgreSQL (arrays of this length, one per column)
+UPDATE_CHUNK = 50_000
+
+
+# --- bind processors (the one place that asks SQLAlchemy for them) -----------------------------
+
+
+def bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> BindProcessor | None:
+    """The function SQLAlchemy applies to a value of `type_` before handing it to `dialect`'s
+    driver (dates as text on SQLite, UTC datetimes, JSON), or None when it hands values as they are.
+
+    The dialect's own implementation of the type (`dialect_impl`: e.g. SQLite's DATE, which
+    writes text) processes the value, as when SQLAlchemy executes a statement. Public API only
+    (SQLAlchemy's `_cached_bind_processor` does the same and keeps the result; callers ask once
+    per column per statement, so nothing is lost). tests/test_backend.py fails if the two ever
+    disagree.
+    """
+    return type_.dialect_impl(dialect).bind_processor(dialect)
+
+
+def driver_rows(dialect: Dialect, parameters: Sequence[tuple[Any, Sequence[Any]]]) -> list[tuple[Any, ...]]:
+    """Rows of driver parameters from (column, values) pairs, each column's bind processor applied
+    once per distinct value: for statements sent through the driver's executemany or COPY."""
+    processed: list[Sequence[Any]] = []
+    for column, values in parameters:
+        processor = bind_processor(column.type, dialect)
+        processed.append(_processed(processor, values) if processor else values)
+    return list(zip(*processed, strict=False))
+
+
+def _processed(processor: BindProcessor, values: Sequence[Any]) -> list[Any]:
+    """Apply a bind processor once per distinct value: dates and timestamps repeat (a file has a
+    few thousand distinct days, an import one timestamp); unhashable values (JSON) go one by one."""
+    cache: dict[Any, Any] = {}
+    out: list[Any] = []
+    try:
+        for v in values:
+            try:
+                out.append(cache[v])
+            except KeyError:
+                cache[v] = p = processor(v)
+                out.append(p)
+    except TypeError:
+        return [processor(v) for v in values]
+    return out
+
+
+# --- the backends ------------------------------------------------------------------------------
+
+
+class Backend(ABC):
+    """What differs between the databases the registry runs on. Stateless: one instance per kind
+    of database serves every engine of that kind."""
+
+    #: SQLAlchemy's name for the dialect (`Dialect.name`, `URL.get_backend_name()`)
+    name: ClassVar[str]
+    #: the driver's positional placeholder, for statements sent through the driver
+    mark: ClassVar[str]
+    #: whether Alembic must copy a table to alter it (batch mode)
+    alters_by_copy: ClassVar[bool] = False
+
+    @abstractmethod
+    def create_engine(self, url: str) -> Engine:
+        """A new engine for `url`, with this database's connection settings."""
+
+    @abstractmethod
+    def create_database(self, url: str, *, extensions: tuple[str, ...] = ()) -> bool:
+        """Create the database `url` names if it is absent (and `extensions` in it); True if created."""
+
+    @abstractmethod
+    def lock(self, connection: Connection, name: str) -> None:
+        """Serialize one kind of run (`name`) per registry until the transaction ends."""
+
+    def defer_checkpoint(self, connection: Connection) -> None:
+        """Let this transaction's commit leave its pages for a later commit to write back
+        (see SqliteBackend); nothing where the database has no such choice."""
+
+    @abstractmethod
+    def utc_for_storage(self, value: datetime) -> datetime:
+        """An aware UTC datetime as this database's timestamp column takes it."""
+
+    def read_snapshot_options(self) -> dict[str, Any]:
+        """Execution options for a connection whose reads must all see one moment of the
+        registry (the digest's sections); {} where one transaction already does."""
+        return {}
+
+    def insert_absent(self, table: Table, *keys: str) -> Insert:
+        """An INSERT that skips rows whose unique key (`keys`) already exists.
+
+        What makes repeated and concurrent runs write each reminder or message once.
+        """
+        return self._dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+    @abstractmethod
+    def _dialect_insert(self, table: Table) -> SqliteInsert | PostgresInsert:
+        """This dialect's INSERT construct (the one with `on_conflict_do_nothing`)."""
+
+    def one_of(self, column: ColumnElement[Any], keys: Iterable[Any]) -> ColumnElement[bool]:
+        """`column IN (keys)` for a large set of keys (a plain IN here; see PostgresBackend)."""
+        return column.in_(list(keys))
+
+    def bulk_insert(self, connection: Connection, table: Table, columns: Mapping[str, Sequence[Any]]) -> None:
+        """INSERT many rows straight through the driver, in the caller's transaction: one
+        executemany (PostgresBackend: COPY).
+
+        `columns` maps column name -> its values (one list per column, all the same length). Each
+        column's bind processor (dates on SQLite, UTC datetimes, JSON) is applied once per column;
+        SQLAlchemy's per-row parameter handling cost the import 2-3x at 500,000 rows.
+        """
+        names = list(columns)
+        if not names or not columns[names[0]]:
+            return
+        quote = connection.dialect.identifier_preparer.quote
+        rows = driver_rows(connection.dialect, [(table.c[n], columns[n]) for n in names])
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+            f"VALUES ({', '.join([self.mark] * len(names))})"
+        )
+        connection.exec_driver_sql(sql, rows)
+
+    def update_by_id(self, connection: Connection, table: Table, ids: Sequence[Any],
+                     columns: Mapping[str, Sequence[Any]]) -> int:
+        """`UPDATE table SET column = value, ... WHERE id = ...` for many rows, through the driver's
+        executemany with each column's bind processor applied once per distinct value (as
+        `bulk_insert`); returns how many rows matched."""
+        if not ids:
+            return 0
+        quote = connection.dialect.identifier_preparer.quote
+        mark = self.mark
+        sets = ", ".join(f"{quote(name)} = {mark}" for name in columns)
+        rows = driver_rows(connection.dialect, [*((table.c[name], values) for name, values in columns.items()), (table.c.id, ids)])
+        return int(connection.exec_driver_sql(f"UPDATE {quote(table.name)} SET {sets} WHERE id = {mark}", rows).rowcount)
+
+    def update_statuses(self, connection: Connection, table: Table, updates: Sequence[Mapping[str, Any]],
+                        at: datetime) -> int:
+        """Move each recommendation (`table`) from the status its caller read to its new one,
+        with the clock columns; returns how many rows matched (fewer means another run moved
+        some meanwhile).
+
+        Each update holds b_id, b_from, b_to, b_overdue_since, b_on_hold_since, b_hold_days.
+        Here: the driver's executemany with each column's bind processor applied once per
+        distinct value (SQLAlchemy's per-row parameter handling cost more than the UPDATEs);
+        PostgresBackend sends them as arrays.
+        """
+        c = table.c
+        mark = self.mark
+        sql = (
+            f"UPDATE {connection.dialect.identifier_preparer.quote(table.name)} SET status = {mark}, "
+            f"updated_at = {mark}, overdue_since = COALESCE({mark}, overdue_since), "
+            f"on_hold_since = {mark}, days_on_hold = days_on_hold + {mark} WHERE id = {mark} AND status = {mark}"
+        )
+        rows = driver_rows(connection.dialect, [
+            (c.status, [u["b_to"] for u in updates]),
+            (c.updated_at, [at] * len(updates)),
+            (c.overdue_since, [u["b_overdue_since"] for u in updates]),
+            (c.on_hold_since, [u["b_on_hold_since"] for u in updates]),
+            (c.days_on_hold, [u["b_hold_days"] for u in updates]),
+            (c.id, [u["b_id"] for u in updates]),
+            (c.status, [u["b_from"] for u in updates]),
+        ])
+        return int(connection.exec_driver_sql(sql, rows).rowcount)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:  # pragma: no cover - trivial
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the daily runs
+    cursor.execute("PRAGMA busy_timeout=30000")  # two writers wait instead of failing at once
+    cursor.close()
+
+
+def _sqlite_checkpoint_default(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:  # pragma: no cover - trivial
+    """Every use of a pooled connection starts with the default checkpointing, whatever the
+    last one chose (see `SqliteBackend.defer_checkpoint`)."""
+    dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
+
+
+class SqliteBackend(Backend):
+    """A registry in one file, in process: one writer at a time, WAL for readers."""
+
+    name = "sqlite"
+    mark = "?"
+    alters_by_copy = True  # SQLite cannot ALTER most things: batch mode copies the table
+
+    def create_engine(self, url: str) -> Engine:
+        parsed = make_url(url)
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "checkout", _sqlite_checkpoint_default)
+        return engine
+
+    def create_database(self, url: str, *, extensions: tuple[str, ...] = ()) -> bool:
+        """Nothing to do: the file is made on first connection (`create_engine` makes its folder)."""
+        return False
+
+    def lock(self, connection: Connection, name: str) -> None:
+        # any write statement takes SQLite's single write lock (others wait: busy_timeout)
+        connection.execute(text("UPDATE ministry SET code = code WHERE 1 = 0"))
+
+    def defer_checkpoint(self, connection: Connection) -> None:
+        """Let this transaction's commit leave its pages in the WAL for the next commit to
+        checkpoint, instead of copying them into the database file now.
+
+        For a run of transactions that each touch pages all over the same table (the daily pass
+        escalates ministry by ministry, and every ministry's items are spread over the whole
+        registry): each commit's checkpoint wrote most of the table again and waited for the disk,
+        11 s of a 1,000,000-item pass. The next ordinary commit (level 2, or any other write)
+        checkpoints everything at once; the connection gets the default back when it is next
+        taken from the pool.
+        """
+        connection.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+
+    def utc_for_storage(self, value: datetime) -> datetime:
+        """SQLite keeps no zone: the naive UTC time."""
+        return value.replace(tzinfo=None)
+
+    def _dialect_insert(self, table: Table) -> SqliteInsert:
+        return sqlite.insert(table)
+
+
+class PostgresBackend(Backend):
+    """A registry on a PostgreSQL server, through psycopg."""
+
+    name = "postgresql"
+    mark = "%s"
+
+    def create_engine(self, url: str) -> Engine:
+        return create_engine(url, pool_pre_ping=True)
+
+    @staticmethod
+    def admin_url(url: str) -> str:
+        """The same server's `postgres` database through psycopg (CREATE DATABASE cannot run inside
+        the database it creates, and Prefect's server's asyncpg URL is for the server only)."""
+        return make_url(url).set(drivername="postgresql+psycopg", database="postgres").render_as_string(hide_password=False)
+
+    def create_database(self, url: str, *, extensions: tuple[str, ...] = ()) -> bool:
+        """Safe to repeat. `url` may use any PostgreSQL driver (asyncpg for Prefect's, psycopg for
+        the registry)."""
+        name = make_url(url).database
+        admin = create_engine(self.admin_url(url), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+                if not exists:
+                    connection.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            admin.dispose()
+        inside = create_engine(make_url(self.admin_url(url)).set(database=name), isolation_level="AUTOCOMMIT")
+        try:
+            with inside.connect() as connection:
+                for extension in extensions:
+                    connection.execute(text(f'CREATE EXTENSION IF NOT EXISTS "{extension}"'))
+        finally:
+            inside.dispose()
+        return not exists
+
+    def lock(self, connection: Connection, name: str) -> None:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(f"followup:{name}".encode())})
+
+    def utc_for_storage(self, value: datetime) -> datetime:
+        """`timestamptz` keeps the zone."""
+        return value
+
+    def read_snapshot_options(self) -> dict[str, Any]:
+        """READ COMMITTED (the default) lets each statement see later commits: REPEATABLE READ."""
+        return {"isolation_level": "REPEATABLE READ"}
+
+    def _dialect_insert(self, table: Table) -> PostgresInsert:
+        return postgresql.insert(table)
+
+    def one_of(self, column: ColumnElement[Any], keys: Iterable[Any]) -> ColumnElement[bool]:
+        """One array parameter (`= ANY(:keys)`): psycopg spends seconds parsing a statement with
+        20,000 placeholders (SQLite keeps a plain IN; its limit is 32,766 parameters, callers
+        send chunks of at most 20,000)."""
+        return column == any_(bindparam(None, list(keys), type_=ARRAY(column.type)))
+
+    def bulk_insert(self, connection: Connection, table: Table, columns: Mapping[str, Sequence[Any]]) -> None:
+        """COPY: one stream instead of one INSERT per row (the history of 225,000 status changes
+        took 20 s as INSERTs through psycopg)."""
+        names = list(columns)
+        if not names or not columns[names[0]]:
+            return
+        quote = connection.dialect.identifier_preparer.quote
+        rows = driver_rows(connection.dialect, [(table.c[n], columns[n]) for n in names])
+        sql = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
+        driver = connection.connection.driver_connection
+        assert driver is not None, "COPY needs the connection's psycopg connection"
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def update_statuses(self, connection: Connection, table: Table, updates: Sequence[Mapping[str, Any]],
+                        at: datetime) -> int:
+        """Set-based: the statement joins the changes as arrays (`unnest`), one statement per
+        UPDATE_CHUNK changes; one UPDATE per change through psycopg took 33 s of a
+        1,000,000-item pass."""
+        sql = (
+            f"UPDATE {connection.dialect.identifier_preparer.quote(table.name)} AS r SET status = u.to_status, updated_at = %s, "
+            "overdue_since = COALESCE(u.overdue_since, r.overdue_since), on_hold_since = u.on_hold_since, "
+            "days_on_hold = r.days_on_hold + u.hold_days "
+            "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::date[], %s::date[], %s::int[]) "
+            "AS u(id, from_status, to_status, overdue_since, on_hold_since, hold_days) "
+            "WHERE r.id = u.id AND r.status = u.from_status"
+        )
+        stamp = bind_processor(table.c.updated_at.type, connection.dialect)
+        matched = 0
+        for start in range(0, len(updates), UPDATE_CHUNK):
+            part = updates[start : start + UPDATE_CHUNK]
+            matched += connection.exec_driver_sql(sql, (
+                stamp(at) if stamp else at,
+                [u["b_id"] for u in part], [str(u["b_from"]) for u in part], [str(u["b_to"]) for u in part],
+                [u["b_overdue_since"] for u in part], [u["b_on_hold_since"] for u in part], [u["b_hold_days"] for u in part],
+            )).rowcount
+        return matched
+
+
+# --- choosing one ------------------------------------------------------------------------------
+
+SQLITE = SqliteBackend()
+POSTGRES = PostgresBackend()
+_BACKENDS: dict[str, Backend] = {b.name: b for b in (SQLITE, POSTGRES)}
+
+
+def _named(name: str) -> Backend:
+    backend = _BACKENDS.get(name)
+    if backend is None:
+        raise ValueError(f"the registry runs on SQLite or PostgreSQL, not {name!r}")
+    return backend
+
+
+def backend_for_url(url: str) -> Backend:
+    """The backend for a database URL (any driver of a supported database): what
+    `models.db.get_engine` uses to make the engine."""
+    return _named(make_url(url).get_backend_name())
+
+
+def backend_of(bind: Connection | Engine | Dialect) -> Backend:
+    """The backend the engine behind `bind` was made with (the same object every time)."""
+    # a plain lookup, no isinstance: UTCDateTime asks for each timestamp it binds
+    dialect: Dialect = getattr(bind, "dialect", bind)
+    return _named(dialect.name)
