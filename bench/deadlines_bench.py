@@ -452,8 +452,8 @@ def child_project(url: str, as_of_iso: str, mode: str, workdir: str, profile_top
     from collections import Counter
 
     from followup.config.policy import load_policy
-    from followup.steps import deadlines
     from followup.models.db import get_engine
+    from followup.steps import deadlines
 
     as_of = date.fromisoformat(as_of_iso)
     probes = _Probes()

@@ -218,8 +218,8 @@ def child_import(url: str, csv_path: str, heap: bool) -> dict:
     import gc
     import tracemalloc
 
-    from followup.spreadsheets.ingest import import_recommendations
     from followup.models.db import get_engine
+    from followup.spreadsheets.ingest import import_recommendations
 
     engine = get_engine(url)
     gc.collect()
@@ -243,8 +243,8 @@ def child_profile(url: str, csv_path: str, top: int) -> str:
     import io
     import pstats
 
-    from followup.spreadsheets.ingest import import_recommendations
     from followup.models.db import get_engine
+    from followup.spreadsheets.ingest import import_recommendations
 
     engine = get_engine(url)
     profiler = cProfile.Profile()

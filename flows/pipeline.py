@@ -25,8 +25,8 @@ from followup.steps.deadlines import (
     StepResult,
     check_deadlines,
     escalate_ministry,
-    refer_to_level2,
     plan_escalations,
+    refer_to_level2,
 )
 
 ARTIFACT_ROWS = 500  # the UI table shows the first ones; the registry has them all

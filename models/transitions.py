@@ -22,7 +22,7 @@ from followup.models.backend import backend_of
 from followup.models.db import bulk_insert
 from followup.models.domain import Status
 from followup.models.policy import ANSWERED_STATUSES, days_held
-from followup.models.registry import Recommendation, StatusChange
+from followup.models.registry import Recommendation, StatusChange, table_of
 from followup.models.types import utcnow
 
 S = Status
@@ -165,7 +165,7 @@ def transition_many(
                 "since they were read; nothing was written, run again"
             )
     n = len(requests)
-    bulk_insert(session.connection(), StatusChange.__table__, {
+    bulk_insert(session.connection(), table_of(StatusChange), {
         "recommendation_id": [r.recommendation_id for r in requests],
         "from_status": [None if r.from_status is None else str(r.from_status) for r in requests],
         "to_status": [str(r.to_status) for r in requests],
@@ -186,7 +186,7 @@ def _update_statuses(connection, updates: list[dict], at: datetime) -> int:
     Set-based where the database allows (PostgreSQL: arrays joined with `unnest`; SQLite: the
     driver's executemany): see `Backend.update_statuses` in models/backend.py.
     """
-    return backend_of(connection).update_statuses(connection, Recommendation.__table__, updates, at)
+    return backend_of(connection).update_statuses(connection, table_of(Recommendation), updates, at)
 
 
 def _clock_columns(session: Session, requests, updates: list[dict], *, at: datetime, effective_on) -> None:
@@ -200,7 +200,7 @@ def _clock_columns(session: Session, requests, updates: list[dict], *, at: datet
     leaving_hold = [u["b_id"] for u in updates if u["b_from"] == Status.ON_HOLD]
     held_since: dict[int, date] = {}
     if leaving_hold:
-        table = Recommendation.__table__
+        table = table_of(Recommendation)
         held_since = dict(session.connection().execute(
             select(table.c.id, table.c.on_hold_since).where(table.c.id.in_(leaving_hold))
         ).all())
@@ -258,7 +258,7 @@ def record_edits(
     n = len(edits)
     # straight through the driver, like the status changes: the daily pass records tens of
     # thousands of derived deadlines at once
-    bulk_insert(session.connection(), StatusChange.__table__, {
+    bulk_insert(session.connection(), table_of(StatusChange), {
         "recommendation_id": [rec_id for rec_id, _, _ in edits],
         "from_status": [status for _, status, _ in edits],
         "to_status": [status for _, status, _ in edits],

@@ -54,7 +54,7 @@ from followup.models.followup import (
     Notification,
 )
 from followup.models.policy import ANSWERED_STATUSES, LATE_STATUSES, effective_due
-from followup.models.registry import Facility, Recommendation, StatusChange
+from followup.models.registry import Facility, Recommendation, StatusChange, table_of
 
 #: the sections in digest order, each with its columns in order
 SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -157,7 +157,7 @@ def _new_overdue(connection: Connection, since: date, as_of: date, tz) -> pd.Dat
     An item that became overdue twice in the period is listed once, with the later day.
     History rows that only record an edit (from_status == to_status) are not a change.
     """
-    h, r, f = StatusChange.__table__, Recommendation.__table__, Facility.__table__
+    h, r, f = table_of(StatusChange), table_of(Recommendation), table_of(Facility)
     start = datetime.combine(since, time(), tzinfo=tz)  # the period's first local midnight
     end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=tz)  # the midnight after as_of
     rows = connection.execute(
@@ -192,7 +192,7 @@ def _new_overdue(connection: Connection, since: date, as_of: date, tz) -> pd.Dat
 
 
 def _individualized(connection: Connection, since: date, as_of: date) -> pd.DataFrame:
-    ir, link = IndividualizedRecommendation.__table__, IndividualizedItem.__table__
+    ir, link = table_of(IndividualizedRecommendation), table_of(IndividualizedItem)
     rows = connection.execute(
         select(ir.c.reference, ir.c.ministry_code, ir.c.issued_on, ir.c.response_due_on, func.count(link.c.id), ir.c.status)
         .select_from(ir.outerjoin(link, link.c.individualized_id == ir.c.id))
@@ -214,8 +214,8 @@ def _awaiting_decision(connection: Connection) -> pd.DataFrame:
     An item listed in several letters (answered in part, escalated again) shows the latest one
     that went to level 2, else the latest one; none (None) if it reached this status another way.
     """
-    r, f = Recommendation.__table__, Facility.__table__
-    ir, link = IndividualizedRecommendation.__table__, IndividualizedItem.__table__
+    r, f = table_of(Recommendation), table_of(Facility)
+    ir, link = table_of(IndividualizedRecommendation), table_of(IndividualizedItem)
     rows = connection.execute(
         select(
             r.c.id, r.c.external_id, r.c.ministry_code, f.c.name, ir.c.reference, ir.c.response_due_on,
@@ -243,7 +243,7 @@ def _awaiting_decision(connection: Connection) -> pd.DataFrame:
 def _unassigned(connection: Connection) -> pd.DataFrame:
     """Everything still without an owner: NPM items and, above all, UN mechanisms' recommendations,
     shown with their source and document reference (`CCPR/C/KAZ/CO/2, para. 24`)."""
-    r, f = Recommendation.__table__, Facility.__table__
+    r, f = table_of(Recommendation), table_of(Facility)
     rows = connection.execute(
         select(r.c.external_id, r.c.source, r.c.mechanism_ref, r.c.issued_on, f.c.name, f.c.region, r.c.category,
                func.substr(r.c.text, 1, TEXT_CHARS))
@@ -259,7 +259,7 @@ def _unassigned(connection: Connection) -> pd.DataFrame:
 
 
 def _response_rates(connection: Connection, as_of: date) -> pd.DataFrame:
-    r, ir = Recommendation.__table__, IndividualizedRecommendation.__table__
+    r, ir = table_of(Recommendation), table_of(IndividualizedRecommendation)
     rows = connection.execute(
         select(r.c.ministry_code, r.c.status, r.c.due_on, r.c.days_on_hold, r.c.on_hold_since)
         .where(r.c.ministry_code.is_not(None), r.c.status != Status.WITHDRAWN.value)
@@ -302,7 +302,7 @@ def _response_rates(connection: Connection, as_of: date) -> pd.DataFrame:
 
 def _failed_notifications(connection: Connection, tz) -> pd.DataFrame:
     """Messages that did not go out; `created_at` as an aware datetime in the office's time zone."""
-    n = Notification.__table__
+    n = table_of(Notification)
     rows = connection.execute(
         select(n.c.recipient, n.c.kind, n.c.subject, n.c.status, n.c.attempts, n.c.last_error, n.c.created_at)
         .where(n.c.status.in_(FAILED_NOTIFICATION_STATUSES))

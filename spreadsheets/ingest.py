@@ -21,8 +21,8 @@ from sqlmodel import Session
 
 from followup.config.loader import normalize_name
 from followup.config.settings import get_settings
-from followup.models.db import bulk_insert, get_engine, one_of, tuples
 from followup.models.dates import as_date
+from followup.models.db import bulk_insert, get_engine, one_of, tuples
 from followup.models.domain import FacilityType, Grade, Priority, Source, Status
 from followup.models.international import (
     FOLLOWUP,
@@ -43,6 +43,7 @@ from followup.models.registry import (
     RecommendationTag,
     StatusChange,
     Visit,
+    table_of,
 )
 from followup.models.transitions import (
     TransitionRequest,
@@ -255,10 +256,10 @@ def validate_recommendations(frame: pd.DataFrame, *, ministries: dict[str, str])
             out[name] = stripped.where(stripped != "", None)
     # PostgreSQL refuses a value longer than its column (SQLite stores it): refuse it here, by row
     for name, column in (
-        ("external_id", Recommendation.__table__.c.external_id), ("facility", Facility.__table__.c.name),
-        ("region", Facility.__table__.c.region), ("category", Recommendation.__table__.c.category),
-        ("mechanism_ref", Recommendation.__table__.c.mechanism_ref), ("visit_id", Visit.__table__.c.external_id),
-        ("recommending_state", Recommendation.__table__.c.recommending_state),
+        ("external_id", table_of(Recommendation).c.external_id), ("facility", table_of(Facility).c.name),
+        ("region", table_of(Facility).c.region), ("category", table_of(Recommendation).c.category),
+        ("mechanism_ref", table_of(Recommendation).c.mechanism_ref), ("visit_id", table_of(Visit).c.external_id),
+        ("recommending_state", table_of(Recommendation).c.recommending_state),
     ):
         if name in out:
             limit = column.type.length
@@ -300,7 +301,7 @@ def _resolve_facilities(session: Session, frame: pd.DataFrame) -> pd.Series:
             }
             for r in new.itertuples()
         ]
-        table = Facility.__table__
+        table = table_of(Facility)
         result = session.connection().execute(insert(table).returning(table.c.id, table.c.name, sort_by_parameter_order=True), rows)
         known.update({normalize_name(name): fid for fid, name in result.all()})
     ids = {name: known.get(norm) for name, norm in norms.items()}
@@ -314,7 +315,7 @@ def _resolve_visits(session: Session, frame: pd.DataFrame, facility_ids: pd.Seri
     keys = frame["visit_id"].dropna().unique().tolist()
     known: dict[str, int] = {}
     for chunk in _chunks(keys):
-        known.update({k: i for i, k in session.exec(select(Visit.id, Visit.external_id).where(one_of(session.connection(), Visit.__table__.c.external_id, chunk))).all()})  # type: ignore[attr-defined,call-overload]
+        known.update({k: i for i, k in session.exec(select(Visit.id, Visit.external_id).where(one_of(session.connection(), table_of(Visit).c.external_id, chunk))).all()})  # type: ignore[attr-defined,call-overload]
     new = [k for k in keys if k not in known]
     if new:
         subset = frame[frame["visit_id"].isin(new)].assign(visit_facility=facility_ids)
@@ -329,7 +330,7 @@ def _resolve_visits(session: Session, frame: pd.DataFrame, facility_ids: pd.Seri
             }
             for r in firsts.itertuples()
         ]
-        table = Visit.__table__
+        table = table_of(Visit)
         result = session.connection().execute(insert(table).returning(table.c.id, table.c.external_id, sort_by_parameter_order=True), rows)
         known.update({k: i for i, k in result.all()})
     return frame["visit_id"].map(lambda k: known.get(k) if k else None)
@@ -341,7 +342,7 @@ def _existing(session: Session, external_ids: list[str], *, compared: bool = Tru
     With `compared=False` only id and status: what validation needs, without holding every
     text of a 500,000-row registry in memory at once (the update reads those chunk by chunk).
     """
-    table = Recommendation.__table__
+    table = table_of(Recommendation)
     columns = [table.c.id, table.c.external_id, table.c.status]
     if compared:
         columns += [table.c[c] for c in COMPARED.values()]
@@ -535,7 +536,7 @@ def _column(values: pd.Series, *, integer: bool = False) -> list:
 
 
 def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime, step) -> None:
-    table = Recommendation.__table__
+    table = table_of(Recommendation)
     columns = [c for c in COMPARED if c in new.columns]
     done = 0
     total = len(new)
@@ -582,12 +583,12 @@ def _insert_tags(connection, ids: list[int], rows: pd.DataFrame) -> None:
                 columns["recommendation_id"].append(int(rec_id))
                 columns["kind"].append(TAG_COLUMNS[name])
                 columns["value"].append(value)
-    bulk_insert(connection, RecommendationTag.__table__, columns)
+    bulk_insert(connection, table_of(RecommendationTag), columns)
 
 
 def tags_of(connection, ids: list[int]) -> dict[int, dict[str, list[str]]]:
     """The recommendations' tags: id -> kind -> values (in the order they were written)."""
-    t = RecommendationTag.__table__
+    t = table_of(RecommendationTag)
     found: dict[int, dict[str, list[str]]] = {}
     for chunk in _chunks(ids):
         rows = connection.execute(
@@ -616,7 +617,7 @@ def _tag_changes(session: Session, rows: pd.DataFrame, ids: list[int]) -> dict:
 
 def _replace_tags(session: Session, rows: pd.DataFrame, ids: dict, changes: dict) -> None:
     """Write the file's tags for the rows and tag columns that changed (delete the old set, insert the new)."""
-    t = RecommendationTag.__table__
+    t = table_of(RecommendationTag)
     connection = session.connection()
     for name, kind in TAG_COLUMNS.items():
         changed = [row for row, diff in changes.items() if name in diff]
@@ -682,7 +683,7 @@ def _update_part(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, r
                 moves.append(TransitionRequest(rec_id, Status.ISSUED, Status.UNASSIGNED, rows.at[row, "external_id"]))
     edits += [(int(old.at[row, "id"]), str(old.at[row, "status"]), tag_changes[row]) for row in rows.index[tagged & ~changed]]
     walks = [(int(old.at[row, "id"]), old.at[row, "status"], rows.at[row, "status"], rows.at[row, "external_id"]) for row in rows.index[wants_status]]
-    table = Recommendation.__table__
+    table = table_of(Recommendation)
     if updates:
         for record in updates:
             for key in ("v_facility_id", "v_visit_id"):
@@ -807,7 +808,7 @@ def import_responses(
 
 def _recorded_replies(session: Session, ids: list[int]) -> set[tuple[int, str, date]]:
     """(recommendation, status, reply date) of the replies already in the history."""
-    h = StatusChange.__table__
+    h = table_of(StatusChange)
     found: set[tuple[int, str, date]] = set()
     for chunk in _chunks(ids):
         found.update(

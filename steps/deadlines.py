@@ -41,7 +41,7 @@ from followup.models.followup import (
     Reminder,
 )
 from followup.models.policy import CLOCK_RUNNING, WATCHED, decide, level2
-from followup.models.registry import Facility, Ministry, Recommendation
+from followup.models.registry import Facility, Ministry, Recommendation, table_of
 from followup.models.transitions import TransitionRequest, record_edits, transition_many
 from followup.models.types import utcnow
 from followup.notifications.outbox import queue
@@ -108,7 +108,7 @@ def load_watched(
     - `overdue_since_by` (as_of - the shortest escalation's working days, in calendar days):
       an item overdue since a later day cannot have been overdue long enough to escalate.
     """
-    r, m = Recommendation.__table__, Reminder.__table__
+    r, m = table_of(Recommendation), table_of(Reminder)
     sent = (
         select(m.c.recommendation_id, m.c.due_on, func.min(m.c.offset_days).label("last_reminder_offset"))
         .group_by(m.c.recommendation_id, m.c.due_on)
@@ -144,7 +144,7 @@ def load_watched(
 
 def _items(session: Session, ids: list[int]) -> dict[int, tuple]:
     """What a letter lists about each item, by id: (external_id, facility, text, deadline)."""
-    r, f = Recommendation.__table__, Facility.__table__
+    r, f = table_of(Recommendation), table_of(Facility)
     details: dict[int, tuple] = {}
     for start in range(0, len(ids), 10_000):
         chunk = ids[start : start + 10_000]
@@ -190,7 +190,7 @@ def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy
     now = utcnow()
     with Session(engine) as session, session.begin():
         lock(session, "check-deadlines")
-        r = Recommendation.__table__
+        r = table_of(Recommendation)
         codes = session.connection().execute(
             select(r.c.ministry_code).where(r.c.status.in_([str(s) for s in WATCHED])).distinct()
         ).scalars().all()
@@ -211,7 +211,7 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
 
     derived = decisions.derived_due
     if len(derived):
-        update_by_id(session.connection(), Recommendation.__table__, [int(i) for i in derived["id"]],
+        update_by_id(session.connection(), table_of(Recommendation), [int(i) for i in derived["id"]],
                      {"due_on": [as_date(d) for d in derived["due_on"]]})
         record_edits(
             session,
@@ -275,7 +275,7 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
         for i, o in zip(reminders["id"], reminders["offset"])
     ]
     if reminder_rows:
-        session.connection().execute(insert_absent(session.connection(), Reminder.__table__, "recommendation_id", "due_on", "offset_days"), reminder_rows)
+        session.connection().execute(insert_absent(session.connection(), table_of(Reminder), "recommendation_id", "due_on", "offset_days"), reminder_rows)
     result.reminders += len(reminder_rows)
     result.notifications += list(queued)
 
@@ -294,7 +294,7 @@ def plan_escalations(as_of: date, *, engine: Engine | None = None, policy: Polic
     """
     engine = engine or get_engine()
     policy = policy or load_policy()
-    r = Recommendation.__table__
+    r = table_of(Recommendation)
     cutoff = as_of - timedelta(days=policy.shortest_escalation())
     with Session(engine) as session:
         codes = session.connection().execute(
@@ -327,7 +327,7 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
             return result
         reference = reference_for(code, as_of)
         response_due = policy.individualized.response_deadline.after(as_of)
-        ir_table = IndividualizedRecommendation.__table__
+        ir_table = table_of(IndividualizedRecommendation)
         ir_id = session.connection().execute(
             insert(ir_table).returning(ir_table.c.id),
             {"reference": reference, "ministry_code": code, "issued_on": as_of, "response_due_on": response_due,
@@ -335,7 +335,7 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
         ).scalar_one()
         ids = [int(i) for i in items["id"]]
         session.connection().execute(
-            insert(IndividualizedItem.__table__), [{"individualized_id": ir_id, "recommendation_id": i} for i in ids]
+            insert(table_of(IndividualizedItem)), [{"individualized_id": ir_id, "recommendation_id": i} for i in ids]
         )
         transition_many(
             session, [TransitionRequest(i, Status.OVERDUE, Status.ESCALATED, e) for i, e in zip(ids, items["external_id"])],
@@ -375,7 +375,7 @@ def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
     result = StepResult(as_of=as_of)
     now = utcnow()
     office_language = load_notification_config().language_of("ombudsman")
-    ir, link, r = IndividualizedRecommendation.__table__, IndividualizedItem.__table__, Recommendation.__table__
+    ir, link, r = table_of(IndividualizedRecommendation), table_of(IndividualizedItem), table_of(Recommendation)
     with Session(engine) as session, session.begin():
         lock(session, "level2")
         due = session.connection().execute(

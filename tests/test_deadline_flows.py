@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from followup.spreadsheets.ingest import import_recommendations
 from followup.flows.pipeline import check_deadlines_flow, daily_flow, escalate_flow
+from followup.spreadsheets.ingest import import_recommendations
 from tests.conftest import write_csv
 
 
@@ -69,9 +69,10 @@ def test_every_state_change_is_an_event(prefect_server, registry_due_10_and_24_m
 def test_a_large_backlog_is_announced_in_batches(prefect_server, registry_due_10_and_24_march, monkeypatch):
     """The first run over an imported backlog may change 100,000 items: they are announced in
     batched events (same event names, every external id in a payload), not one event each."""
-    import followup.flows.pipeline as pipeline
     from prefect.events.clients import AssertingEventsClient
     from prefect.events.worker import EventsWorker
+
+    import followup.flows.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "PER_CHANGE_EVENTS", 1)
     monkeypatch.setattr(pipeline, "EVENT_BATCH", 1)

@@ -12,11 +12,11 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 
 from followup.config.policy import load_policy
-from followup.steps.deadlines import check_deadlines, escalate_ministry, plan_escalations, refer_to_level2
-from followup.spreadsheets.ingest import import_recommendations, import_responses
 from followup.models.calendar import WorkingCalendar
 from followup.models.followup import IndividualizedRecommendation, Notification, Reminder
 from followup.models.registry import Recommendation, StatusChange
+from followup.spreadsheets.ingest import import_recommendations, import_responses
+from followup.steps.deadlines import check_deadlines, escalate_ministry, plan_escalations, refer_to_level2
 from tests.conftest import write_csv
 
 POLICY = load_policy()
@@ -205,10 +205,10 @@ def test_the_days_read_leaves_out_only_items_with_nothing_due(db_url, engine, tm
     import pandas as pd
     from sqlalchemy.orm import Session
 
-    from followup.steps.deadlines import load_watched
     from followup.models.domain import Status
     from followup.models.policy import decide
     from followup.models.transitions import transition
+    from followup.steps.deadlines import load_watched
 
     import_recommendations(write_csv(
         tmp_path / "mixed.csv", "external_id,text,issued_on,due_on,ministry,facility",

@@ -18,13 +18,13 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from followup.config.policy import load_policy
-from followup.steps.deadlines import check_deadlines, escalate_ministry, plan_escalations, refer_to_level2
-from followup.spreadsheets.ingest import import_recommendations, import_responses
 from followup.models.calendar import WorkingCalendar
 from followup.models.followup import Notification
 from followup.models.registry import Recommendation
 from followup.models.transitions import TransitionRequest, record_edits, transition, transition_many
 from followup.notifications.digest import SECTION_COLUMNS, Digest, build_digest
+from followup.spreadsheets.ingest import import_recommendations, import_responses
+from followup.steps.deadlines import check_deadlines, escalate_ministry, plan_escalations, refer_to_level2
 from tests.conftest import write_csv
 
 CALENDAR = WorkingCalendar.from_policy(load_policy().calendar)

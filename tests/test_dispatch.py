@@ -16,14 +16,14 @@ from sqlmodel import Session
 
 from followup.config.notifications import Delivery
 from followup.config.policy import load_policy
-from followup.steps.deadlines import check_deadlines, escalate_ministry, plan_escalations, refer_to_level2
-from followup.spreadsheets.ingest import import_recommendations
+from followup.models.calendar import WorkingCalendar
 from followup.models.followup import Notification
 from followup.models.types import utcnow
 from followup.notifications.dispatch import dispatch
 from followup.notifications.outbox import queue
+from followup.spreadsheets.ingest import import_recommendations
+from followup.steps.deadlines import check_deadlines, escalate_ministry, plan_escalations, refer_to_level2
 from tests.conftest import write_csv
-from followup.models.calendar import WorkingCalendar
 from tests.receivers import JsonReceiver, SmtpReceiver
 
 DUE = date(2026, 3, 10)

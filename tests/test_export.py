@@ -11,11 +11,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from followup.spreadsheets.export import export_recommendations
-from followup.spreadsheets.ingest import import_recommendations
 from followup.models.crud import init_db
 from followup.models.db import get_engine
 from followup.models.registry import Recommendation, StatusChange
+from followup.spreadsheets.export import export_recommendations
+from followup.spreadsheets.ingest import import_recommendations
 from tests.conftest import write_csv
 from tests.test_import import import_json, recommendation, row_counts, run_cli
 

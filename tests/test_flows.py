@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from followup.flows.ingest import ingest_flow
-from followup.spreadsheets.tabular import ImportRejected
 from followup.models.registry import Recommendation
+from followup.spreadsheets.tabular import ImportRejected
 from tests.conftest import write_csv
 
 

@@ -23,9 +23,9 @@ from typer.testing import CliRunner
 
 from followup.config.loader import load_ministries
 from followup.interfaces.cli import app
-from followup.spreadsheets.tabular import read_table
 from followup.models.db import get_engine
 from followup.models.registry import Facility, Recommendation, StatusChange, Visit
+from followup.spreadsheets.tabular import read_table
 from tests.conftest import write_csv
 
 HEADER = "external_id,text,issued_on,due_on,ministry,facility,facility_type,region,visit_id"

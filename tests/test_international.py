@@ -21,17 +21,26 @@ from sqlalchemy import select
 from followup.config.loader import ConfigError
 from followup.config.policy import load_policy
 from followup.config.triage import TriageRule, load_triage
-from followup.steps.deadlines import check_deadlines
-from followup.reports.annual import compute, read_year
 from followup.models.domain import FOLLOW_UP_GRADES
 from followup.models.international import (
-    committee_of, derive_external_id, detect_format, is_kazakhstan, parse_tag_filter, parse_upr_text, source_of,
-    split_symbol, split_tags, tag_matches, to_project_frame,
+    committee_of,
+    derive_external_id,
+    detect_format,
+    is_kazakhstan,
+    parse_tag_filter,
+    parse_upr_text,
+    source_of,
+    split_symbol,
+    split_tags,
+    tag_matches,
+    to_project_frame,
 )
 from followup.models.procedure import FollowUpError, parse_grade
 from followup.models.registry import FollowUpGrade, Recommendation, RecommendationTag, StatusChange
 from followup.models.triage import suggest
 from followup.notifications.digest import build_digest
+from followup.reports.annual import compute, read_year
+from followup.steps.deadlines import check_deadlines
 from tests.test_deadlines import notifications
 from tests.test_import import import_json, run_cli
 

@@ -22,12 +22,12 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from followup.config.notifications import Delivery
-from followup.steps.deadlines import check_deadlines, escalate_ministry
-from followup.spreadsheets.ingest import import_recommendations
 from followup.models.crud import init_db
 from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
 from followup.models.registry import StatusChange
 from followup.notifications.dispatch import dispatch
+from followup.spreadsheets.ingest import import_recommendations
+from followup.steps.deadlines import check_deadlines, escalate_ministry
 from tests.conftest import _fresh_postgres, write_csv
 
 pytestmark = pytest.mark.server  # flow steps in child processes, killed

@@ -11,11 +11,11 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from followup.config.settings import get_settings
-from followup.interfaces.cli import app
-from followup.steps.deadlines import check_deadlines
-from followup.spreadsheets.ingest import import_recommendations
 from followup.flows.notify import digest_flow, dispatch_flow
+from followup.interfaces.cli import app
 from followup.models.followup import Notification
+from followup.spreadsheets.ingest import import_recommendations
+from followup.steps.deadlines import check_deadlines
 from tests.conftest import write_csv
 from tests.receivers import JsonReceiver, SmtpReceiver
 

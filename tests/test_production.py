@@ -22,11 +22,11 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
-from followup.operations.deployments import free_port
-from followup.spreadsheets.ingest import import_recommendations
-from followup.operations.production import SINGLE_RUN, Production, drop_database, up
 from followup.models.followup import IndividualizedRecommendation, Notification
 from followup.models.registry import StatusChange
+from followup.operations.deployments import free_port
+from followup.operations.production import SINGLE_RUN, Production, drop_database, up
+from followup.spreadsheets.ingest import import_recommendations
 from tests.conftest import POSTGRES_URL, wait_until, write_csv
 from tests.receivers import JsonReceiver
 

@@ -14,12 +14,12 @@ import pytest
 from sqlmodel import Session
 
 from followup.config.policy import load_policy
-from followup.steps.deadlines import check_deadlines, escalate_ministry, plan_escalations, refer_to_level2
-from followup.spreadsheets.ingest import import_recommendations, import_responses
-from followup.reports.annual import compute, current_picture, read_year, write_report
 from followup.models.calendar import WorkingCalendar
 from followup.models.crud import create_facility, create_visit
 from followup.models.registry import FacilityBase, VisitBase
+from followup.reports.annual import compute, current_picture, read_year, write_report
+from followup.spreadsheets.ingest import import_recommendations, import_responses
+from followup.steps.deadlines import check_deadlines, escalate_ministry, plan_escalations, refer_to_level2
 from tests.conftest import write_csv
 
 AKMOLA, KARAGANDA = "Акмолинская область", "Карагандинская область"

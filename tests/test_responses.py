@@ -138,9 +138,9 @@ def test_an_old_reply_file_does_not_move_an_item_back(db_url, engine, tmp_path):
     """The ministry said 'in progress' in March; the item escalated since; the March file comes again."""
     from sqlmodel import Session
 
-    from followup.spreadsheets.ingest import import_recommendations, import_responses
     from followup.models.registry import Recommendation
     from followup.models.transitions import transition
+    from followup.spreadsheets.ingest import import_recommendations, import_responses
 
     import_recommendations(write_csv(tmp_path / "r.csv", "external_id,text,issued_on,ministry", "NPM-1,Текст,15.02.2024,МВД"), engine=engine)
     march = write_csv(tmp_path / "march.csv", "external_id,status,responded_on,note", "NPM-1,in_progress,01.03.2024,Работы начаты")

@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from followup.operations.deployments import free_port, start_server
-from followup.spreadsheets.ingest import import_recommendations
 from followup.models.crud import init_db
 from followup.models.followup import IndividualizedRecommendation
+from followup.operations.deployments import free_port, start_server
+from followup.spreadsheets.ingest import import_recommendations
 from tests.conftest import wait_until, write_csv
-
 
 pytestmark = pytest.mark.server  # a real Prefect server and `followup serve` processes
 
