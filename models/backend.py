@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import Engine, Table, any_, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -114,9 +114,10 @@ class Backend(ABC):
     def lock(self, connection: Connection, name: str) -> None:
         """Serialize one kind of run (`name`) per registry until the transaction ends."""
 
-    def defer_checkpoint(self, connection: Connection) -> None:
+    def defer_checkpoint(self, connection: Connection) -> None:  # noqa: ARG002 - a default that needs none
         """Let this transaction's commit leave its pages for a later commit to write back
         (see SqliteBackend); nothing where the database has no such choice."""
+        return None
 
     @abstractmethod
     def utc_for_storage(self, value: datetime) -> datetime:
@@ -204,7 +205,7 @@ class Backend(ABC):
         return int(connection.exec_driver_sql(sql, rows).rowcount)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:  # pragma: no cover - trivial
+def _sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:  # pragma: no cover - trivial
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the daily runs
@@ -212,7 +213,7 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:  # p
     cursor.close()
 
 
-def _sqlite_checkpoint_default(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:  # pragma: no cover - trivial
+def _sqlite_checkpoint_default(dbapi_connection: Any, _connection_record: Any, _connection_proxy: Any) -> None:  # pragma: no cover - trivial
     """Every use of a pooled connection starts with the default checkpointing, whatever the
     last one chose (see `SqliteBackend.defer_checkpoint`)."""
     dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
@@ -234,11 +235,11 @@ class SqliteBackend(Backend):
         event.listen(engine, "checkout", _sqlite_checkpoint_default)
         return engine
 
-    def create_database(self, url: str, *, extensions: tuple[str, ...] = ()) -> bool:
+    def create_database(self, url: str, *, extensions: tuple[str, ...] = ()) -> bool:  # noqa: ARG002 - the interface's arguments
         """Nothing to do: the file is made on first connection (`create_engine` makes its folder)."""
         return False
 
-    def lock(self, connection: Connection, name: str) -> None:
+    def lock(self, connection: Connection, name: str) -> None:  # noqa: ARG002 - one lock serializes every kind of run
         # any write statement takes SQLite's single write lock (others wait: busy_timeout)
         connection.execute(text("UPDATE ministry SET code = code WHERE 1 = 0"))
 
@@ -382,5 +383,5 @@ def backend_for_url(url: str) -> Backend:
 def backend_of(bind: Connection | Engine | Dialect) -> Backend:
     """The backend the engine behind `bind` was made with (the same object every time)."""
     # a plain lookup, no isinstance: UTCDateTime asks for each timestamp it binds
-    dialect: Dialect = getattr(bind, "dialect", bind)
+    dialect = cast(Dialect, getattr(bind, "dialect", bind))
     return _named(dialect.name)

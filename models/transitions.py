@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -91,7 +91,7 @@ def path_between(from_status: str | None, to_status: str) -> list[Status] | None
     frontier: list[tuple[Status | None, list[Status]]] = [(start, [])]
     seen = {start}
     while frontier:
-        nxt = []
+        nxt: list[tuple[Status | None, list[Status]]] = []
         for status, path in frontier:
             for step in sorted(TRANSITIONS[status]):
                 if step == target:
@@ -144,7 +144,7 @@ def transition_many(
         raise ValueError("a status change needs an actor: who made it")
     if not reasons and (not reason or not reason.strip()):
         raise ValueError("a status change needs a reason: why it was made")
-    checked: set[tuple] = set()  # each distinct (from, to) once: an import moves 500,000 items the same way
+    checked: set[tuple[Status | None, Status]] = set()  # each distinct (from, to) once: an import moves 500,000 items the same way
     for req in requests:
         pair = (req.from_status, req.to_status)
         if pair not in checked:  # a pair that fails raises here, naming its first item
@@ -179,7 +179,7 @@ def transition_many(
     return n
 
 
-def _update_statuses(connection, updates: list[dict], at: datetime) -> int:
+def _update_statuses(connection: Connection, updates: list[dict[str, Any]], at: datetime) -> int:
     """Move each item from the status its caller read to its new one, with the clock columns;
     returns how many rows matched (fewer means another run moved some meanwhile).
 
@@ -189,14 +189,15 @@ def _update_statuses(connection, updates: list[dict], at: datetime) -> int:
     return backend_of(connection).update_statuses(connection, table_of(Recommendation), updates, at)
 
 
-def _clock_columns(session: Session, requests, updates: list[dict], *, at: datetime, effective_on) -> None:
+def _clock_columns(session: Session, requests: Sequence[TransitionRequest], updates: list[dict[str, Any]], *, at: datetime,
+                   effective_on: Sequence[date | None] | None) -> None:
     """Keep the deadline clock in step with the status: when an item became overdue, since when
     it waits on the office (on_hold), and how many days it has waited in all (the clock stops)."""
-    day_of = [
-        (effective_on[i] if effective_on and effective_on[i] else at.astimezone(_tz()).date())
-        for i, r in enumerate(requests)
-        if r.from_status is not None
-    ]
+    day_of: list[date] = []
+    for i, r in enumerate(requests):
+        if r.from_status is not None:
+            given = effective_on[i] if effective_on else None
+            day_of.append(given or at.astimezone(_tz()).date())
     leaving_hold = [u["b_id"] for u in updates if u["b_from"] == Status.ON_HOLD]
     held_since: dict[int, date] = {}
     if leaving_hold:
@@ -204,14 +205,14 @@ def _clock_columns(session: Session, requests, updates: list[dict], *, at: datet
         held_since = dict(session.connection().execute(
             select(table.c.id, table.c.on_hold_since).where(table.c.id.in_(leaving_hold))
         ).all())
-    for u, day in zip(updates, day_of):
+    for u, day in zip(updates, day_of, strict=True):
         u["b_overdue_since"] = day if u["b_to"] == Status.OVERDUE else None
         u["b_on_hold_since"] = day if u["b_to"] == Status.ON_HOLD else None
         since = held_since.get(u["b_id"])
         u["b_hold_days"] = days_held(since, day) if u["b_from"] == Status.ON_HOLD and since else 0
 
 
-def _tz():
+def _tz() -> tzinfo:
     from followup.config.settings import get_settings
 
     return get_settings().tz

@@ -78,7 +78,7 @@ def triage_queue(*, session: Session, rules: Sequence[TriageRule] = ()) -> pd.Da
         ).all()
         for rec_id, kind, value in tag_rows:
             tags.setdefault(rec_id, {}).setdefault(kind, []).append(value)
-    found = [suggest(text=x, source=s, tags=tags.get(i, {}), rules=rules) for i, x, s in zip(frame["id"], frame["text"], frame["source"])]
+    found = [suggest(text=x, source=s, tags=tags.get(i, {}), rules=rules) for i, x, s in zip(frame["id"], frame["text"], frame["source"], strict=True)]
     frame["themes"] = ["; ".join(tags.get(i, {}).get(TagKind.THEME.value, [])) or None for i in frame["id"]]
     frame["suggested"] = [f.ministry if f else None for f in found]
     frame["rule"] = [f"rules[{f.rule}]: {f.because}" if f else None for f in found]

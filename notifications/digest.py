@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import numpy as np
@@ -80,7 +80,7 @@ class Digest:
 
     since: date  # first day of the period: as_of - (days - 1)
     as_of: date  # last day of the period, the day of the digest
-    sections: list[dict]  # [{"key": str, "rows": pandas.DataFrame}, ...] in SECTION_COLUMNS order
+    sections: list[dict[str, Any]]  # [{"key": str, "rows": pandas.DataFrame}, ...] in SECTION_COLUMNS order
 
     def section(self, key: str) -> pd.DataFrame:
         """The rows of one section by its key."""
@@ -150,7 +150,7 @@ def _sorted(frame: pd.DataFrame, by: list[str], ascending: list[bool] | bool = T
 # --- 1. new overdue ----------------------------------------------------------------------------
 
 
-def _new_overdue(connection: Connection, since: date, as_of: date, tz) -> pd.DataFrame:
+def _new_overdue(connection: Connection, since: date, as_of: date, tz: tzinfo) -> pd.DataFrame:
     """Items that became overdue in the period, by the day of their `to_status='overdue'` change,
     and items recorded as overdue in the period with an earlier day (a backlog caught up).
 
@@ -300,7 +300,7 @@ def _response_rates(connection: Connection, as_of: date) -> pd.DataFrame:
 # --- 6. failed notifications -------------------------------------------------------------------------
 
 
-def _failed_notifications(connection: Connection, tz) -> pd.DataFrame:
+def _failed_notifications(connection: Connection, tz: tzinfo) -> pd.DataFrame:
     """Messages that did not go out; `created_at` as an aware datetime in the office's time zone."""
     n = table_of(Notification)
     rows = connection.execute(

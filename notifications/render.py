@@ -237,7 +237,7 @@ def _digest_section(section: dict[str, Any], s: dict[str, Any], lang: str) -> di
     columns = [str(c) for c in frame.columns]
     headers = [str(s["columns"].get(c, c)) for c in columns]
     cells = [
-        [_cell(value, column, s, lang) for value, column in zip(row, columns)]
+        [_cell(value, column, s, lang) for value, column in zip(row, columns, strict=True)]
         for row in frame.astype(object).itertuples(index=False, name=None)
     ]
     numeric = [bool(cells) and all(_NUMERIC.fullmatch(row[i]) or row[i] == EMPTY for row in cells) for i in range(len(columns))]
@@ -301,8 +301,8 @@ def _truncate(text: str, column: str) -> str:
 
 
 def _text_table(headers: list[str], cells: list[list[str]], columns: list[str], numeric: list[bool]) -> str:
-    rows = [headers] + [[_truncate(c, column) for c, column in zip(row, columns)] for row in cells]
+    rows = [headers] + [[_truncate(c, column) for c, column in zip(row, columns, strict=True)] for row in cells]
     widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if n else c.ljust(w) for c, w, n in zip(row, widths, numeric)).rstrip() for row in rows]
+    lines = ["  ".join(c.rjust(w) if n else c.ljust(w) for c, w, n in zip(row, widths, numeric, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -187,7 +187,7 @@ def _groups(frame: pd.DataFrame, by: str, escalated: set[int]) -> pd.DataFrame:
     table["escalated"] = out.groupby(by)["escalated"].sum()
     table["implementation_rate"] = table["implemented"] / table["issued"]
     days = out.dropna(subset=["implemented_on"])
-    days = days.assign(days=[(i - s).days for i, s in zip(days["implemented_on"], days["issued_on"])])
+    days = days.assign(days=[(i - s).days for i, s in zip(days["implemented_on"], days["issued_on"], strict=True)])
     table["median_days"] = days.groupby(by)["days"].median()
     table = table.sort_values(["issued", by], ascending=[False, True], key=lambda c: c if c.name == "issued" else c.astype(str))
     return table.reset_index().rename(columns={by: by})
@@ -265,7 +265,7 @@ def compute(data: YearData) -> AnnualReport:
 
     by_ministry = _with_total(_groups(recs, "ministry_code", escalated), "ministry_code", recs, escalated)
     total = by_ministry.iloc[-1]
-    implemented_days = [(i - s).days for i, s in zip(recs["implemented_on"].dropna(), recs.loc[recs["implemented_on"].notna(), "issued_on"])]
+    implemented_days = [(i - s).days for i, s in zip(recs["implemented_on"].dropna(), recs.loc[recs["implemented_on"].notna(), "issued_on"], strict=True)]
     headline = {
         "visits": int(len(visits)),
         "planned": int(kinds["planned"]), "special": int(kinds["special"]), "follow_up": int(kinds["follow_up"]),
@@ -355,7 +355,7 @@ def _html_table(frame: pd.DataFrame, language: str) -> dict[str, Any]:
     decimals = [1 if c in ("implementation_rate", "median_days") else 0 for c in raw]
     rows = []
     for values in frame.itertuples(index=False, name=None):
-        rows.append([number(v, language, d) if n else ("" if v is None else str(v)) for v, n, d in zip(values, numeric, decimals)])
+        rows.append([number(v, language, d) if n else ("" if v is None else str(v)) for v, n, d in zip(values, numeric, decimals, strict=True)])
     return {"headers": list(frame.columns), "rows": rows, "numeric": numeric,
             "total": bool(len(frame)) and rows[-1][0] == strings(language)["report"]["total"]}
 
@@ -524,4 +524,4 @@ def current_picture(engine: Engine | None = None, as_of: date | None = None, *, 
     table["total"] = table.drop(columns=["due_soon"]).sum(axis=1)
     table = table.sort_values("total", ascending=False)
     table.loc["total"] = table.sum()
-    return table.reset_index().astype({c: int for c in STATS_COLUMNS})
+    return table.reset_index().astype(dict.fromkeys(STATS_COLUMNS, int))

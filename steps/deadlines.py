@@ -14,6 +14,7 @@ recommendation per ministry and day, one notification per dedupe key) back that 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -93,7 +94,7 @@ def lock(session: Session, name: str) -> None:
 
 
 def load_watched(
-    session: Session, as_of: date, *, ministry: str | None = None, statuses=WATCHED,
+    session: Session, as_of: date, *, ministry: str | None = None, statuses: Sequence[Status] = WATCHED,
     due_by: date | None = None, overdue_since_by: date | None = None,
 ) -> pd.DataFrame:
     """The frame `models.escalation.decide` reads: open items with their clock and last reminder.
@@ -142,10 +143,10 @@ def load_watched(
     return pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns], dtype=object)
 
 
-def _items(session: Session, ids: list[int]) -> dict[int, tuple]:
+def _items(session: Session, ids: list[int]) -> dict[int, tuple[Any, ...]]:
     """What a letter lists about each item, by id: (external_id, facility, text, deadline)."""
     r, f = table_of(Recommendation), table_of(Facility)
-    details: dict[int, tuple] = {}
+    details: dict[int, tuple[Any, ...]] = {}
     for start in range(0, len(ids), 10_000):
         chunk = ids[start : start + 10_000]
         for rec_id, *rest in session.connection().execute(
@@ -157,7 +158,7 @@ def _items(session: Session, ids: list[int]) -> dict[int, tuple]:
     return details
 
 
-def _item(details: dict[int, tuple], rec_id: Any, due: Any = None) -> dict[str, Any]:
+def _item(details: dict[int, tuple[Any, ...]], rec_id: Any, due: Any = None) -> dict[str, Any]:
     """One item as the letter templates list it (notifications/templates)."""
     external_id, facility, text, stored_due = details[int(rec_id)]
     deadline = due if due is not None and not pd.isna(due) else stored_due
@@ -216,22 +217,22 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
         record_edits(
             session,
             [(int(i), s, {"due_on": [None, as_date(d).isoformat()]}) for i, d, s in
-             zip(derived["id"], derived["due_on"], frame.set_index("id").loc[derived["id"], "status"])],
+             zip(derived["id"], derived["due_on"], frame.set_index("id").loc[derived["id"], "status"], strict=True)],
             actor=ACTOR, reason="deadline derived from config/policy.yaml (none was given)", at=now,
         )
         result.derived_deadlines += len(derived)
         # decide again with the deadlines as now stored (reminders and overdue marks are
         # keyed by them); no reminder can be keyed by a deadline that did not exist, so the
         # frame needs only its due_on column updated, not a second read of the registry
-        new_due = {int(i): as_date(d) for i, d in zip(derived["id"], derived["due_on"])}
-        frame = frame.assign(due_on=[new_due.get(int(i), d) for i, d in zip(frame["id"], frame["due_on"])])
+        new_due = {int(i): as_date(d) for i, d in zip(derived["id"], derived["due_on"], strict=True)}
+        frame = frame.assign(due_on=[new_due.get(int(i), d) for i, d in zip(frame["id"], frame["due_on"], strict=True)])
         decisions = decide(frame, policy, as_of)
     stored_due = frame.set_index("id")["due_on"]  # reminders are keyed by the stored deadline
 
     late = decisions.overdue
-    status_of = dict(zip(frame["id"], frame["status"]))
+    status_of = dict(zip(frame["id"], frame["status"], strict=True))
     if len(late):
-        requests = [TransitionRequest(int(i), Status(status_of[i]), Status.OVERDUE, e) for i, e in zip(late["id"], late["external_id"])]
+        requests = [TransitionRequest(int(i), Status(status_of[i]), Status.OVERDUE, e) for i, e in zip(late["id"], late["external_id"], strict=True)]
         transition_many(
             session, requests, actor=ACTOR, at=now, reason="deadline passed without a final answer",
             reasons=[f"deadline {as_date(d):%d.%m.%Y} passed without a final answer" for d in late["due_on"]],
@@ -239,7 +240,7 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
         )
         result.changes += [
             Change(e, m, status_of[i], Status.OVERDUE.value, f"deadline {as_date(d):%d.%m.%Y}")
-            for i, e, m, d in zip(late["id"], late["external_id"], late["ministry_code"], late["due_on"])
+            for i, e, m, d in zip(late["id"], late["external_id"], late["ministry_code"], late["due_on"], strict=True)
         ]
 
     reminders = decisions.reminders
@@ -248,7 +249,7 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
     # the ministry's letter: due soon, newly late, and what was overdue already
     overdue_now = frame[frame["status"] == Status.OVERDUE]
     details = _items(session, list({*map(int, reminders["id"]), *map(int, late["id"]), *map(int, overdue_now["id"])}))
-    due_of = dict(zip(late["id"], late["due_on"])) | dict(zip(reminders["id"], reminders["due_on"]))
+    due_of = dict(zip(late["id"], late["due_on"], strict=True)) | dict(zip(reminders["id"], reminders["due_on"], strict=True))
     language, name = _addressee(session, code)
     due_soon = [_item(details, i, due_of[i]) for i in reminders["id"]]
     overdue = [_item(details, i, due_of.get(i)) for i in [*late["id"], *overdue_now["id"]]]
@@ -272,7 +273,7 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
     reminder_rows = [
         {"recommendation_id": int(i), "due_on": as_date(stored_due[i]), "offset_days": int(o),
          "sent_on": as_of, "notification_id": queued.get(key)}
-        for i, o in zip(reminders["id"], reminders["offset"])
+        for i, o in zip(reminders["id"], reminders["offset"], strict=True)
     ]
     if reminder_rows:
         session.connection().execute(insert_absent(session.connection(), table_of(Reminder), "recommendation_id", "due_on", "offset_days"), reminder_rows)
@@ -338,7 +339,7 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
             insert(table_of(IndividualizedItem)), [{"individualized_id": ir_id, "recommendation_id": i} for i in ids]
         )
         transition_many(
-            session, [TransitionRequest(i, Status.OVERDUE, Status.ESCALATED, e) for i, e in zip(ids, items["external_id"])],
+            session, [TransitionRequest(i, Status.OVERDUE, Status.ESCALATED, e) for i, e in zip(ids, items["external_id"], strict=True)],
             actor=ACTOR, at=now, reason=f"included in individualized recommendation {reference}",
             effective_on=[as_of] * len(ids),  # the run's day, also when a missed day is run later
         )
@@ -347,7 +348,7 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
         letter = _letter("individualized", language, {
             "as_of": as_of, "reference": reference, "issued_on": as_of, "ministry": name,
             "legal_basis": policy.legal_basis.strip(), "response_due_on": response_due,
-            "items": [_item(details, i, d) for i, d in zip(ids, items["due_on"])],
+            "items": [_item(details, i, d) for i, d in zip(ids, items["due_on"], strict=True)],
         })
         queued = queue(session, [{
             "recipient": f"ministry:{code}",

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 from sqlmodel import SQLModel
 
 import followup.models.followup  # noqa: F401  (registers the tables on the metadata)
-import followup.models.registry  # noqa: F401
+import followup.models.registry  # noqa: F401  (registers the tables on the metadata)
 from followup.models.backend import backend_of
 
 config = context.config
 target_metadata = SQLModel.metadata
 
 
-def _configure(connection) -> None:
+def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

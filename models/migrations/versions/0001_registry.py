@@ -1,13 +1,13 @@
 """registry: ministries, facilities, visits, recommendations, history
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22
 
 The history table is append-only: triggers refuse UPDATE and DELETE on it, on SQLite
 and on PostgreSQL, so not even a hand-written statement can rewrite who did what.
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
@@ -17,9 +17,9 @@ from alembic import op
 import followup.models.types
 
 revision: str = '0001'
-down_revision: Union[str, None] = None
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -7,7 +7,7 @@ Create Date: 2026-11-22
 The deadline clock (overdue_since, on_hold_since, days_on_hold) is kept on the
 recommendation by models.transitions; the unique keys make the daily runs idempotent.
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
@@ -17,9 +17,9 @@ from alembic import op
 import followup.models.types
 
 revision: str = '0002'
-down_revision: Union[str, None] = '0001'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | None = '0001'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
