@@ -9,14 +9,16 @@ says what changed, who imported it and from which file.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Column, Connection, Engine, String, bindparam, insert, select, update
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
 
 from followup.config.loader import normalize_name
@@ -62,6 +64,9 @@ from followup.spreadsheets.tabular import (
     write_table,
 )
 
+if TYPE_CHECKING:  # loaded when an import needs it (_policy)
+    from followup.config.policy import Policy
+
 REQUIRED = ("external_id", "text", "issued_on")
 OPTIONAL = (
     "due_on", "ministry", "facility", "facility_type", "region", "category",
@@ -89,6 +94,10 @@ COMPARED = {
     "recommending_state": "recommending_state", "response": "response", "follow_up": "follow_up",
 }
 CHUNK = 20_000  # rows per statement batch: bounds memory on 500,000-row files
+
+#: per file row whose tags changed: {tag column: [old "a; b", new]} (None for no tags)
+TagChanges = dict[Hashable, dict[str, list[str | None]]]
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -149,7 +158,7 @@ def _errors_where(mask: pd.Series, field_name: str, problem: pd.Series | str | C
     return [RowError(int(r), field_name, str(problem.loc[r])) for r in rows]
 
 
-def _enum_column(frame: pd.DataFrame, name: str, values: type, default: str | None, *, upper: bool = False) -> tuple[pd.Series, list[RowError]]:
+def _enum_column(frame: pd.DataFrame, name: str, values: type[Enum], default: str | None, *, upper: bool = False) -> tuple[pd.Series, list[RowError]]:
     # each distinct text normalized once and shared: 500,000 lower-cased copies of "npm_visit"
     # cost 30 MB and nothing else
     forms = {v: (v.strip().upper() if upper else v.strip().lower()) for v in frame[name].unique()}
@@ -262,7 +271,7 @@ def validate_recommendations(frame: pd.DataFrame, *, ministries: dict[str, str])
         ("recommending_state", table_of(Recommendation).c.recommending_state),
     ):
         if name in out:
-            limit = column.type.length
+            limit = _max_length(column)
             errors += _errors_where(out[name].str.len().fillna(0) > limit, name, f"longer than {limit} characters")
     if "facility" not in frame:
         for name in ("facility_type", "region"):
@@ -274,10 +283,20 @@ def validate_recommendations(frame: pd.DataFrame, *, ministries: dict[str, str])
     return out.where(out.notna(), None), errors
 
 
+def _max_length(column: Column[Any]) -> int:
+    """The declared length of a VARCHAR(n) column (SQLModel's AutoString wraps a String)."""
+    kind = column.type
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl_instance
+    if not isinstance(kind, String) or kind.length is None:
+        raise TypeError(f"{column} has no declared length")
+    return kind.length
+
+
 # --- writing: set-based, in the caller's transaction ----------------------------------------
 
 
-def _chunks(items: list[Any], size: int = CHUNK):
+def _chunks(items: list[_T], size: int = CHUNK) -> Iterator[list[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -286,7 +305,8 @@ def _resolve_facilities(session: Session, frame: pd.DataFrame) -> pd.Series:
     """Facility ids for the file's facility names, creating the unknown ones (with type, region, ministry)."""
     if "facility" not in frame:
         return pd.Series(dtype=object)
-    known = {normalize_name(name): fid for fid, name in session.exec(select(Facility.id, Facility.name)).all()}  # type: ignore[call-overload]
+    facilities = table_of(Facility)
+    known = {normalize_name(name): fid for fid, name in session.connection().execute(select(facilities.c.id, facilities.c.name)).all()}
     named = frame[frame["facility"].notna()]
     norms = {n: normalize_name(n) for n in named["facility"].unique()}
     firsts = named.assign(_norm=named["facility"].map(norms)).drop_duplicates("_norm")
@@ -314,8 +334,10 @@ def _resolve_visits(session: Session, frame: pd.DataFrame, facility_ids: pd.Seri
         return pd.Series(dtype=object)
     keys = frame["visit_id"].dropna().unique().tolist()
     known: dict[str, int] = {}
+    visits = table_of(Visit)
     for chunk in _chunks(keys):
-        known.update({k: i for i, k in session.exec(select(Visit.id, Visit.external_id).where(one_of(session.connection(), table_of(Visit).c.external_id, chunk))).all()})  # type: ignore[attr-defined,call-overload]
+        found = session.connection().execute(select(visits.c.id, visits.c.external_id).where(one_of(session.connection(), visits.c.external_id, chunk)))
+        known.update({k: i for i, k in found.all()})
     new = [k for k in keys if k not in known]
     if new:
         subset = frame[frame["visit_id"].isin(new)].assign(visit_facility=facility_ids)
@@ -361,7 +383,7 @@ def _same(a: Any, b: Any) -> bool:
         a = a.date()
     if isinstance(b, datetime):
         b = b.date()
-    return a == b
+    return bool(a == b)
 
 
 def _display(value: Any) -> Any:
@@ -412,7 +434,7 @@ def import_recommendations(
         table = mapped.frame
     step("reading", 1, 1)
     with Session(engine) as session, session.begin():
-        ministries = ministry_lookup(list(session.exec(select(Ministry)).scalars()))  # type: ignore[call-overload]
+        ministries = ministry_lookup(list(session.scalars(select(Ministry))))
         frame, errors = validate_recommendations(table, ministries=ministries) if len(table.columns) else (table, [])
         if mapped is not None:
             # name the file's own columns in errors (PublicationDate, not issued_on)
@@ -430,8 +452,8 @@ def import_recommendations(
         result = ImportResult(rejected=len(bad_rows), errors=[str(e) for e in errors], dry_run=dry_run, format=fmt,
                               skipped=mapped.skipped if mapped else 0, ignored_columns=mapped.ignored_columns if mapped else [])
         if bad_rows:
-            if not dry_run:
-                _write_quarantine(raw, errors, quarantine)  # type: ignore[arg-type]
+            if not dry_run and quarantine is not None:  # (always given here: without it bad rows were rejected above)
+                _write_quarantine(raw, errors, quarantine)
             frame = frame.drop(index=[r for r in bad_rows if r in frame.index])
         if not len(frame):
             if dry_run:
@@ -443,13 +465,13 @@ def import_recommendations(
     return result
 
 
-def _policy():
+def _policy() -> Policy:
     from followup.config.policy import load_policy
 
     return load_policy()
 
 
-def _follow_up_deadlines(frame: pd.DataFrame, policy) -> tuple[pd.DataFrame, list[RowError]]:
+def _follow_up_deadlines(frame: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, list[RowError]]:
     """A recommendation a treaty body selected for its follow-up procedure is due when the
     committee expects the state's follow-up report: issued_on + the committee's term in
     policy.yaml `follow_up` (CCPR two years, CAT one…). A deadline in the file wins."""
@@ -468,7 +490,7 @@ def _follow_up_deadlines(frame: pd.DataFrame, policy) -> tuple[pd.DataFrame, lis
     want = selected & (source == Source.TREATY_BODY.value) & due.isna() & frame["issued_on"].notna()
     if want.any():
         due = due.copy()
-        due[want] = [follow_up_due(issued_on=day, mechanism_ref=ref, policy=policy) for ref, day in zip(refs[want], frame["issued_on"][want])]
+        due[want] = [follow_up_due(issued_on=day, mechanism_ref=ref, policy=policy) for ref, day in zip(refs[want], frame["issued_on"][want], strict=True)]
         frame = frame.assign(due_on=due)
     return frame, errors
 
@@ -482,6 +504,7 @@ def _status_errors(frame: pd.DataFrame, existing: pd.DataFrame) -> list[RowError
     for row, ext, status, ministry in zip(
         wanted.index, wanted["external_id"], wanted["status"],
         wanted["ministry"] if "ministry" in wanted else [None] * len(wanted),
+        strict=True,
     ):
         if ext in existing.index:
             current = existing.at[ext, "status"]
@@ -527,7 +550,7 @@ def _none(value: Any) -> Any:
     return None if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA else value
 
 
-def _column(values: pd.Series, *, integer: bool = False) -> list:
+def _column(values: pd.Series, *, integer: bool = False) -> list[Any]:
     """A frame column as the list a driver takes: None for every kind of missing value."""
     missing = pd.NA
     if integer:
@@ -535,7 +558,7 @@ def _column(values: pd.Series, *, integer: bool = False) -> list:
     return [None if v is None or v is missing or v != v else v for v in values.tolist()]
 
 
-def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime, step) -> None:
+def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime, step: Callable[[str, int, int], None]) -> None:
     table = table_of(Recommendation)
     columns = [c for c in COMPARED if c in new.columns]
     done = 0
@@ -546,7 +569,7 @@ def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor:
         ministry = part["ministry"] if "ministry" in part else pd.Series(None, index=part.index, dtype=object)
         initial = [Status.ISSUED.value if _none(m) is not None else Status.UNASSIGNED.value for m in ministry.tolist()]
         keys = part["external_id"].tolist()
-        values: dict[str, list] = {"external_id": keys, "status": initial, "created_at": [now] * n, "updated_at": [now] * n}
+        values: dict[str, list[Any]] = {"external_id": keys, "status": initial, "created_at": [now] * n, "updated_at": [now] * n}
         for name in columns:
             values[COMPARED[name]] = _column(part[name], integer=name in ("facility", "visit_id"))
         for name, default in (("source", Source.NPM_VISIT.value), ("priority", Priority.NORMAL.value)):
@@ -561,10 +584,10 @@ def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor:
         ids = [id_of[k] for k in keys]
         _insert_tags(connection, ids, part)
         as_status = {s: Status(s) for s in set(initial)}
-        requests = [TransitionRequest(i, None, as_status[s]) for i, s in zip(ids, initial)]
+        requests = [TransitionRequest(i, None, as_status[s]) for i, s in zip(ids, initial, strict=True)]
         transition_many(session, requests, actor=actor, reason=f"created by {reason}", at=now)
         if "status" in part:
-            _walk(session, zip(ids, initial, part["status"], part["external_id"]), actor=actor, reason=f"status given by {reason}", at=now)
+            _walk(session, zip(ids, initial, part["status"], part["external_id"], strict=True), actor=actor, reason=f"status given by {reason}", at=now)
         done += n
         step("writing", done, total)
     result.created += total
@@ -575,10 +598,10 @@ def _file_tags(rows: pd.DataFrame) -> dict[str, list[list[str]]]:
     return {name: [split_tags(v) if v else [] for v in rows[name].tolist()] for name in TAG_COLUMNS if name in rows}
 
 
-def _insert_tags(connection, ids: list[int], rows: pd.DataFrame) -> None:
-    columns: dict[str, list] = {"recommendation_id": [], "kind": [], "value": []}
+def _insert_tags(connection: Connection, ids: list[int], rows: pd.DataFrame) -> None:
+    columns: dict[str, list[Any]] = {"recommendation_id": [], "kind": [], "value": []}
     for name, per_row in _file_tags(rows).items():
-        for rec_id, values in zip(ids, per_row):
+        for rec_id, values in zip(ids, per_row, strict=True):
             for value in values:
                 columns["recommendation_id"].append(int(rec_id))
                 columns["kind"].append(TAG_COLUMNS[name])
@@ -586,7 +609,7 @@ def _insert_tags(connection, ids: list[int], rows: pd.DataFrame) -> None:
     bulk_insert(connection, table_of(RecommendationTag), columns)
 
 
-def tags_of(connection, ids: list[int]) -> dict[int, dict[str, list[str]]]:
+def tags_of(connection: Connection, ids: list[int]) -> dict[int, dict[str, list[str]]]:
     """The recommendations' tags: id -> kind -> values (in the order they were written)."""
     t = table_of(RecommendationTag)
     found: dict[int, dict[str, list[str]]] = {}
@@ -599,23 +622,23 @@ def tags_of(connection, ids: list[int]) -> dict[int, dict[str, list[str]]]:
     return found
 
 
-def _tag_changes(session: Session, rows: pd.DataFrame, ids: list[int]) -> dict:
+def _tag_changes(session: Session, rows: pd.DataFrame, ids: list[int]) -> TagChanges:
     """Per file row whose tags differ from the registry's: {column: [old "a; b", new]}."""
     wanted = _file_tags(rows)
     if not wanted:
         return {}
     current = tags_of(session.connection(), ids)
-    changes: dict = {}
+    changes: TagChanges = {}
     for name, per_row in wanted.items():
         kind = TAG_COLUMNS[name]
-        for row, rec_id, values in zip(rows.index, ids, per_row):
+        for row, rec_id, values in zip(rows.index, ids, per_row, strict=True):
             old = current.get(rec_id, {}).get(kind, [])
             if set(old) != set(values):
                 changes.setdefault(row, {})[name] = [join_tags(old) or None, join_tags(values) or None]
     return changes
 
 
-def _replace_tags(session: Session, rows: pd.DataFrame, ids: dict, changes: dict) -> None:
+def _replace_tags(session: Session, rows: pd.DataFrame, ids: pd.Series, changes: TagChanges) -> None:
     """Write the file's tags for the rows and tag columns that changed (delete the old set, insert the new)."""
     t = table_of(RecommendationTag)
     connection = session.connection()
@@ -646,13 +669,13 @@ def _update_part(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, r
     if "due_on" in columns:
         # an empty deadline cell never removes a deadline (given earlier, or derived from the
         # policy): without one an item would silently drop out of the follow-up
-        rows = rows.assign(due_on=[n if _none(n) is not None else o for n, o in zip(rows["due_on"], old["due_on"])])
+        rows = rows.assign(due_on=[n if _none(n) is not None else o for n, o in zip(rows["due_on"], old["due_on"], strict=True)])
     if "follow_up" in columns:
         # nor does an empty follow-up cell undo a committee's selection
-        rows = rows.assign(follow_up=[n if _none(n) is not None else bool(o) for n, o in zip(rows["follow_up"], old["follow_up"])])
+        rows = rows.assign(follow_up=[n if _none(n) is not None else bool(o) for n, o in zip(rows["follow_up"], old["follow_up"], strict=True)])
     for name in columns:
         # `!=` settles almost every pair; _same only looks at the ones that differ in form
-        differs = [a != b and not _same(a, b) for a, b in zip(rows[name].tolist(), old[COMPARED[name]].tolist())]
+        differs = [a != b and not _same(a, b) for a, b in zip(rows[name].tolist(), old[COMPARED[name]].tolist(), strict=True)]
         changed |= pd.Series(differs, index=rows.index)
     wants_status = pd.Series(False, index=rows.index)
     if "status" in rows:
@@ -704,8 +727,9 @@ def _update_part(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, r
     _walk(session, walks, actor=actor, reason=f"status changed by {reason}", at=now)
 
 
-def _walk(session: Session, items, *, actor: str, reason: str, at: datetime) -> None:
-    """Move each (id, current, target, external_id) to its target along the table's shortest path.
+def _walk(session: Session, items: Iterable[tuple[int, str, Any, str]], *, actor: str, reason: str, at: datetime) -> None:
+    """Move each (id, current, target, external_id) to its target along the table's shortest path
+    (target is the file's cell: a status, or a missing value for none).
 
     One `transition_many` per step number, so 10,000 items moving two steps cost two batches.
     """
