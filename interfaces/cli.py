@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,6 +16,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -26,6 +27,9 @@ from followup.config.loader import ConfigError
 from followup.config.settings import get_settings
 from followup.models.dates import DATE_FORMS, parse_date
 from followup.spreadsheets.tabular import ImportFileError, ImportRejected
+
+if TYPE_CHECKING:  # the import itself is loaded by the commands that use it
+    from followup.spreadsheets.ingest import ImportResult
 
 app = typer.Typer(
     help="Follow-up of human-rights recommendations: registry, deadlines, escalation, notifications.",
@@ -66,7 +70,7 @@ def parse_date_option(value: str | date) -> date:
         raise typer.BadParameter(reason) from None
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     # plain write: error lines such as "row 7: ministry: ..." must never be wrapped or styled
     sys.stderr.write(message.rstrip("\n") + "\n")
     raise typer.Exit(code)
@@ -106,7 +110,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -129,7 +133,7 @@ DryOpt = Annotated[bool, typer.Option("--dry-run", help="validate and count, wri
 ActorOpt = Annotated[str | None, typer.Option(help="who the history names (default: FOLLOWUP_ACTOR or your user name)")]
 
 
-def _report(result, as_json: bool, what: str) -> None:
+def _report(result: ImportResult, as_json: bool, what: str) -> None:
     if as_json:
         sys.stdout.write(json.dumps(result.counts()) + "\n")
         return
@@ -227,6 +231,7 @@ def history(external_id: Annotated[str, typer.Argument(help="the recommendation'
             rec = get_recommendation(session=session, external_id=external_id)
             if rec is None:
                 _fail(f"no recommendation {external_id!r} in the registry", 1)
+            assert rec.id is not None, "a recommendation read from the registry has its id"
             entries = get_history(session=session, recommendation_id=rec.id)
             from followup.models.procedure import grade_history
 
@@ -427,6 +432,11 @@ def assign(
     out.print(f"{external_id}: {'assigned to ' + code if changed else 'already with ' + code}", soft_wrap=True, highlight=False)
 
 
+def _cell(value: object) -> str:
+    """A triage-table cell: empty for None or NaN (NaN is the one value not equal to itself)."""
+    return "" if value is None or value != value else str(value)
+
+
 @app.command()
 def triage(
     apply: Annotated[bool, typer.Option("--apply", help="assign every item a rule settles")] = False,
@@ -456,7 +466,7 @@ def triage(
             settled = queue[queue["suggested"].notna()]
             changed = 0
             if apply and not dry_run:
-                changed = assign_items(session=session, assignments=dict(zip(settled["external_id"], settled["suggested"])),
+                changed = assign_items(session=session, assignments=dict(zip(settled["external_id"], settled["suggested"], strict=True)),
                                        actor=actor or default_actor(), reason="assigned by the triage rules")
     title = f"{len(queue)} recommendations without a ministry"
     table = Table(title=title, title_justify="left")
@@ -468,12 +478,11 @@ def triage(
     for column in columns:
         short = column in ("external_id", "source", "issued", "suggested")
         table.add_column(column, no_wrap=short, overflow="ellipsis" if short else "fold")
-    cell = lambda v: "" if v is None or v != v else str(v)  # noqa: E731  (None or NaN: an empty cell)
     for row in queue.itertuples(index=False):
         text = (row.text[:80] + "…") if len(row.text) > 80 else row.text
-        values = {"external_id": row.external_id, "source": row.source, "document": cell(row.mechanism_ref),
-                  "issued": f"{row.issued_on:%d.%m.%Y}", "themes": cell(row.themes), "text": text,
-                  "suggested": cell(row.suggested), "rule": cell(row.rule)}
+        values = {"external_id": row.external_id, "source": row.source, "document": _cell(row.mechanism_ref),
+                  "issued": f"{row.issued_on:%d.%m.%Y}", "themes": _cell(row.themes), "text": text,
+                  "suggested": _cell(row.suggested), "rule": _cell(row.rule)}
         table.add_row(*(values[c] for c in columns))
     out.print(table)
     if apply:
@@ -510,7 +519,7 @@ def follow_up_select(
 @follow_up_app.command("list")
 def follow_up_list() -> None:
     """The recommendations in a follow-up procedure: committee, deadline, ministry, status, latest grade."""
-    from sqlmodel import Session, select
+    from sqlmodel import Session, col, select
 
     from followup.models.db import get_engine
     from followup.models.international import committee_of
@@ -520,7 +529,7 @@ def follow_up_list() -> None:
     with _clear_errors():
         _ensure_schema()
         with Session(get_engine()) as session:
-            rows = list(session.exec(select(Recommendation).where(Recommendation.follow_up == True).order_by(Recommendation.due_on, Recommendation.external_id)))  # noqa: E712
+            rows = list(session.exec(select(Recommendation).where(col(Recommendation.follow_up).is_(True)).order_by(col(Recommendation.due_on), col(Recommendation.external_id))))
     table = Table(title=f"{len(rows)} recommendations in a follow-up procedure", title_justify="left")
     for column in ("external_id", "committee", "document", "due", "ministry", "status", "grade"):
         table.add_column(column, overflow="fold")
