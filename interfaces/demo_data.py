@@ -291,7 +291,7 @@ def _recommendations(rng: random.Random, year: int, total: int, visits: list[dic
         counts[i] += 1
     categories, cat_weights = list(CATEGORY_WEIGHTS), list(CATEGORY_WEIGHTS.values())
     rows: list[dict[str, str]] = []
-    for visit, count in zip(visits, counts):
+    for visit, count in zip(visits, counts, strict=True):
         fac = facilities[visit["facility"]]
         issued = date.fromisoformat(visit["date"]) + timedelta(days=rng.randint(5, 20))
         for item in range(1, count + 1):
