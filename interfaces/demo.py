@@ -43,7 +43,7 @@ def load_places(frames: DemoData) -> tuple[int, int]:
                 insert(table_of(Facility)),
                 new.rename(columns={"ministry": "ministry_code"}).to_dict("records"),
             )
-        ids: dict[str, int] = dict(connection.execute(select(f.c.name, f.c.id)).tuples())
+        ids: dict[str, int] = dict(connection.execute(select(f.c.name, f.c.id)).tuples().all())
         known_visits = set(connection.execute(select(v.c.external_id)).scalars())
         visits = frames.visits[~frames.visits["visit_id"].isin(known_visits)]
         if len(visits):
@@ -170,7 +170,7 @@ def summary_table() -> Table:
         rows = connection.execute(
             select(r.c.ministry_code, r.c.status, func.count()).group_by(r.c.ministry_code, r.c.status)
         ).all()
-        visits: dict[str, int] = dict(connection.execute(select(v.c.kind, func.count()).group_by(v.c.kind)).tuples())
+        visits: dict[str, int] = dict(connection.execute(select(v.c.kind, func.count()).group_by(v.c.kind)).tuples().all())
         facilities = connection.execute(select(func.count()).select_from(Facility)).scalar_one()
     frame = pd.DataFrame(rows, columns=["ministry", "status", "n"]).fillna({"ministry": "(none)"})
     pivot = frame.pivot_table(index="ministry", columns="status", values="n", aggfunc="sum", fill_value=0)
