@@ -115,8 +115,10 @@ def prefect_server() -> Iterator[None]:
 
 
 @pytest.fixture
-def registry(db_url: str, engine: Engine, tmp_path: Path) -> Engine:
-    """Two NPM recommendations to the Ministry of Internal Affairs and one to Health, with facilities, due 10.03.2026."""
+def registry(engine: Engine, tmp_path: Path) -> Engine:
+    """Two NPM recommendations to the Ministry of Internal Affairs and one to Health, with facilities, due 10.03.2026.
+
+    On each database: `engine` comes from the parametrized `db_url`."""
     from followup.spreadsheets.ingest import import_recommendations
 
     import_recommendations(write_csv(

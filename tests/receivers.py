@@ -58,7 +58,7 @@ class _Handler:
     def __init__(self, box: SmtpReceiver) -> None:
         self.box = box
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, _server, _session, envelope):  # noqa: N802 - aiosmtpd's name
         if self.box.refuse:
             return "451 4.3.0 mailbox temporarily unavailable (test)"
         message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
@@ -78,7 +78,7 @@ class SmtpReceiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __enter__(self) -> SmtpReceiver:
-        def authenticate(server, session, envelope, mechanism, auth_data):
+        def authenticate(_server, _session, _envelope, _mechanism, auth_data):
             ok = isinstance(auth_data, LoginPassword) and auth_data.password.decode() == self.password
             return AuthResult(success=ok)
 

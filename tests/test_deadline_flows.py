@@ -12,7 +12,7 @@ from tests.conftest import write_csv
 
 
 @pytest.fixture
-def registry_due_10_and_24_march(db_url, engine, tmp_path):
+def registry_due_10_and_24_march(engine, tmp_path):
     """NPM-1 to the Ministry of Internal Affairs due 10.03.2026, NPM-2 to Health due 24.03.2026 (conftest's `registry`: all due 10.03)."""
     import_recommendations(write_csv(
         tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry",
@@ -33,7 +33,8 @@ async def _flow_runs(name: str):
         )
 
 
-def test_the_daily_pass_on_prefect(prefect_server, registry_due_10_and_24_march):
+@pytest.mark.usefixtures("prefect_server", "registry_due_10_and_24_march")
+def test_the_daily_pass_on_prefect():
     import asyncio
 
     counts = daily_flow(date(2026, 4, 1))
@@ -45,7 +46,8 @@ def test_the_daily_pass_on_prefect(prefect_server, registry_due_10_and_24_march)
     assert "check-deadlines 2026-04-01" in names
 
 
-def test_every_state_change_is_an_event(prefect_server, registry_due_10_and_24_march, monkeypatch):
+@pytest.mark.usefixtures("prefect_server", "registry_due_10_and_24_march")
+def test_every_state_change_is_an_event(monkeypatch):
     from prefect.events.clients import AssertingEventsClient
     from prefect.events.worker import EventsWorker
 
@@ -66,7 +68,8 @@ def test_every_state_change_is_an_event(prefect_server, registry_due_10_and_24_m
     assert [r.id for r in escalated.related if r.role == "ministry"] == ["followup.ministry.interior"]
 
 
-def test_a_large_backlog_is_announced_in_batches(prefect_server, registry_due_10_and_24_march, monkeypatch):
+@pytest.mark.usefixtures("prefect_server", "registry_due_10_and_24_march")
+def test_a_large_backlog_is_announced_in_batches(monkeypatch):
     """The first run over an imported backlog may change 100,000 items: they are announced in
     batched events (same event names, every external id in a payload), not one event each."""
     from prefect.events.clients import AssertingEventsClient
@@ -88,7 +91,8 @@ def test_a_large_backlog_is_announced_in_batches(prefect_server, registry_due_10
     assert {r.id for e in events for r in e.related if r.role == "ministry"} == {"followup.ministry.interior", "followup.ministry.health"}
 
 
-def test_the_cli_runs_the_whole_pass(prefect_server, registry_due_10_and_24_march):
+@pytest.mark.usefixtures("prefect_server", "registry_due_10_and_24_march")
+def test_the_cli_runs_the_whole_pass():
     from typer.testing import CliRunner
 
     from followup.interfaces.cli import app

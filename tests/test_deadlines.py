@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from followup.config.policy import load_policy
@@ -132,7 +133,8 @@ def test_time_on_hold_stops_the_clock(registry):
     assert [c.external_id for c in check_deadlines(DUE + timedelta(days=6), engine=engine).changes] == ["NPM-1"]
 
 
-def test_a_missing_deadline_is_derived_from_the_policy(db_url, engine, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_a_missing_deadline_is_derived_from_the_policy(engine, tmp_path):
     import_recommendations(write_csv(tmp_path / "f.csv", "external_id,text,issued_on,ministry,source",
                                      "CAT-1,Ensure independent investigations,01.12.2025,prosecutor,treaty_body",
                                      "NPM-9,Отремонтировать душевые,01.12.2025,interior,npm_visit"), engine=engine)
@@ -198,7 +200,8 @@ def test_the_shortest_escalation_counts_every_override():
     assert urgent.shortest_escalation() == 3
 
 
-def test_the_days_read_leaves_out_only_items_with_nothing_due(db_url, engine, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_the_days_read_leaves_out_only_items_with_nothing_due(engine, tmp_path):
     """check-deadlines reads, in SQL, only items that may need something today (deadline near
     or passed, none at all, overdue) and escalate only those overdue long enough: on every day
     of a month, deciding on that read gives exactly what deciding on every open item gives."""
@@ -253,7 +256,8 @@ def test_the_longest_reminder_counts_every_override():
     assert early.longest_reminder() == 60
 
 
-def test_escalations_leave_the_checkpoint_to_the_next_commit_on_sqlite(registry, db_url):
+@pytest.mark.usefixtures("db_url")
+def test_escalations_leave_the_checkpoint_to_the_next_commit_on_sqlite(registry):
     """Each ministry's escalation commits without copying the WAL into the database (the level-2
     step's commit does it for all), and the connection goes back to the pool with SQLite's
     default checkpointing for whoever uses it next."""

@@ -69,7 +69,7 @@ def daily_pass(engine, day: date) -> None:
 
 
 @pytest.fixture
-def spring(db_url, engine, tmp_path):
+def spring(engine, tmp_path):
     """The registry as it stands on the evening of 04.05.2026, after that day's pass."""
     akm, krg, trk = "Акмолинская область", "Карагандинская область", "Туркестанская область"
     centre = "Центр оказания специальных социальных услуг г. Талдыкорган"
@@ -247,7 +247,8 @@ def test_the_weekly_digest_of_a_spring(spring):
     assert rows(later.section("awaiting_decision")) == rows(digest.section("awaiting_decision"))
 
 
-def test_the_period_is_the_days_ending_with_as_of_in_almaty(db_url, engine, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_the_period_is_the_days_ending_with_as_of_in_almaty(engine, tmp_path):
     """A change without effective_on counts on its local (Asia/Almaty, UTC+5) day; edits are not changes."""
     import_recommendations(write_csv(
         tmp_path / "f.csv", "external_id,text,issued_on,due_on,ministry",
@@ -288,7 +289,8 @@ def test_the_period_is_the_days_ending_with_as_of_in_almaty(db_url, engine, tmp_
     assert digest.section("response_rates").empty
 
 
-def test_a_backlog_marked_overdue_late_is_new_in_the_digest_of_the_day_it_was_marked(db_url, engine, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_a_backlog_marked_overdue_late_is_new_in_the_digest_of_the_day_it_was_marked(engine, tmp_path):
     """The office imports last year's recommendations; the first pass marks the long-expired
     ones overdue as of the day after their deadline. They are new to the office this week."""
     import_recommendations(write_csv(
@@ -306,7 +308,8 @@ def test_a_backlog_marked_overdue_late_is_new_in_the_digest_of_the_day_it_was_ma
     assert build_digest(engine, today + timedelta(days=7)).section("new_overdue").empty
 
 
-def test_an_empty_registry_gives_empty_sections_with_their_columns(db_url, engine):
+@pytest.mark.usefixtures("db_url")
+def test_an_empty_registry_gives_empty_sections_with_their_columns(engine):
     digest = build_digest(engine, AS_OF)
     for section in digest.sections:
         assert section["rows"].empty

@@ -201,7 +201,8 @@ def test_a_dispatcher_that_died_after_sending_is_replaced_and_the_message_sent_a
         assert dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK).claimed == 0
 
 
-def test_two_dispatchers_at_once_send_each_message_once(db_url, engine, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_two_dispatchers_at_once_send_each_message_once(engine, tmp_path):
     with Session(engine) as session, session.begin():
         queue(session, [
             {"recipient": "ministry:interior" if i % 2 else "ministry:health", "kind": "reminder", "subject": f"S{i}",

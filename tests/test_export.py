@@ -74,7 +74,8 @@ def _rows(path: Path) -> list[list[object]]:
     return [[cell for i, cell in enumerate(row) if i != skip] for row in rows]
 
 
-def test_the_export_is_a_utf8_comma_csv_with_the_import_columns(db_url, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_the_export_is_a_utf8_comma_csv_with_the_import_columns(tmp_path):
     """What the clerk opens in Excel: the import columns plus status, grade and updated_at."""
     import_json(write_csv(
         tmp_path / "npm.csv",
@@ -142,14 +143,16 @@ def test_text_survives_export_and_import_into_another_registry_byte_for_byte(db_
 
 
 @pytest.mark.xfail(strict=True, reason="an .xlsx cell cannot carry a bare CR: XML reads CRLF back as LF (openpyxl writes it unescaped)")
-def test_a_windows_line_break_survives_xlsx(db_url, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_a_windows_line_break_survives_xlsx(tmp_path):
     """Known limitation: a CRLF inside a text comes back from .xlsx as LF, so the row re-imports as updated."""
     import_json(_sheet(tmp_path / "npm.csv", {"T-1": "Windows line break\r\ninside a cell"}))
     export_recommendations(tmp_path / "registry.xlsx")
     assert import_json(tmp_path / "registry.xlsx")["unchanged"] == 1
 
 
-def test_every_status_moves_with_an_export_to_another_registry(db_url, engine, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_every_status_moves_with_an_export_to_another_registry(engine, tmp_path):
     """An escalated or overdue item arrives in the new registry where it stood, by legal steps."""
     from sqlmodel import Session
 

@@ -11,7 +11,8 @@ from followup.spreadsheets.tabular import ImportRejected
 from tests.conftest import write_csv
 
 
-def test_an_admin_runs_the_ingest_flow_and_sees_the_counts(prefect_server, db_url, engine, tmp_path):
+@pytest.mark.usefixtures("prefect_server", "db_url")
+def test_an_admin_runs_the_ingest_flow_and_sees_the_counts(engine, tmp_path):
     """The flow imports a file dropped by the office and returns what it did."""
     path = write_csv(
         tmp_path / "visit-2024-17.csv",
@@ -25,7 +26,8 @@ def test_an_admin_runs_the_ingest_flow_and_sees_the_counts(prefect_server, db_ur
         assert connection.execute(select(func.count()).select_from(Recommendation)).scalar_one() == 2
 
 
-def test_a_rejected_file_fails_the_flow_run_and_writes_nothing(prefect_server, db_url, engine, tmp_path):
+@pytest.mark.usefixtures("prefect_server", "db_url")
+def test_a_rejected_file_fails_the_flow_run_and_writes_nothing(engine, tmp_path):
     path = write_csv(tmp_path / "bad.csv", "external_id,text,issued_on", "X-1,Текст,31.02.2024")
     with pytest.raises(ImportRejected, match="row 2: issued_on: impossible date"):
         ingest_flow(str(path))

@@ -370,7 +370,8 @@ def test_dry_run_counts_but_writes_nothing(db_url, tmp_path):
     assert recommendation(db_url, "NPM-1").text == "Текст"
 
 
-def test_json_prints_exactly_the_counts(db_url, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_json_prints_exactly_the_counts(tmp_path):
     """--json is for scripts: stdout is one JSON object with the four counts and nothing else."""
     path = write_csv(tmp_path / "npm.csv", "external_id,text,issued_on", "NPM-1,Текст,15.02.2024", "NPM-2,Текст,15.02.2024")
     result = run_cli("import", "recommendations", path, "--json")

@@ -210,7 +210,8 @@ def test_a_triage_rule_for_an_unknown_ministry_names_file_and_key(tmp_path):
 # --- importing what the mechanisms publish -----------------------------------------------------------
 
 
-def test_the_office_imports_a_uhri_export_of_the_concluding_observations(db_url, engine, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_the_office_imports_a_uhri_export_of_the_concluding_observations(engine, tmp_path):
     path = uhri_file(tmp_path, *CCPR_ROWS)
     result = run_cli("import", "recommendations", path)
     assert result.exit_code == 0, result.output
@@ -243,7 +244,8 @@ def test_the_office_imports_a_uhri_export_of_the_concluding_observations(db_url,
     assert "articles 21 and 22" in rec(engine, "CCPR-C-KAZ-CO-2-50").text
 
 
-def test_the_upr_matrix_keeps_the_recommending_state_and_the_response(db_url, engine, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_the_upr_matrix_keeps_the_recommending_state_and_the_response(engine, tmp_path):
     book = Workbook()
     sheet = book.active
     sheet.append(["Recommendation", "Response", "Themes", "Affected persons"])
@@ -264,7 +266,8 @@ def test_the_upr_matrix_keeps_the_recommending_state_and_the_response(db_url, en
     assert result.exit_code == 2 and "missing columns Symbol (or --symbol), PublicationDate (or --issued-on)" in result.output
 
 
-def test_a_bad_uhri_row_names_file_row_and_column_and_nothing_is_written(db_url, engine, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_a_bad_uhri_row_names_file_row_and_column_and_nothing_is_written(engine, tmp_path):
     rows = [list(r) for r in CCPR_ROWS]
     rows[0][3] = "31.02.2016"  # row 2
     rows[2][1] = ""  # row 4: no paragraph anywhere
@@ -280,7 +283,8 @@ def test_a_bad_uhri_row_names_file_row_and_column_and_nothing_is_written(db_url,
 # --- triage ------------------------------------------------------------------------------------------
 
 
-def test_unassigned_recommendations_are_triaged_by_hand_and_by_rules(db_url, engine, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_unassigned_recommendations_are_triaged_by_hand_and_by_rules(engine, tmp_path):
     import_json(uhri_file(tmp_path, *CCPR_ROWS))
     # the digest lists what still has no owner, with the committee's document
     queue = build_digest(engine, date(2026, 11, 23)).section("unassigned")
@@ -331,7 +335,8 @@ def test_unassigned_recommendations_are_triaged_by_hand_and_by_rules(db_url, eng
 # --- the follow-up procedure -------------------------------------------------------------------------
 
 
-def test_a_follow_up_round_from_selection_to_grade(db_url, engine, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_a_follow_up_round_from_selection_to_grade(engine, tmp_path):
     # the export marks the three paragraphs the Human Rights Committee selected (FollowUp = yes)
     import_json(uhri_file(tmp_path, *CCPR_ROWS))
     torture = rec(engine, "CCPR-C-KAZ-CO-2-24")
@@ -380,7 +385,8 @@ def test_a_follow_up_round_from_selection_to_grade(db_url, engine, tmp_path):
 # --- tags as filters ---------------------------------------------------------------------------------
 
 
-def test_export_and_annual_report_filter_by_tag(db_url, engine, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_export_and_annual_report_filter_by_tag(engine, tmp_path):
     import_json(uhri_file(tmp_path, *CCPR_ROWS))
     result = run_cli("export", "recommendations", tmp_path / "torture.csv", "--tag", "theme:torture")
     assert result.exit_code == 0 and "exported 2 recommendations" in result.output

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -23,7 +22,7 @@ AS_OF = date(2026, 2, 24)  # 14 days before the deadline: a reminder to each min
 
 
 @pytest.fixture
-def registry_with_an_unassigned_item(db_url, engine, tmp_path):
+def registry_with_an_unassigned_item(engine, tmp_path):
     """Three items due 10.03.2026: NPM-1 to interior, NPM-2 to Health, NPM-3 without a ministry (and no facilities)."""
     import_recommendations(write_csv(
         tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry",
@@ -70,7 +69,8 @@ async def _artifact(key: str):
     return found[0] if found else None
 
 
-def test_dispatch_delivers_the_days_letters_and_shows_them_to_the_admin(prefect_server, registry_with_an_unassigned_item, routes):
+@pytest.mark.usefixtures("prefect_server")
+def test_dispatch_delivers_the_days_letters_and_shows_them_to_the_admin(registry_with_an_unassigned_item, routes):
     check_deadlines(AS_OF, engine=registry_with_an_unassigned_item)
     with SmtpReceiver() as smtp, JsonReceiver() as hook:
         routes(smtp, hook)
@@ -81,7 +81,8 @@ def test_dispatch_delivers_the_days_letters_and_shows_them_to_the_admin(prefect_
     assert artifact is not None and "ministry:interior" in str(artifact.data) and "s3cret" not in str(artifact.data)
 
 
-def test_a_message_that_goes_dead_fails_the_run_and_stays_in_the_outbox(prefect_server, registry_with_an_unassigned_item, routes):
+@pytest.mark.usefixtures("prefect_server")
+def test_a_message_that_goes_dead_fails_the_run_and_stays_in_the_outbox(registry_with_an_unassigned_item, routes):
     check_deadlines(AS_OF, engine=registry_with_an_unassigned_item)
     with SmtpReceiver(refuse=True) as smtp, JsonReceiver() as hook:
         routes(smtp, hook, max_attempts=1)
@@ -90,7 +91,8 @@ def test_a_message_that_goes_dead_fails_the_run_and_stays_in_the_outbox(prefect_
     assert set(statuses(registry_with_an_unassigned_item).values()) == {"dead"}
 
 
-def test_the_weekly_digest_reaches_the_office_once(prefect_server, registry_with_an_unassigned_item, routes):
+@pytest.mark.usefixtures("prefect_server")
+def test_the_weekly_digest_reaches_the_office_once(registry_with_an_unassigned_item, routes):
     check_deadlines(date(2026, 3, 12), engine=registry_with_an_unassigned_item)  # NPM-1 and NPM-2 overdue since 11.03
     with SmtpReceiver() as smtp, JsonReceiver() as hook:
         routes(smtp, hook)
@@ -104,7 +106,8 @@ def test_the_weekly_digest_reaches_the_office_once(prefect_server, registry_with
     assert artifact is not None and "NPM-1" in artifact.data
 
 
-def test_the_cli_sends_and_builds_the_digest(prefect_server, registry_with_an_unassigned_item, routes, tmp_path: Path):
+@pytest.mark.usefixtures("prefect_server")
+def test_the_cli_sends_and_builds_the_digest(registry_with_an_unassigned_item, routes):
     check_deadlines(AS_OF, engine=registry_with_an_unassigned_item)
     with SmtpReceiver() as smtp, JsonReceiver() as hook:
         routes(smtp, hook)

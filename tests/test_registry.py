@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect, text
 from sqlmodel import Session, select
 
@@ -24,7 +25,8 @@ def test_init_twice_changes_nothing(db_url, engine):
         assert connection.execute(text("SELECT count(*) FROM ministry")).scalar_one() == 9
 
 
-def test_the_migrations_build_exactly_the_models(db_url, engine):
+@pytest.mark.usefixtures("db_url")
+def test_the_migrations_build_exactly_the_models(engine):
     """A model changed without a migration would work in tests and break an installed registry."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
@@ -38,7 +40,8 @@ def test_the_migrations_build_exactly_the_models(db_url, engine):
     assert diff == []
 
 
-def test_every_migration_goes_down_and_up_again(db_url, engine):
+@pytest.mark.usefixtures("db_url")
+def test_every_migration_goes_down_and_up_again(engine):
     """An administrator who rolls a release back (`alembic downgrade`) and forward again gets
     exactly the models' schema: every migration's downgrade undoes its upgrade."""
     from alembic import command
@@ -66,7 +69,8 @@ def test_every_migration_goes_down_and_up_again(db_url, engine):
     assert diff == []
 
 
-def test_the_ministries_table_follows_the_config_file(db_url, engine, tmp_path: Path, monkeypatch):
+@pytest.mark.usefixtures("db_url")
+def test_the_ministries_table_follows_the_config_file(engine, tmp_path: Path, monkeypatch):
     """The office adds an alias in ministries.yaml; the next init brings the registry in line."""
     edited = tmp_path / "ministries.yaml"
     content = get_settings().ministries_file.read_text(encoding="utf-8").replace("aliases: [КНБ,", "aliases: [ҰҚК РК, КНБ,")
@@ -81,7 +85,8 @@ def test_the_ministries_table_follows_the_config_file(db_url, engine, tmp_path: 
         assert sync_ministries(session=session, ministries=load_ministries()) == 0
 
 
-def test_the_cli_init_says_where_the_registry_is(db_url):
+@pytest.mark.usefixtures("db_url")
+def test_the_cli_init_says_where_the_registry_is():
     from typer.testing import CliRunner
 
     from followup.interfaces.cli import app

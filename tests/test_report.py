@@ -162,7 +162,8 @@ def test_a_year_without_data_gives_an_empty_report_not_an_error(engine, tmp_path
 
 
 @pytest.mark.server  # its own Prefect test harness
-def test_the_annual_report_flow_runs_on_prefect_and_publishes_its_headline(year_2025, tmp_path):
+@pytest.mark.usefixtures("year_2025")
+def test_the_annual_report_flow_runs_on_prefect_and_publishes_its_headline(tmp_path):
     from prefect.testing.utilities import prefect_test_harness
 
     from followup.flows.report import REPORT_KEY, annual_report_flow
@@ -207,7 +208,8 @@ def test_an_answer_dated_before_the_import_of_its_recommendation_counts(engine, 
     assert (report.headline["implemented"], report.headline["issued"], report.headline["median_days"]) == (1, 2, 50)
 
 
-def test_followup_stats_prints_the_picture_per_ministry(year_2025):
+@pytest.mark.usefixtures("year_2025")
+def test_followup_stats_prints_the_picture_per_ministry():
     from typer.testing import CliRunner
 
     from followup.interfaces.cli import app
@@ -219,7 +221,8 @@ def test_followup_stats_prints_the_picture_per_ministry(year_2025):
     assert [int(n) for n in re.findall(r"\d+", interior)] == [1, 0, 0, 0, 1, 0, 0, 0, 2]
 
 
-def test_followup_stats_reads_a_day_first_as_of_as_the_iso_one(year_2025):
+@pytest.mark.usefixtures("year_2025")
+def test_followup_stats_reads_a_day_first_as_of_as_the_iso_one():
     """`--as-of 20.01.2026` and `--as-of 2026-01-20` are the same run; a month-first date is refused."""
     from typer.testing import CliRunner
 

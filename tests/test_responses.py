@@ -103,7 +103,8 @@ def test_every_bad_reply_is_listed_and_nothing_is_written(registry_url_with_stat
     assert recommendation(registry_url_with_statuses, "NPM-1").status == "issued"
 
 
-def test_a_reply_file_that_is_not_a_table_gets_one_sentence(registry_url_with_statuses, tmp_path):
+@pytest.mark.usefixtures("registry_url_with_statuses")
+def test_a_reply_file_that_is_not_a_table_gets_one_sentence(tmp_path):
     path = tmp_path / "replies.csv"
     path.write_bytes("external_id,status,responded_on\nNPM-1,in_progress,20.02.2024\n".encode("utf-16"))
     result = import_replies(path)
@@ -111,7 +112,8 @@ def test_a_reply_file_that_is_not_a_table_gets_one_sentence(registry_url_with_st
     assert result.output.strip().startswith("replies.csv: ") and "\n" not in result.output.strip()
 
 
-def test_history_is_printed_oldest_first(registry_url_with_statuses, tmp_path):
+@pytest.mark.usefixtures("registry_url_with_statuses")
+def test_history_is_printed_oldest_first(tmp_path):
     """The log of NPM-1 reads as it happened: created, edited, reply, answer."""
     import_json(write_csv(tmp_path / "fix.csv", "external_id,text,issued_on,ministry", "NPM-1,Обеспечить питьевой водой,15.02.2024,МВД"))
     assert import_replies(write_csv(tmp_path / "r1.csv", REPLIES, "NPM-1,in_progress,20.02.2024,письмо 12,scan-12.pdf")).exit_code == 0
@@ -128,13 +130,15 @@ def test_history_is_printed_oldest_first(registry_url_with_statuses, tmp_path):
         assert words in output
 
 
-def test_history_of_an_unknown_id_is_a_clear_error(registry_url_with_statuses):
+@pytest.mark.usefixtures("registry_url_with_statuses")
+def test_history_of_an_unknown_id_is_a_clear_error():
     result = run_cli("history", "NPM-404")
     assert result.exit_code != 0
     assert result.output.strip() == "no recommendation 'NPM-404' in the registry"
 
 
-def test_an_old_reply_file_does_not_move_an_item_back(db_url, engine, tmp_path):
+@pytest.mark.usefixtures("db_url")
+def test_an_old_reply_file_does_not_move_an_item_back(engine, tmp_path):
     """The ministry said 'in progress' in March; the item escalated since; the March file comes again."""
     from sqlmodel import Session
 

@@ -89,7 +89,7 @@ def test_the_deadline_event_triggers_escalate(real_prefect_server, tmp_path: Pat
         engine.dispose()
 
 
-def test_prefect_deploy_all_creates_the_deployments_with_schedule_and_trigger(real_prefect_server, tmp_path: Path):
+def test_prefect_deploy_all_creates_the_deployments_with_schedule_and_trigger(real_prefect_server):
     """An admin deploys prefect.yaml to a server with a process work pool, as the README says."""
     project = Path(__file__).resolve().parent.parent
     env = dict(os.environ, PREFECT_API_URL=real_prefect_server.url, FOLLOWUP_HOME=str(project))
