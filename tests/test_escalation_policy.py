@@ -170,7 +170,7 @@ def test_without_overdue_since_escalation_counts_from_the_day_after_the_deadline
 
 
 def test_time_on_hold_moves_the_deadline_and_everything_after_it():
-    held = dict(days_on_hold=10)  # deadline 30.06.2026 -> effective 10.07.2026 (Friday)
+    held = {"days_on_hold": 10}  # deadline 30.06.2026 -> effective 10.07.2026 (Friday)
     assert run(rec(**held), on="16.06.2026").reminders.empty
     assert run(rec(**held), on="26.06.2026").reminders[["due_on", "offset"]].values.tolist() == [[d("10.07.2026"), 14]]
     assert run(rec(**held), on="10.07.2026").overdue.empty

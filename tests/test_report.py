@@ -123,7 +123,7 @@ def test_the_report_counts_the_year_as_the_office_would_by_hand(year_2025):
         "interior": {"individualized": 1, "items": 1, "answered": 0, "level2": 1, "waiting": 0, "unanswered": 0},
         "total": {"individualized": 1, "items": 1, "answered": 0, "level2": 1, "waiting": 0, "unanswered": 0},
     }
-    assert dict(zip(report.tables["grades"]["grade"], report.tables["grades"]["recommendations"])) == {
+    assert dict(zip(report.tables["grades"]["grade"], report.tables["grades"]["recommendations"], strict=True)) == {
         "A": 0, "B": 1, "C": 0, "D": 0, "E": 0}
     monthly = report.tables["monthly"].set_index("month")
     assert monthly["issued"].to_dict() == {1: 0, 2: 2, 3: 3, 4: 1, 5: 0, 6: 0, 7: 0, 8: 0, 9: 1, 10: 0, 11: 0, 12: 0}
