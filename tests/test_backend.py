@@ -10,7 +10,6 @@ from sqlalchemy import Engine, select, text
 from sqlmodel import SQLModel
 
 import followup.models.followup  # noqa: F401 - every table in the metadata
-import followup.models.registry  # noqa: F401
 from followup.models.backend import (
     POSTGRES,
     SQLITE,

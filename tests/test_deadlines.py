@@ -157,7 +157,7 @@ def test_two_workers_at_once_do_not_double_anything(registry):
             check_deadlines(DUE - timedelta(days=3), engine=engine)
             check_deadlines(day, engine=engine)
             escalate_all(CALENDAR.add_working_days(day, 10), engine)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - whatever a thread raises is collected and asserted on
             errors.append(exc)
 
     workers = [threading.Thread(target=run) for _ in range(2)]

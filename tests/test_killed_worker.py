@@ -116,7 +116,7 @@ class _SlowHook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if not hook.arrived.is_set():
                     hook.arrived.set()

@@ -61,7 +61,7 @@ def test_the_deadline_event_triggers_escalate(real_prefect_server, tmp_path: Pat
     ), engine=engine, actor="clerk")
     env = dict(os.environ, PREFECT_API_URL=real_prefect_server.url, FOLLOWUP_DATABASE_URL=url,
                PREFECT_RUNNER_POLL_FREQUENCY="1", PREFECT_LOGGING_LEVEL="INFO")
-    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - the child process writes to it until the end of the test
     serve = subprocess.Popen([str(Path(sys.executable).with_name("followup")), "serve"], cwd=tmp_path, env=env,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
