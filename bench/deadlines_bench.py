@@ -261,9 +261,9 @@ def child_populate(url: str, dialect: str, target: str, rows: int, seed: int, as
     years = issued.astype("datetime64[Y]").astype(int) + 1970
     texts = [
         (MAIN[mi].format(k=kk, t=18 + kk % 3) + " " + TAIL[ti].format(a=aa, k=kk, p=pp, y=yy + 1)).strip()
-        for mi, ti, kk, pp, aa, yy in zip(main_i, tail_i, k, p, a, years)
+        for mi, ti, kk, pp, aa, yy in zip(main_i, tail_i, k, p, a, years, strict=True)
     ]
-    external = [f"REC-{y}-{i:07d}" for y, i in zip(years, ids)]
+    external = [f"REC-{y}-{i:07d}" for y, i in zip(years, ids, strict=True)]
 
     if dialect == "sqlite":
         import sqlite3
@@ -307,7 +307,7 @@ def child_populate(url: str, dialect: str, target: str, rows: int, seed: int, as
     data = zip(
         ids.tolist(), external, texts, source.tolist(), category.tolist(), priority.tolist(), iso(issued), iso(due),
         ministry.tolist(), facility.tolist(), status.tolist(), iso(overdue_since), iso(on_hold_since), hold.tolist(),
-        [stamp] * n, [stamp] * n,
+        [stamp] * n, [stamp] * n, strict=True,
     )
     if dialect == "sqlite":
         cursor.executemany(f"INSERT INTO recommendation ({', '.join(columns)}) VALUES ({', '.join(['?'] * len(columns))})", data)
@@ -345,7 +345,7 @@ def child_populate(url: str, dialect: str, target: str, rows: int, seed: int, as
     reminders = []
     for got, offset in ((got14, 14), (got3, 3)):
         sent_on = iso(eff_due[got] - np.timedelta64(offset, "D"))
-        reminders += [(int(i), d, offset, s) for i, d, s in zip(ids[got], iso(due[got]), sent_on)]
+        reminders += [(int(i), d, offset, s) for i, d, s in zip(ids[got], iso(due[got]), sent_on, strict=True)]
     cursor.executemany(f"INSERT INTO reminder (recommendation_id, due_on, offset_days, sent_on) VALUES ({four})", reminders)
 
     # earlier individualized recommendations, per ministry: one unanswered past its response
@@ -883,8 +883,8 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
     # a section longer than `listed` shows its first items and names the attached spreadsheet of all of them
     file_name = f"'reminder-' || w.code || '-' || {sql.p('as_of_iso')} || '.csv'"
     long_letter = f"(coalesce(s1.n, 0) > {listed} OR coalesce(s2.n, 0) > {listed})"
-    note = ("CASE WHEN {s}.n > %d THEN {before}'Здесь приведены первые %d из ' || {s}.n || '. Полный перечень — в приложенном "
-            "файле ' || %s || '.'{after} ELSE '' END") % (listed, listed, file_name)
+    note = (f"CASE WHEN {{s}}.n > {listed} THEN {{before}}'Здесь приведены первые {listed} из ' || {{s}}.n || '. Полный перечень — в приложенном "
+            f"файле ' || {file_name} || '.'{{after}} ELSE '' END")  # {s}, {before}, {after} (braces doubled): filled by .format below
     section = "coalesce({nl} || '{title} (' || {s}.n || ')' || {nl} || {nl} || {s}.lines || " + note.format(
         before="{nl} || ", after="", s="{s}") + ", '')"
     html_note = note.format(before="'<p class=\"muted\">' || ", after=" || '</p>'", s="{s}")
@@ -1033,7 +1033,7 @@ def _listed(body: str | None) -> list | None:
         return None
     parts = re.split(r"(REC-\d{4}-\d{7})", body)
     dates = [re.search(r"\d{2}\.\d{2}\.\d{4}", chunk) for chunk in parts[2::2]]
-    return sorted(zip(parts[1::2], [d.group(0) if d else None for d in dates]))
+    return sorted(zip(parts[1::2], [d.group(0) if d else None for d in dates], strict=True))  # re.split: id, chunk, id, chunk...
 
 
 def child_inspect(url: str, dialect: str, history_max_id: int, workdir: str) -> dict:

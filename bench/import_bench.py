@@ -311,7 +311,7 @@ def child_baseline(dialect: str, target: str, csv_path: str, heap: bool) -> dict
     firsts = df.assign(_ministry=ministry).drop_duplicates("facility")
     cursor.executemany(
         sql("INSERT INTO facility (name, facility_type, region, ministry_code) VALUES (?, ?, ?, ?)"),
-        list(zip(firsts["facility"].tolist(), firsts["facility_type"].tolist(), firsts["region"].tolist(), firsts["_ministry"].tolist())),
+        list(zip(firsts["facility"].tolist(), firsts["facility_type"].tolist(), firsts["region"].tolist(), firsts["_ministry"].tolist(), strict=True)),
     )
     cursor.execute("SELECT name, id FROM facility")
     facility_ids = df["facility"].map(dict(cursor.fetchall()))
@@ -319,7 +319,7 @@ def child_baseline(dialect: str, target: str, csv_path: str, heap: bool) -> dict
     visits = df.assign(_issued=issued, _facility=facility_ids).sort_values("_issued", kind="stable").drop_duplicates("visit_id")
     cursor.executemany(
         sql("INSERT INTO visit (external_id, visited_on, kind, facility_id) VALUES (?, ?, 'planned', ?)"),
-        list(zip(visits["visit_id"].tolist(), days(visits["_issued"]), visits["_facility"].tolist())),
+        list(zip(visits["visit_id"].tolist(), days(visits["_issued"]), visits["_facility"].tolist(), strict=True)),
     )
     cursor.execute("SELECT external_id, id FROM visit")
     visit_ids = df["visit_id"].map(dict(cursor.fetchall()))
@@ -335,7 +335,7 @@ def child_baseline(dialect: str, target: str, csv_path: str, heap: bool) -> dict
             df["external_id"].tolist(), df["text"].tolist(), df["source"].tolist(),
             [v or None for v in df["mechanism_ref"].tolist()], [v or None for v in df["category"].tolist()],
             df["priority"].tolist(), days(issued), days(due), ministry.tolist(),
-            facility_ids.tolist(), visit_ids.tolist(), [stamp] * n, [stamp] * n,
+            facility_ids.tolist(), visit_ids.tolist(), [stamp] * n, [stamp] * n, strict=True,
         )),
     )
     # their first history entry
