@@ -77,7 +77,7 @@ AS_OF = "2026-11-23"
 POPULATED_AT = "2020-01-01 00:00:00"
 UPDATED_CUTOFF = "2020-01-02 00:00:00"
 POPULATE_ACTOR = "bench:populate"
-ACTOR = "followup:scheduler"  # flows.deadlines.ACTOR: the baseline writes the same actor
+ACTOR = "followup:scheduler"  # followup.steps.deadlines.ACTOR: the baseline writes the same actor
 VARIANTS = ("prefect", "prefect-noevents", "bare", "baseline")
 HISTORY = ("INSERT INTO status_change (recommendation_id, from_status, to_status, at, actor, reason, evidence, effective_on, "
            "changes) ")
@@ -710,7 +710,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
             connection.execute(pragma)  # what models.db sets on every connection
 
         def begin() -> None:
-            connection.execute("BEGIN IMMEDIATE")  # the write lock, as flows.deadlines.lock
+            connection.execute("BEGIN IMMEDIATE")  # the write lock, as the SQLite backend's lock (models/backend.py)
 
         def day_param(d: date) -> object:
             return d.isoformat()
@@ -933,7 +933,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
          f"LEFT JOIN bench_cal c ON c.day = e.since WHERE (CASE WHEN e.since >= {AS_OF_} THEN 0 "
          f"WHEN e.since < {sql.p('cal_start', 'date')} THEN {sql.p('cum_as_of', 'int')} "
          f"ELSE {sql.p('cum_as_of', 'int')} - c.cum END) >= {escalate_after}", params)
-    reference = f"'IR-' || {sql.p('as_of_compact')} || '-' || upper(COLUMN)"  # flows.deadlines.reference_for
+    reference = f"'IR-' || {sql.p('as_of_compact')} || '-' || upper(COLUMN)"  # followup.steps.deadlines.reference_for
     run("escalate: letters",
         "INSERT INTO individualized_recommendation (reference, ministry_code, issued_on, response_due_on, status, answered_on, "
         f"level2_on, created_at) SELECT {reference.replace('COLUMN', 'm.ministry_code')}, m.ministry_code, {AS_OF_}, "

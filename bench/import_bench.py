@@ -1,4 +1,4 @@
-"""Benchmark: `flows.ingest.import_recommendations` against plain pandas + executemany.
+"""Benchmark: `followup.spreadsheets.ingest.import_recommendations` against plain pandas + executemany.
 
     python bench/import_bench.py [--rows 500000] [--database sqlite|postgresql|both]
 

@@ -232,7 +232,7 @@ class Mapped:
     columns: dict[str, str] = field(default_factory=dict)  # project column -> the file's header, for errors
 
 
-def to_project_frame(raw: pd.DataFrame, *, fmt: str, symbol: str | None = None, issued_on: str | None = None) -> Mapped:
+def to_project_frame(raw: pd.DataFrame, *, symbol: str | None = None, issued_on: str | None = None) -> Mapped:
     """Map a UHRI export or a UPR matrix (text cells, index = row numbers) to the project's columns.
 
     `symbol` and `issued_on` fill in a UPR matrix that does not carry the Working Group

@@ -428,7 +428,7 @@ def import_recommendations(
         table = raw
     else:
         try:
-            mapped = to_project_frame(raw, fmt=fmt, symbol=symbol, issued_on=issued_on)
+            mapped = to_project_frame(raw, symbol=symbol, issued_on=issued_on)
         except ValueError as exc:
             raise ImportFileError(f"{path.name}: {exc}") from None
         table = mapped.frame

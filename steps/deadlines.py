@@ -94,10 +94,10 @@ def lock(session: Session, name: str) -> None:
 
 
 def load_watched(
-    session: Session, as_of: date, *, ministry: str | None = None, statuses: Sequence[Status] = WATCHED,
+    session: Session, *, ministry: str | None = None, statuses: Sequence[Status] = WATCHED,
     due_by: date | None = None, overdue_since_by: date | None = None,
 ) -> pd.DataFrame:
-    """The frame `models.escalation.decide` reads: open items with their clock and last reminder.
+    """The frame `models.policy.decide` reads: open items with their clock (`decide` counts a running hold) and last reminder.
 
     `due_by` and `overdue_since_by` leave out, in SQL, items for which `decide` cannot find
     anything to do today (most of a large registry: reading and judging every open item
@@ -204,7 +204,7 @@ def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy
 
 def _check_ministry(session: Session, code: str | None, as_of: date, policy: Policy, now: datetime, result: StepResult) -> None:
     """check_deadlines for one ministry's open items (or the ones without a ministry)."""
-    frame = load_watched(session, as_of, ministry=code if code is not None else NO_MINISTRY,
+    frame = load_watched(session, ministry=code if code is not None else NO_MINISTRY,
                          due_by=as_of + timedelta(days=policy.longest_reminder()))
     if frame.empty:
         return
@@ -321,7 +321,7 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
     with Session(engine) as session, session.begin():
         lock(session, f"escalate:{code}")
         defer_checkpoint(session.connection())  # level 2, after the ministries, checkpoints them all
-        frame = load_watched(session, as_of, ministry=code, statuses=(Status.OVERDUE,),
+        frame = load_watched(session, ministry=code, statuses=(Status.OVERDUE,),
                              overdue_since_by=as_of - timedelta(days=policy.shortest_escalation()))
         items = decide(frame, policy, as_of).escalate if len(frame) else frame
         if items.empty:

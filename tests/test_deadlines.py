@@ -231,11 +231,11 @@ def test_the_days_read_leaves_out_only_items_with_nothing_due(engine, tmp_path):
     day, checked = DUE - timedelta(days=20), 0
     while day <= DUE + timedelta(days=40):
         with Session(engine) as session:
-            every = decide(load_watched(session, day, ministry="interior"), POLICY, day)
-            read = decide(load_watched(session, day, ministry="interior",
+            every = decide(load_watched(session, ministry="interior"), POLICY, day)
+            read = decide(load_watched(session, ministry="interior",
                                        due_by=day + timedelta(days=POLICY.longest_reminder())), POLICY, day)
-            overdue = load_watched(session, day, ministry="interior", statuses=(Status.OVERDUE,))
-            bounded = load_watched(session, day, ministry="interior", statuses=(Status.OVERDUE,),
+            overdue = load_watched(session, ministry="interior", statuses=(Status.OVERDUE,))
+            bounded = load_watched(session, ministry="interior", statuses=(Status.OVERDUE,),
                                    overdue_since_by=day - timedelta(days=POLICY.shortest_escalation()))
         for kind in ("reminders", "overdue", "derived_due"):
             assert ids(getattr(read, kind)) == ids(getattr(every, kind)), (day, kind)

@@ -149,11 +149,11 @@ def test_an_export_with_only_a_header_or_only_other_states_maps_to_nothing():
     import pandas as pd
 
     empty = pd.DataFrame(columns=["symbol", "text", "publicationdate", "countries"], dtype=str)
-    mapped = to_project_frame(empty, fmt="uhri")
+    mapped = to_project_frame(empty)
     assert (len(mapped.frame), mapped.skipped, mapped.errors) == (0, 0, [])
     other = pd.DataFrame([["CCPR/C/KGZ/CO/2, para. 12", "Investigate", "2014-04-23", "Kyrgyzstan"]],
                          columns=empty.columns, index=[2])
-    mapped = to_project_frame(other, fmt="uhri")
+    mapped = to_project_frame(other)
     assert (len(mapped.frame), mapped.skipped) == (0, 1)
 
 
