@@ -8,9 +8,10 @@ override only has to name what it changes. Errors name file and key (see `load_y
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import holidays
 from dateutil.relativedelta import relativedelta
@@ -153,6 +154,12 @@ class FollowUpProcedure(_Strict):
         return self.committees.get((committee or "").upper(), self.default)
 
 
+def _rule(rules: Mapping[Any, Rule], key: str | None) -> Rule | None:
+    """The override for `key` (a priority, a ministry or a source, as text: the keys are StrEnums
+    or codes, equal to their text), if any."""
+    return rules.get(key) if key else None
+
+
 class Policy(_Strict):
     defaults: Terms
     sources: dict[Source, Rule] = {}
@@ -166,11 +173,7 @@ class Policy(_Strict):
 
     def terms_for(self, source: str | None, ministry_code: str | None, priority: str | None) -> Terms:
         """Resolve field by field: priority over ministry over source over defaults."""
-        levels = [
-            self.priorities.get(priority) if priority else None,  # type: ignore[call-overload]
-            self.ministries.get(ministry_code) if ministry_code else None,
-            self.sources.get(source) if source else None,  # type: ignore[call-overload]
-        ]
+        levels = [_rule(self.priorities, priority), _rule(self.ministries, ministry_code), _rule(self.sources, source)]
         values = {}
         for name in Rule.model_fields:
             chosen = next((getattr(r, name) for r in levels if r is not None and getattr(r, name) is not None), None)

@@ -230,10 +230,12 @@ def transition(
 ) -> None:
     """Change one recommendation's status (through `transition_many`) and keep the object in step."""
     assert recommendation.id is not None, "flush the recommendation before changing its status"
-    to_status = Status(to_status) if to_status in Status.__members__.values() else to_status
+    if to_status not in Status.__members__.values():  # raises, naming the unknown status
+        check_transition(recommendation.status, to_status, label=recommendation.external_id)
+    to_status = Status(to_status)
     transition_many(
         session,
-        [TransitionRequest(recommendation.id, Status(recommendation.status), to_status, recommendation.external_id)],  # type: ignore[arg-type]
+        [TransitionRequest(recommendation.id, Status(recommendation.status), to_status, recommendation.external_id)],
         actor=actor,
         reason=reason,
         evidence=evidence,

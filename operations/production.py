@@ -158,7 +158,7 @@ def start_worker(api_url: str, name: str, *, env: Mapping[str, str], log: Path, 
     secrets the routes name (${SMTP_PASSWORD}…); nothing of that is stored in Prefect."""
     environment = dict(os.environ, PREFECT_API_URL=api_url, FOLLOWUP_HOME=str(home), **env)
     log.parent.mkdir(parents=True, exist_ok=True)
-    out = open(log, "ab")  # noqa: SIM115 - the child keeps it
+    out = open(log, "ab")  # the child process keeps it open
     try:
         process = subprocess.Popen(
             [prefect_executable(), "worker", "start", "--pool", pool, "--type", POOL_TYPE, "--name", name,

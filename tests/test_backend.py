@@ -50,7 +50,7 @@ def test_the_engine_has_its_databases_settings(engine: Engine) -> None:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
         else:
-            assert engine.pool._pre_ping  # type: ignore[attr-defined]
+            assert engine.pool._pre_ping  # the engine asks the server before it hands a pooled connection out
 
 
 def test_lock_insert_absent_one_of_and_bulk_insert_on_each_database(engine: Engine) -> None:
@@ -125,7 +125,7 @@ def _comparable(value: object) -> object:
     return (type(value), value.obj) if hasattr(value, "obj") else value
 
 
-def engine_dialect(backend: Backend):  # type: ignore[no-untyped-def]
+def engine_dialect(backend: Backend):
     """A dialect of the backend's database, without connecting."""
     from sqlalchemy import create_engine
 
