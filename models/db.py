@@ -17,8 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
 from followup.config.settings import get_settings
-from followup.models import backend
-from followup.models.backend import WAL_AUTOCHECKPOINT, backend_for_url, backend_of  # noqa: F401 - WAL_AUTOCHECKPOINT: read from here too
+from followup.models.backend import backend_for_url, backend_of
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -75,17 +74,6 @@ def update_by_id(connection: Connection, table: Table, ids: Sequence[Any], colum
     executemany with each column's bind processor applied once per distinct value (as
     `bulk_insert`); returns how many rows matched."""
     return backend_of(connection).update_by_id(connection, table, ids, columns)
-
-
-def driver_mark(connection: Connection) -> str:
-    """The driver's positional placeholder: `?` for sqlite3, `%s` for psycopg."""
-    return backend_of(connection).mark
-
-
-def driver_rows(connection: Connection, parameters: list[tuple[Any, Sequence[Any]]]) -> list[tuple[Any, ...]]:
-    """Rows of driver parameters from (column, values) pairs, each column's bind processor applied
-    once per distinct value: for statements sent through the driver's executemany."""
-    return backend.driver_rows(connection.dialect, parameters)
 
 
 def tuples(result: Result[Any]) -> list[tuple[Any, ...]]:

@@ -261,7 +261,8 @@ def test_escalations_leave_the_checkpoint_to_the_next_commit_on_sqlite(registry)
     """Each ministry's escalation commits without copying the WAL into the database (the level-2
     step's commit does it for all), and the connection goes back to the pool with SQLite's
     default checkpointing for whoever uses it next."""
-    from followup.models.db import WAL_AUTOCHECKPOINT, defer_checkpoint
+    from followup.models.backend import WAL_AUTOCHECKPOINT
+    from followup.models.db import defer_checkpoint
 
     engine = registry
     check_deadlines(DUE + timedelta(days=1), engine=engine)
