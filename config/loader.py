@@ -35,6 +35,9 @@ class MinistryConfig(BaseModel):
     names: Names
     aliases: list[str] = []
     language: Literal["ru", "kk", "en"] = "ru"
+    #: who confirms the ministry's replies on its page: a second, validating official whose
+    #: link goes to the `ministry:<code>:approver` tag (required), or the focal point itself (none)
+    approval: Literal["required", "none"] = "required"
 
     @field_validator("code")
     @classmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import holidays
 from dateutil.relativedelta import relativedelta
@@ -120,6 +120,21 @@ class Letters(_Strict):
     listed_items: int = Field(100, ge=1)
 
 
+class Replies(_Strict):
+    """Ministries' replies: which claims the office reviews before they move an item, and the
+    terms of the reply links and evidence files."""
+
+    #: claims that wait for the office's review (the status stays meanwhile); the others move
+    #: the item at once. Of: in_progress, implemented, partially_implemented, rejected
+    review: list[Literal["in_progress", "implemented", "partially_implemented", "rejected"]] = ["implemented", "rejected"]
+    #: a reply link works this many days from its letter's date
+    link_days: int = Field(90, ge=1, le=3660)
+    #: the validating official's confirmation link works this many days from the draft
+    confirm_days: int = Field(14, ge=1, le=365)
+    #: the largest evidence file accepted, in megabytes
+    evidence_max_mb: float = Field(20, gt=0, le=500)
+
+
 class CalendarPolicy(_Strict):
     country: str = "KZ"
     extra_days_off: list[Day] = []
@@ -168,6 +183,7 @@ class Policy(_Strict):
     individualized: Individualized
     calendar: CalendarPolicy = CalendarPolicy()
     letters: Letters = Letters()
+    replies: Replies = Replies()
     follow_up: FollowUpProcedure = FollowUpProcedure()
     legal_basis: str = Field(min_length=1)
 

@@ -6,11 +6,14 @@ Secrets never live in files of this repository: they come from the environment
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -42,6 +45,17 @@ class Settings(BaseSettings):
     reports_dir: Path = Path("var/reports")
     #: who a change is attributed to when the command line does not say
     actor: str = Field(default="", description="name recorded in the history for CLI actions")
+    #: signs the ministries' reply links and the web app's sessions. Required everywhere letters
+    #: are rendered or the app runs (workers too); on an SQLite registry one is made once and
+    #: kept beside the database file, readable by its owner only
+    secret_key: SecretStr | None = None
+    #: the address the ministries reach the web app at (behind the reverse proxy): letters and
+    #: `followup links show` print links under it
+    public_url: str = "http://127.0.0.1:8000"
+    #: the office's contact details printed in every letter (config/office.yaml)
+    office_file: Path = CONFIG_DIR / "office.yaml"
+    #: evidence files sent with replies, by content hash; outside any web root
+    evidence_dir: Path = Path("var/evidence")
 
     @field_validator("database_url")
     @classmethod
@@ -67,6 +81,20 @@ class Settings(BaseSettings):
             url = url.set(database=str(Path(url.database).expanduser().resolve()))
         return url.render_as_string(hide_password=False)
 
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+            raise ValueError(f"FOLLOWUP_PUBLIC_URL must be an http(s) address like https://npm.ombudsman.kz: {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("evidence_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # made absolute once, like the SQLite path: a worker's chdir cannot move the files
+        return value.expanduser().resolve()
+
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
@@ -76,6 +104,40 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def signing_key(self) -> str:
+        """The key that signs reply links and sessions: FOLLOWUP_SECRET_KEY, or on an SQLite
+        registry a key made once and kept in `secret_key` beside the database (mode 0600).
+
+        Elsewhere (PostgreSQL, where workers and the app run on several machines) a missing key
+        is an error: a key made on one machine would sign links the others refuse.
+        """
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        url = make_url(self.database_url)
+        if url.drivername != "sqlite" or not url.database or url.database == ":memory:":
+            raise MissingSecretKey(
+                "FOLLOWUP_SECRET_KEY is not set: the web app and the flows that write letters need it to sign "
+                "the ministries' reply links (set the same value on the app and every worker)"
+            )
+        path = Path(url.database).parent / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another process made it meanwhile
+            else:
+                with os.fdopen(fd, "w", encoding="ascii") as out:
+                    out.write(secrets.token_urlsafe(48))
+        key = path.read_text(encoding="ascii").strip()
+        if not key:
+            raise MissingSecretKey(f"{path} is empty: delete it to have a new key made, or set FOLLOWUP_SECRET_KEY")
+        return key
+
+
+class MissingSecretKey(RuntimeError):
+    """No key to sign links with: the app and the letter-writing flows refuse to start."""
 
 
 @lru_cache

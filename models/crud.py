@@ -35,6 +35,7 @@ def sync_ministries(*, session: Session, ministries: Sequence[MinistryConfig]) -
             "name_en": cfg.names.en,
             "aliases": list(cfg.aliases),
             "language": cfg.language,
+            "approval": cfg.approval,
         }
         row = existing.get(cfg.code)
         if row is None:

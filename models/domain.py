@@ -123,3 +123,28 @@ class NotificationStatus(StrEnum):
     DEAD = "dead"  # gave up after the configured attempts: shown in the digest
     SENDING = "sending"  # claimed by a dispatcher; reclaimed after a lease if it crashed
     UNROUTABLE = "unroutable"  # no Apprise URL has its tag: kept, reported, tried again next run
+
+
+class ReplyState(StrEnum):
+    """Where a ministry's reply stands, from the focal point's draft to the registry."""
+
+    DRAFT = "draft"  # typed by the ministry's focal point; waits for the validating official
+    CONFIRMED = "confirmed"  # confirmed by the validating official: waits for `record-responses`
+    RECORDED = "recorded"  # applied to the registry (moves made, claims in the office's review queue)
+
+
+class ReplyChannel(StrEnum):
+    PORTAL = "portal"  # the ministry's page behind its signed link
+    PAPER = "paper"  # typed by the office from a letter (`followup import responses`)
+
+
+class ClaimOutcome(StrEnum):
+    """What became of one item's claim in a reply."""
+
+    PENDING = "pending"  # not recorded yet
+    APPLIED = "applied"  # the item moved to the claimed status
+    UNCHANGED = "unchanged"  # the item already stood where the claim puts it
+    UNDER_REVIEW = "under_review"  # waits for the office (policy `replies.review`)
+    ACCEPTED = "accepted"  # the office accepted it: the move was applied then
+    RETURNED = "returned"  # the office returned it to the ministry with a comment
+    REFUSED = "refused"  # the transition table does not allow it from where the item stands now

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+import followup.models.replies  # noqa: F401  (the reply table an item's answer points at)
 from followup.models.domain import IndividualizedStatus, NotificationStatus
 from followup.models.types import UTCDateTime, utcnow
 
@@ -61,6 +62,9 @@ class IndividualizedItem(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     individualized_id: int = Field(foreign_key="individualized_recommendation.id", index=True)
     recommendation_id: int = Field(foreign_key="recommendation.id", index=True)
+    #: the ministry's reply on this item reached the registry: level 2 counts only silent items
+    answered_on: date | None = None
+    reply_id: int | None = Field(default=None, foreign_key="reply.id")
 
 
 class Notification(SQLModel, table=True):

@@ -168,7 +168,9 @@ def decide(recommendations: pd.DataFrame, policy: Policy, as_of: date) -> Decisi
       on_hold_since (optional; date or None: the start of the hold running now, counted up to as_of),
       overdue_since (date or None: when it became overdue; None -> the day after the effective deadline),
       last_reminder_offset (int or None: smallest reminder offset already sent for the current
-        deadline; 14 means the 14-day reminder went out).
+        deadline; 14 means the 14-day reminder went out),
+      awaiting_review (optional; bool: a ministry's claim on it waits for the office's review,
+        which holds the item: no reminder, overdue mark or escalation meanwhile).
     Dates may be `date` objects or datetime64. A row with neither due_on nor issued_on has no
     deadline and is skipped.
     """
@@ -179,7 +181,10 @@ def decide(recommendations: pd.DataFrame, policy: Policy, as_of: date) -> Decisi
     today = np.datetime64(as_of, "D")
     status = frame["status"]
     active = (~status.isin([*CLOSED_STATUSES, Status.UNASSIGNED])).to_numpy()
-    running = status.isin(CLOCK_RUNNING).to_numpy()
+    # a claim the office is reviewing holds the item where it is: no reminder, no overdue mark,
+    # no escalation until the office accepts or returns it
+    reviewing = under_review(frame)
+    running = status.isin(CLOCK_RUNNING).to_numpy() & ~reviewing
 
     terms, rule = _rule_index(frame, policy)
     deadlines, deadline_of_rule = _distinct([t.deadline for t in terms])
@@ -210,7 +215,7 @@ def decide(recommendations: pd.DataFrame, policy: Policy, as_of: date) -> Decisi
     first_late = due + np.timedelta64(1, "D")
     since = _days(frame["overdue_since"])
     since = np.where(np.isnat(since) | (since < first_late), first_late, since)
-    waiting = (status == Status.OVERDUE).to_numpy() & ~np.isnat(since)
+    waiting = (status == Status.OVERDUE).to_numpy() & ~np.isnat(since) & ~reviewing
     worked = np.zeros(len(frame), dtype=np.int64)
     if waiting.any():
         calendar = WorkingCalendar.from_policy(policy.calendar)
@@ -228,16 +233,31 @@ def decide(recommendations: pd.DataFrame, policy: Policy, as_of: date) -> Decisi
     )
 
 
+def under_review(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose ministry's claim waits for the office's review (optional column `awaiting_review`)."""
+    if "awaiting_review" not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    return frame["awaiting_review"].fillna(False).astype(bool).to_numpy(bool)
+
+
+def needs_review(claimed: str, policy: Policy) -> bool:
+    """Whether a ministry's claim waits for the office before it moves the item (`replies.review`)."""
+    return str(claimed) in policy.replies.review
+
+
 def level2(items: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    """The items to put before the Ombudsman: still `escalated` after their individualized
-    recommendation's response deadline (< as_of) passed.
+    """The items to put before the Ombudsman: still `escalated` and unanswered after their
+    individualized recommendation's response deadline (< as_of) passed.
 
     Input, one row per item of each letter: id (the recommendation), letter (the individualized
-    recommendation), status, response_due_on (the letter's deadline; None: not due). An item
-    the ministry answered, or that moved on otherwise, is no longer `escalated`; a letter none
-    of whose items is returned was answered. Returns the selected rows, in input order.
+    recommendation), status, response_due_on (the letter's deadline; None: not due), and
+    optionally answered (bool: a reply on the item reached the registry) and awaiting_review.
+    An item the ministry answered, or that moved on otherwise, is not silent; a letter none of
+    whose items is returned was answered. Returns the selected rows, in input order.
     """
     due = _days(items["response_due_on"])
-    silent = (items["status"] == Status.ESCALATED).to_numpy(bool) & ~np.isnat(due) & (due < np.datetime64(as_of, "D"))
+    answered = items["answered"].fillna(False).astype(bool).to_numpy(bool) if "answered" in items.columns else np.zeros(len(items), dtype=bool)
+    silent = ((items["status"] == Status.ESCALATED).to_numpy(bool) & ~np.isnat(due) & (due < np.datetime64(as_of, "D"))
+              & ~answered & ~under_review(items))
     selected: pd.DataFrame = items.loc[silent].reset_index(drop=True)
     return selected

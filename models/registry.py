@@ -34,6 +34,8 @@ class MinistryBase(SQLModel):
     name_en: str
     aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     language: str = Field(default="ru", max_length=2)
+    #: `none`: the focal point confirms its own replies; `required`: a second official does
+    approval: str = Field(default="required", max_length=10, sa_column_kwargs={"server_default": "required"})
 
 
 class Ministry(MinistryBase, table=True):
@@ -43,6 +45,9 @@ class Ministry(MinistryBase, table=True):
     """
 
     __tablename__ = "ministry"
+    #: the generation of its reply links: `followup links revoke` raises it, and every link and
+    #: session signed with an older one stops working at once (not from the config file)
+    link_generation: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class FacilityBase(SQLModel):
@@ -113,6 +118,9 @@ class Recommendation(RecommendationBase, table=True):
     overdue_since: date | None = None
     on_hold_since: date | None = None
     days_on_hold: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    #: a ministry's claim on it waits for the office's review: no reminder, escalation or level 2
+    #: until the office accepts or returns it (the status stays what it was meanwhile)
+    awaiting_review: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
