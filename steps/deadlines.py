@@ -121,7 +121,7 @@ def load_watched(
     stmt = (
         select(
             r.c.id, r.c.external_id, r.c.ministry_code, r.c.source, r.c.priority, r.c.status, r.c.issued_on,
-            r.c.due_on, r.c.days_on_hold, r.c.on_hold_since, r.c.overdue_since,
+            r.c.due_on, r.c.days_on_hold, r.c.on_hold_since, r.c.overdue_since, r.c.awaiting_review,
             sent.c.last_reminder_offset if reminded else null().label("last_reminder_offset"),
         )
         .select_from(r.outerjoin(sent, (sent.c.recommendation_id == r.c.id) & (sent.c.due_on == r.c.due_on)) if reminded else r)
