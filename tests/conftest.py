@@ -135,6 +135,9 @@ def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands that write var/ or files do it inside the test's own folder."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FOLLOWUP_ACTOR", "test-clerk")
+    # letters carry signed reply links: the key every worker and the web app share (a test of a
+    # missing key removes it)
+    monkeypatch.setenv("FOLLOWUP_SECRET_KEY", "test-secret-key-not-for-production")
     get_settings.cache_clear()
 
 
