@@ -49,6 +49,10 @@ production_app = typer.Typer(help="A Prefect server on PostgreSQL with a process
 app.add_typer(production_app, name="production")
 follow_up_app = typer.Typer(help="Treaty bodies' follow-up procedure: the recommendations a committee selected.", no_args_is_help=True)
 app.add_typer(follow_up_app, name="follow-up")
+links_app = typer.Typer(help="The ministries' reply links: print one for sending by hand, or revoke them all.", no_args_is_help=True)
+app.add_typer(links_app, name="links")
+replies_app = typer.Typer(help="Ministries' replies: the office's review of what they claim.", no_args_is_help=True)
+app.add_typer(replies_app, name="replies")
 
 out = Console()
 err = Console(stderr=True)
