@@ -112,6 +112,9 @@ def _child_setup(workdir: str) -> None:
     tempfile.tempdir = str(tmp)
     os.environ["TMPDIR"] = str(tmp)
     os.environ["PREFECT_HOME"] = str(Path(workdir) / "prefect_home")
+    # the letters carry signed reply links: the deadline flows refuse to run without the key (on
+    # PostgreSQL), and the baseline signs the same links with it
+    os.environ.setdefault("FOLLOWUP_SECRET_KEY", "bench-deadlines-key-not-a-secret")
 
 
 class _output_to:
@@ -832,6 +835,21 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
     else:
         connection.executemany("INSERT INTO bench_cal (day, cum) VALUES (?, ?)", calendar)
     timings["calendar"] += time.perf_counter() - started_cal
+    # each ministry's reply link in letters dated as_of, signed as followup.models.links signs it
+    # (itsdangerous, salt, [code, generation, last day]): the same letter date gives the same link
+    from itsdangerous import URLSafeSerializer
+
+    signer = URLSafeSerializer(os.environ["FOLLOWUP_SECRET_KEY"], salt="followup.ministry-link.v1")
+    public_url = os.environ.get("FOLLOWUP_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    link_until = (as_of + timedelta(days=int((policy.get("replies") or {}).get("link_days", 90)))).isoformat()
+    links = [(code, f"{public_url}/r/{signer.dumps([code, int(generation), link_until])}")
+             for code, generation in connection.execute("SELECT code, link_generation FROM ministry").fetchall()]
+    run("links", "CREATE TEMP TABLE bench_links (code TEXT PRIMARY KEY, link TEXT NOT NULL)")
+    if sql.pg:
+        with connection.cursor() as cursor:
+            cursor.executemany("INSERT INTO bench_links (code, link) VALUES (%s, %s)", links)
+    else:
+        connection.executemany("INSERT INTO bench_links (code, link) VALUES (?, ?)", links)
 
     # --- step 1: check deadlines (one transaction) ---
     begin()
@@ -888,7 +906,8 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
     section = "coalesce({nl} || '{title} (' || {s}.n || ')' || {nl} || {nl} || {s}.lines || " + note.format(
         before="{nl} || ", after="", s="{s}") + ", '')"
     html_note = note.format(before="'<p class=\"muted\">' || ", after=" || '</p>'", s="{s}")
-    payload = (f"{sql.jobj}('as_of', {sql.p('as_of_iso')}, 'due_soon', {sql.jcol('s1.ids', '[]')}, "
+    payload = (f"{sql.jobj}('as_of', {sql.p('as_of_iso')}, 'reference', 'REM-' || {sql.p('as_of_compact')} || '-' || upper(w.code), "
+               f"'reply_link', k.link, 'due_soon', {sql.jcol('s1.ids', '[]')}, "
                f"'overdue', {sql.jcol('s2.ids', '[]')}{{extra}})")
     payload_attached = payload.format(extra=", 'attachment', " + file_name)
     run("reminders: letters", notify.replace(", payload,", ", payload, attachment,") +
@@ -908,7 +927,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         f"'reminder:' || w.code || ':' || {sql.p('as_of_iso')}, 'queued', 0, NULL, {NOW}, NULL "
         "FROM (SELECT ministry_code AS code FROM bench_soon WHERE ministry_code IS NOT NULL "
         "UNION SELECT ministry_code FROM bench_late WHERE ministry_code IS NOT NULL) w JOIN ministry m ON m.code = w.code "
-        "LEFT JOIN bench_sections s1 ON s1.ministry_code = w.code AND s1.part = 1 "
+        "JOIN bench_links k ON k.code = w.code LEFT JOIN bench_sections s1 ON s1.ministry_code = w.code AND s1.part = 1 "
         "LEFT JOIN bench_sections s2 ON s2.ministry_code = w.code AND s2.part = 2 "
         "WHERE true ORDER BY w.code ON CONFLICT (dedupe_key) DO NOTHING",
         {**params, "subject": f"Напоминание о сроках исполнения рекомендаций НПМ ({as_of:%d.%m.%Y})"})
@@ -963,9 +982,10 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         + html(f"'<p>Исх. № ' || {ref} || '</p><p><strong>Кому:</strong> ' || {name} || '</p><p>' || {sql.p('legal')} || '</p>'",
                table("g.rows_html"), f"'<p>Срок ответа: ' || {sql.p('response_ddmm')} || '</p>'") + ", "
         f"{sql.jobj}('reference', {ref}, 'issued_on', {sql.p('as_of_iso')}, 'response_due_on', {sql.p('response_iso')}, "
-        f"'items', {sql.jcol('g.ids')}, 'attachment', {ref} || '.html'), "
+        f"'reply_link', k.link, 'items', {sql.jcol('g.ids')}, 'attachment', {ref} || '.html'), "
         f"'individualized:' || {ref}, 'queued', 0, NULL, {NOW}, NULL "
-        "FROM bench_esc_letters g JOIN ministry m ON m.code = g.ministry_code WHERE true ORDER BY m.code "
+        "FROM bench_esc_letters g JOIN ministry m ON m.code = g.ministry_code JOIN bench_links k ON k.code = m.code "
+        "WHERE true ORDER BY m.code "
         "ON CONFLICT (dedupe_key) DO NOTHING", params)
     connection.commit()
 
@@ -976,7 +996,8 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
     temp("bench_l2",
          "SELECT d.id AS ir_id, d.reference, d.ministry_code, d.issued_on, d.response_due_on, r.id, r.external_id, r.due_on "
          "FROM bench_due_ir d JOIN individualized_item i ON i.individualized_id = d.id "
-         "JOIN recommendation r ON r.id = i.recommendation_id WHERE r.status = 'escalated'")
+         "JOIN recommendation r ON r.id = i.recommendation_id WHERE r.status = 'escalated' "
+         "AND i.answered_on IS NULL AND NOT r.awaiting_review")  # level 2 counts only silent items
     run("level2: letters",
         f"UPDATE individualized_recommendation SET status = 'level2', level2_on = {AS_OF_} "
         "WHERE id IN (SELECT ir_id FROM bench_l2)", params)
@@ -997,6 +1018,19 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
          params, index=None)
     temp("bench_l2_letters", letters("bench_l2_items", "ir_id, reference, ministry_code, issued_on, response_due_on", "id"),
          params, index=None)
+    # the notice lists, apart from the silent items, the letter's other items with where each stands now
+    temp("bench_l2_answered",
+         f"SELECT d.id AS ir_id, r.id, r.external_id || coalesce(' — ' || f.name, '') || {NL} || '   Текущий статус: ' "
+         f"|| r.status || {NL} || '   ' || r.text || {NL} AS text_line, '<tr><td style=\"{TD}\">' || r.external_id "
+         f"|| '</td><td style=\"{TD}\">' || coalesce(f.name, '—') || '</td><td style=\"{TD}\">' || r.text "
+         f"|| '</td><td style=\"{TD}\">' || r.status || '</td></tr>' AS html_row "
+         "FROM bench_due_ir d JOIN individualized_item i ON i.individualized_id = d.id "
+         "JOIN recommendation r ON r.id = i.recommendation_id LEFT JOIN facility f ON f.id = r.facility_id "
+         "WHERE d.id IN (SELECT ir_id FROM bench_l2) AND NOT EXISTS (SELECT 1 FROM bench_l2 l WHERE l.ir_id = d.id AND l.id = r.id)",
+         index=None)
+    temp("bench_l2_answered_letters",
+         f"SELECT ir_id, count(*) AS n, {sql.joined('text_line', NL, 'id')} AS lines, {sql.joined('html_row', NOTHING, 'id')} "
+         "AS rows_html FROM (SELECT * FROM bench_l2_answered ORDER BY ir_id, id) a GROUP BY ir_id", index=None)
     run("level2: notices", notify +
         f"SELECT 'ombudsman', 'level2', {sql.p('office_language')}, "
         f"'Требуется решение: нет ответа на индивидуальную рекомендацию № ' || g.reference || ' (' || {name} || ')', "
@@ -1004,12 +1038,15 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         "|| 'Исх. №: ' || g.reference || ' от ' "
         f"|| {sql.ddmm('g.issued_on')} || {NL} || 'Министерство: ' || {name} || {NL} || 'Срок представления ответа: ' "
         f"|| {sql.ddmm('g.response_due_on')} || ' (истёк)' || {NL} || {NL} || 'Рекомендации без ответа (' || g.n || '):' || {NL} "
-        f"|| {NL} || g.lines, "
+        f"|| {NL} || g.lines || coalesce({NL} || 'Рекомендации, по которым получен ответ (' || a.n || '):' || {NL} || {NL} "
+        "|| a.lines, ''), "
         + html("'<h1>Требуется решение</h1><p>Исх. №: ' || g.reference || '</p><p>Министерство: ' || " + name + " || '</p>'",
-               table("g.rows_html")) + ", "
+               table("g.rows_html"), f"coalesce('<h2>Рекомендации, по которым получен ответ (' || a.n || ')</h2>' || {table('a.rows_html')}, '')")
+        + ", "
         f"{sql.jobj}('reference', g.reference, 'ministry', g.ministry_code, 'items', {sql.jcol('g.ids')}), "
         "'level2:' || g.reference, "
         f"'queued', 0, NULL, {NOW}, NULL FROM bench_l2_letters g JOIN ministry m ON m.code = g.ministry_code "
+        "LEFT JOIN bench_l2_answered_letters a ON a.ir_id = g.ir_id "
         "WHERE true ORDER BY g.reference ON CONFLICT (dedupe_key) DO NOTHING", params)
     connection.commit()
     seconds = time.perf_counter() - started

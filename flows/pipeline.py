@@ -19,6 +19,7 @@ from prefect.cache_policies import (
 )
 from prefect.events import emit_event
 
+from followup.config.settings import get_settings
 from followup.models.calendar import local_today
 from followup.steps.deadlines import (
     Change,
@@ -158,6 +159,13 @@ def level2_task(as_of: date) -> StepSummary:
     return summarize(refer_to_level2(as_of))
 
 
+def _require_signing_key() -> None:
+    """The letters carry signed reply links: without the key (FOLLOWUP_SECRET_KEY on PostgreSQL)
+    the flow fails at once with `MissingSecretKey`, before any task runs or retries. The steps
+    check it again before they write (they also run without Prefect)."""
+    get_settings().signing_key()
+
+
 def _totals(summaries: list[StepSummary]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for summary in summaries:
@@ -180,6 +188,7 @@ def _publish(kind: str, as_of: date, summaries: list[StepSummary]) -> None:
 @flow(name="check-deadlines", flow_run_name=_as_of_name("check-deadlines"), log_prints=True)
 def check_deadlines_flow(as_of: date | None = None) -> dict[str, int]:
     """The day's deadline check; ends with `followup.deadlines.checked`, which triggers escalate."""
+    _require_signing_key()
     as_of = as_of or local_today()
     summary = check_deadlines_task(as_of)
     _publish("check-deadlines", as_of, [summary])
@@ -196,6 +205,7 @@ def check_deadlines_flow(as_of: date | None = None) -> dict[str, int]:
 @flow(name="escalate", flow_run_name=_as_of_name("escalate"), log_prints=True)
 def escalate_flow(as_of: date | None = None) -> dict[str, int]:
     """Individualized recommendations per ministry, then level 2."""
+    _require_signing_key()
     as_of = as_of or local_today()
     results = [escalate_ministry_task(code, as_of) for code in plan_task(as_of)]
     results.append(level2_task(as_of))

@@ -111,6 +111,22 @@ def run_demo(console: Console) -> None:
     )
     console.print(outbox_summary(delivered), soft_wrap=True)
     console.print("Try: followup history NPM-2026-0001-01 · followup export recommendations var/demo/export.xlsx", soft_wrap=True)
+    console.print(reply_link_note(), soft_wrap=True, highlight=False, markup=False)
+
+
+def reply_link_note(code: str = "interior") -> str:
+    """One ministry's reply link, to try the reply page: the link its demo letters carry while that
+    one works, else the one dated today (the demo's letters are dated 23.11.2026)."""
+    from followup.config.policy import load_policy
+    from followup.models.calendar import local_today
+    from followup.models.links import expiry, ministry_link
+
+    days, today = load_policy().replies.link_days, local_today()
+    day = DEMO_AS_OF if expiry(DEMO_AS_OF, days) >= today else today
+    with session_scope() as session:
+        link = ministry_link(session, code, day, days)
+    return (f"The {code} ministry's reply link ({'as in its letters of ' if day == DEMO_AS_OF else 'dated '}{day:%d.%m.%Y}, "
+            f"valid until {expiry(day, days):%d.%m.%Y}): open it after `followup web` to answer as the ministry\n{link}")
 
 
 def outbox_summary(delivered: int) -> str:

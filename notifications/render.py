@@ -46,7 +46,7 @@ from followup.models.dates import as_date_or_none
 __all__ = ["KINDS", "LANGUAGES", "Rendered", "format_date", "items_csv", "render", "render_report", "strings"]
 
 LANGUAGES = ("ru", "kk", "en")  # ru is the default / fallback
-KINDS = ("reminder", "individualized", "level2", "digest")
+KINDS = ("reminder", "individualized", "level2", "digest", "acknowledgement", "reply_returned", "reply_confirm")
 DEFAULT_LANGUAGE = "ru"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 LOCAL_TZ = ZoneInfo("Asia/Almaty")  # UTC+5 since 2024-03-01
@@ -57,10 +57,21 @@ NO_TRUNCATE = frozenset({"external_id", "external_ids", "reference", "items", "r
 
 # what each kind needs from the caller (office is optional: it defaults from strings.yaml)
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "reminder": ("as_of", "ministry", "due_soon", "overdue"),
-    "individualized": ("as_of", "reference", "issued_on", "ministry", "legal_basis", "items", "response_due_on"),
-    "level2": ("as_of", "reference", "ministry", "issued_on", "response_due_on", "items"),
+    # a letter to a ministry says how to answer it: its reply link, the link's last day, the
+    # reference to quote and the office's contact ({name, position, phone, email})
+    "reminder": ("as_of", "reference", "ministry", "due_soon", "overdue", "reply_link", "link_expires_on", "contact"),
+    "individualized": ("as_of", "reference", "issued_on", "ministry", "legal_basis", "items", "response_due_on",
+                       "reply_link", "link_expires_on", "contact"),
+    # items: the silent ones (no reply); answered: the others, each with status, awaiting_review, answered_on
+    "level2": ("as_of", "reference", "ministry", "issued_on", "response_due_on", "items", "answered"),
     "digest": ("since", "as_of", "sections"),
+    # ministries' replies. items: {external_id, facility, text, claimed_status, measures} and, in an
+    # acknowledgement, outcome (a ClaimOutcome); contact: the office's executor (config/office.py)
+    "acknowledgement": ("as_of", "ministry", "reference", "responded_on", "letter_reference", "items", "contact"),
+    "reply_returned": ("as_of", "ministry", "reference", "responded_on", "letter_reference", "comment", "items", "contact"),
+    # to the ministry's validating official, sent by the reply portal: no as_of, the link's last day instead
+    "reply_confirm": ("ministry", "reply_reference", "author_name", "author_position", "author_email", "items",
+                      "confirm_url", "expires_on", "contact"),
 }
 _ALIASES = {"kz": "kk", "kaz": "kk", "rus": "ru", "eng": "en"}
 

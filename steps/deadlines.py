@@ -24,7 +24,9 @@ from sqlalchemy import Engine, func, insert, null, select, update
 from sqlalchemy.orm import Session
 
 from followup.config.notifications import load_notification_config
+from followup.config.office import office_contact
 from followup.config.policy import Policy, load_policy
+from followup.config.settings import get_settings
 from followup.models.backend import backend_of
 from followup.models.dates import as_date
 from followup.models.db import (
@@ -41,6 +43,7 @@ from followup.models.followup import (
     IndividualizedRecommendation,
     Reminder,
 )
+from followup.models.links import expiry, generations, ministry_link
 from followup.models.policy import CLOCK_RUNNING, WATCHED, decide, level2
 from followup.models.registry import Facility, Ministry, Recommendation, table_of
 from followup.models.transitions import TransitionRequest, record_edits, transition_many
@@ -180,17 +183,35 @@ def _letter(kind: str, language: str, context: dict[str, Any]) -> dict[str, Any]
     return {"language": language, "subject": rendered.subject, "body_text": rendered.text, "body_html": rendered.html}
 
 
+def _how_to_answer(session: Session, code: str, language: str, as_of: date, policy: Policy, *, key: str,
+                   generation: int | None = None) -> dict[str, Any]:
+    """What a letter to a ministry needs so that it can be answered: the ministry's reply link (signed,
+    the same for the same letter date), the link's last day and the office's contact in the letter's
+    language. The link goes into the letter and its payload, never into a log or an event."""
+    days = policy.replies.link_days
+    return {"reply_link": ministry_link(session, code, as_of, days, key=key, generation=generation),
+            "link_expires_on": expiry(as_of, days), "contact": office_contact(language)}
+
+
+def _signing_key() -> str:
+    """The key that signs the letters' reply links, read before a step writes anything: without one
+    (FOLLOWUP_SECRET_KEY on PostgreSQL) `MissingSecretKey` stops the run with a message saying so."""
+    return get_settings().signing_key()
+
+
 # --- step 1: check deadlines -------------------------------------------------------------------
 
 
 def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy | None = None) -> StepResult:
     """Derive missing deadlines, mark overdue items, queue each ministry's reminder letter."""
+    key = _signing_key()
     engine = engine or get_engine()
     policy = policy or load_policy()
     result = StepResult(as_of=as_of)
     now = utcnow()
     with Session(engine) as session, session.begin():
         lock(session, "check-deadlines")
+        link_generations = generations(session)  # each ministry's reply-link generation, read once per run
         r = table_of(Recommendation)
         codes = session.connection().execute(
             select(r.c.ministry_code).where(r.c.status.in_([str(s) for s in WATCHED])).distinct()
@@ -198,11 +219,12 @@ def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy
         # ministry by ministry, in the one transaction: memory is bounded by the largest
         # ministry's open items, not by the registry's (see bench/README.md)
         for code in sorted(codes, key=lambda c: (c is None, c or "")):
-            _check_ministry(session, code, as_of, policy, now, result)
+            _check_ministry(session, code, as_of, policy, now, result, key=key, generation=link_generations.get(code or ""))
     return result
 
 
-def _check_ministry(session: Session, code: str | None, as_of: date, policy: Policy, now: datetime, result: StepResult) -> None:
+def _check_ministry(session: Session, code: str | None, as_of: date, policy: Policy, now: datetime, result: StepResult, *,
+                    key: str, generation: int | None) -> None:
     """check_deadlines for one ministry's open items (or the ones without a ministry)."""
     frame = load_watched(session, ministry=code if code is not None else NO_MINISTRY,
                          due_by=as_of + timedelta(days=policy.longest_reminder()))
@@ -253,12 +275,14 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
     language, name = _addressee(session, code)
     due_soon = [_item(details, i, due_of[i]) for i in reminders["id"]]
     overdue = [_item(details, i, due_of.get(i)) for i in [*late["id"], *overdue_now["id"]]]
-    key = f"reminder:{code}:{as_of.isoformat()}"
+    dedupe_key = f"reminder:{code}:{as_of.isoformat()}"
+    reference = reminder_reference(code, as_of)
+    answering = _how_to_answer(session, code, language, as_of, policy, key=key, generation=generation)
     # a long letter lists the first items of each section and carries the complete list as a spreadsheet
     listed = policy.letters.listed_items
     attachment = f"reminder-{code}-{as_of.isoformat()}.csv" if max(len(due_soon), len(overdue)) > listed else None
-    letter = _letter("reminder", language, {"as_of": as_of, "ministry": name, "due_soon": due_soon, "overdue": overdue,
-                                            "listed_items": listed, "attachment": attachment})
+    letter = _letter("reminder", language, {"as_of": as_of, "reference": reference, "ministry": name, "due_soon": due_soon,
+                                            "overdue": overdue, "listed_items": listed, "attachment": attachment, **answering})
     if attachment:
         labels = strings(language)["labels"]
         letter["attachment"] = items_csv([(labels["due_soon"], due_soon), (labels["overdue"], overdue)], language)
@@ -266,13 +290,14 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
         "recipient": f"ministry:{code}",
         "kind": "reminder",
         **letter,
-        "payload": {"as_of": as_of.isoformat(), "due_soon": [i["external_id"] for i in due_soon],
+        "payload": {"as_of": as_of.isoformat(), "reference": reference, "reply_link": answering["reply_link"],
+                    "due_soon": [i["external_id"] for i in due_soon],
                     "overdue": [i["external_id"] for i in overdue], **({"attachment": attachment} if attachment else {})},
-        "dedupe_key": key,
+        "dedupe_key": dedupe_key,
     }])
     reminder_rows = [
         {"recommendation_id": int(i), "due_on": as_date(stored_due[i]), "offset_days": int(o),
-         "sent_on": as_of, "notification_id": queued.get(key)}
+         "sent_on": as_of, "notification_id": queued.get(dedupe_key)}
         for i, o in zip(reminders["id"], reminders["offset"], strict=True)
     ]
     if reminder_rows:
@@ -312,8 +337,15 @@ def reference_for(code: str, as_of: date) -> str:
     return f"IR-{as_of:%Y%m%d}-{code.upper()}"
 
 
+def reminder_reference(code: str, as_of: date) -> str:
+    """A reminder letter's number, for the ministry to quote in its reply: one reminder per ministry
+    and day, so readable and unique like an individualized recommendation's (REM-20261123-INTERIOR)."""
+    return f"REM-{as_of:%Y%m%d}-{code.upper()}"
+
+
 def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, policy: Policy | None = None) -> StepResult:
     """One individualized recommendation to one ministry: its newly escalated items, a new deadline."""
+    key = _signing_key()
     engine = engine or get_engine()
     policy = policy or load_policy()
     result = StepResult(as_of=as_of)
@@ -345,17 +377,19 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
         )
         language, name = _addressee(session, code)
         details = _items(session, ids)
+        answering = _how_to_answer(session, code, language, as_of, policy, key=key)
         letter = _letter("individualized", language, {
             "as_of": as_of, "reference": reference, "issued_on": as_of, "ministry": name,
             "legal_basis": policy.legal_basis.strip(), "response_due_on": response_due,
-            "items": [_item(details, i, d) for i, d in zip(ids, items["due_on"], strict=True)],
+            "items": [_item(details, i, d) for i, d in zip(ids, items["due_on"], strict=True)], **answering,
         })
         queued = queue(session, [{
             "recipient": f"ministry:{code}",
             "kind": "individualized",
             **letter,
             "payload": {"reference": reference, "issued_on": as_of.isoformat(), "response_due_on": response_due.isoformat(),
-                        "items": list(items["external_id"]), "attachment": f"{reference}.html"},
+                        "reply_link": answering["reply_link"], "items": list(items["external_id"]),
+                        "attachment": f"{reference}.html"},
             "dedupe_key": f"individualized:{reference}",
         }])
         result.individualized = [reference]
@@ -367,10 +401,13 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
 def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
     """Individualized recommendations unanswered past their deadline go to the Ombudsman for a decision.
 
-    `models.policy.level2` decides which items are still waiting (`escalated` after the
-    deadline); they become `awaiting_decision` and the office gets one notice per letter. A
-    letter past its deadline none of whose items still waits was answered. SQL only narrows
-    the read to the letters still open whose deadline has passed.
+    Only silence counts: `models.policy.level2` decides which items are still waiting
+    (`escalated` after the deadline, no reply on the item reached the registry, no claim of the
+    ministry waiting for the office's review). They become `awaiting_decision` and the office
+    gets one notice per letter, which lists them apart from the items the ministry did answer
+    (with where each stands now): a partial reply is never reported as no reply. A letter past
+    its deadline none of whose items still waits was answered, and makes no notice. SQL only
+    narrows the read to the letters still open whose deadline has passed.
     """
     engine = engine or get_engine()
     result = StepResult(as_of=as_of)
@@ -388,17 +425,26 @@ def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
         deadline_of = {d.id: d.response_due_on for d in due}
         letter_items = pd.DataFrame(
             session.connection().execute(
-                select(r.c.id, link.c.individualized_id.label("letter"), r.c.status, r.c.external_id)
+                select(r.c.id, link.c.individualized_id.label("letter"), r.c.status, r.c.external_id,
+                       link.c.answered_on.is_not(None).label("answered"), link.c.answered_on, r.c.awaiting_review)
                 .select_from(link.join(r, r.c.id == link.c.recommendation_id))
                 .where(link.c.individualized_id.in_(list(deadline_of)))
                 .order_by(link.c.individualized_id, r.c.id)
             ).all(),
-            columns=["id", "letter", "status", "external_id"], dtype=object,
+            columns=["id", "letter", "status", "external_id", "answered", "answered_on", "awaiting_review"], dtype=object,
         )
         letter_items["response_due_on"] = letter_items["letter"].map(deadline_of)
         silent: dict[int, list[tuple[int, str]]] = {}
         for rec_id, letter_id, ext in level2(letter_items, as_of)[["id", "letter", "external_id"]].itertuples(index=False):
             silent.setdefault(int(letter_id), []).append((int(rec_id), ext))
+        # the rest of each letter's items: answered, or moved on otherwise (where each stands now)
+        silent_ids = {(letter_id, rec_id) for letter_id, items in silent.items() for rec_id, _ in items}
+        answered: dict[int, list[tuple[int, str, bool, date | None]]] = {}
+        for rec_id, letter_id, state, review, answered_on in letter_items[
+                ["id", "letter", "status", "awaiting_review", "answered_on"]].itertuples(index=False):
+            if (int(letter_id), int(rec_id)) not in silent_ids:
+                answered.setdefault(int(letter_id), []).append(
+                    (int(rec_id), str(state), bool(review), as_date(answered_on) if answered_on is not None else None))
         for letter in due:
             items = silent.get(letter.id, [])
             new_status = IndividualizedStatus.LEVEL2 if items else IndividualizedStatus.ANSWERED
@@ -416,7 +462,8 @@ def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
                 effective_on=[as_of] * len(items),
             )
             result.changes += [Change(e, letter.ministry_code, Status.ESCALATED.value, Status.AWAITING_DECISION.value, letter.reference) for _, e in items]
-            details = _items(session, [i for i, _ in items])
+            replied = answered.get(letter.id, [])
+            details = _items(session, [i for i, _ in items] + [i for i, *_ in replied])
             _, name = _addressee(session, letter.ministry_code)
             queued = queue(session, [{
                 "recipient": "ombudsman",
@@ -424,6 +471,8 @@ def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
                 **_letter("level2", office_language, {
                     "as_of": as_of, "reference": letter.reference, "ministry": name, "issued_on": letter.issued_on,
                     "response_due_on": letter.response_due_on, "items": [_item(details, i) for i, _ in items],
+                    "answered": [{**_item(details, i), "status": state, "awaiting_review": review, "answered_on": on}
+                                 for i, state, review, on in replied],
                 }),
                 "payload": {"reference": letter.reference, "ministry": letter.ministry_code, "items": [e for _, e in items]},
                 "dedupe_key": f"level2:{letter.reference}",

@@ -102,3 +102,32 @@ def test_the_cli_runs_the_whole_pass():
     assert "check-deadlines 2026-04-01" in result.output and "escalate 2026-04-01" in result.output
     bad = CliRunner().invoke(app, ["run", "escalate", "--as-of", "04/13/2026"])  # month first: refused
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
+
+
+@pytest.mark.usefixtures("prefect_server", "registry_due_10_and_24_march")
+def test_the_letter_flows_refuse_to_start_without_a_key_on_postgresql(db_url, monkeypatch, tmp_path):
+    """No FOLLOWUP_SECRET_KEY: on PostgreSQL the flows that write letters fail before any task (no
+    retries, nothing written) and the command says why; on SQLite a key is made beside the registry."""
+    from sqlalchemy import create_engine, text
+    from typer.testing import CliRunner
+
+    from followup.config.settings import MissingSecretKey, get_settings
+    from followup.flows.pipeline import check_deadlines_flow, escalate_flow
+    from followup.interfaces.cli import app
+
+    monkeypatch.delenv("FOLLOWUP_SECRET_KEY")
+    get_settings.cache_clear()
+    if db_url.startswith("sqlite"):
+        assert check_deadlines_flow(date(2026, 4, 1))["to_overdue"] == 2
+        assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+        return
+    with pytest.raises(MissingSecretKey):
+        check_deadlines_flow(date(2026, 4, 1))
+    with pytest.raises(MissingSecretKey):
+        escalate_flow(date(2026, 4, 1))
+    refused = CliRunner().invoke(app, ["run", "all", "--as-of", "2026-04-01"], env={"COLUMNS": "200"})
+    assert refused.exit_code == 2 and "FOLLOWUP_SECRET_KEY is not set" in refused.output
+    assert "Traceback" not in refused.output
+    with create_engine(db_url).connect() as c:
+        assert c.execute(text("SELECT count(*) FROM status_change WHERE to_status = 'overdue'")).scalar_one() == 0
+        assert c.execute(text("SELECT count(*) FROM notification")).scalar_one() == 0

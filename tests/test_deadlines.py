@@ -94,6 +94,12 @@ def test_the_whole_ladder_day_by_day(registry, tmp_path):
     second = refer_to_level2(response_due + timedelta(days=1), engine=engine)
     assert [(c.external_id, c.to_status) for c in second.changes] == [("NPM-1", "awaiting_decision")]
     assert [n.recipient for n in notifications(engine) if n.kind == "level2"] == ["ombudsman"]
+    # the notice tells the silent item from the answered one: the ministry did reply in part
+    (notice,) = [n for n in notifications(engine) if n.kind == "level2"]
+    assert notice.payload["items"] == ["NPM-1"] and "нет ответа" not in notice.subject
+    assert notice.body_text.index("РЕКОМЕНДАЦИИ БЕЗ ОТВЕТА (1)") < notice.body_text.index("NPM-1") < notice.body_text.index(
+        "РЕКОМЕНДАЦИИ, ПО КОТОРЫМ ПОЛУЧЕН ОТВЕТ (1)") < notice.body_text.index("NPM-2")
+    assert "Текущий статус: исполнена" in notice.body_text
     assert refer_to_level2(response_due + timedelta(days=2), engine=engine).changes == []
     with engine.connect() as c:
         assert c.execute(select(IndividualizedRecommendation.status)).scalar_one() == "level2"
@@ -276,3 +282,61 @@ def test_escalations_leave_the_checkpoint_to_the_next_commit_on_sqlite(registry)
         if connection.dialect.name == "sqlite":
             assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == WAL_AUTOCHECKPOINT
     assert status(engine, "NPM-1") == "escalated"
+
+
+def _answer(engine, external_id: str, on: date, *, under_review: bool) -> None:
+    """What recording a ministry's reply on an item of its individualized recommendation leaves in
+    the registry: the item answered on that day, its claim waiting for the office's review or not."""
+    from followup.models.followup import IndividualizedItem
+
+    r, i = Recommendation.__table__, IndividualizedItem.__table__
+    with engine.begin() as c:
+        rec_id = c.execute(select(r.c.id).where(r.c.external_id == external_id)).scalar_one()
+        c.execute(i.update().where(i.c.recommendation_id == rec_id).values(answered_on=on))
+        c.execute(r.update().where(r.c.id == rec_id).values(awaiting_review=under_review))
+
+
+def _escalated(engine) -> date:
+    """NPM-1 and NPM-2 in interior's individualized recommendation, NPM-3 in health's; returns their reply deadline."""
+    check_deadlines(DUE + timedelta(days=1), engine=engine)
+    day = CALENDAR.add_working_days(DUE + timedelta(days=1), POLICY.defaults.escalate_after_working_days)
+    assert escalate_all(day, engine) == [f"IR-{day:%Y%m%d}-HEALTH", f"IR-{day:%Y%m%d}-INTERIOR"]
+    return POLICY.individualized.response_deadline.after(day)
+
+
+def test_level2_counts_only_silent_items_and_lists_the_answered_ones_apart(registry):
+    """Interior answers NPM-2 (its claim waits for the office's review) and not NPM-1; health
+    answers its only item: only NPM-1 goes before the Ombudsman, and health's letter was answered."""
+    engine = registry
+    response_due = _escalated(engine)
+    _answer(engine, "NPM-2", response_due - timedelta(days=2), under_review=True)
+    _answer(engine, "NPM-3", response_due - timedelta(days=1), under_review=False)
+    result = refer_to_level2(response_due + timedelta(days=1), engine=engine)
+    assert [(c.external_id, c.to_status) for c in result.changes] == [("NPM-1", "awaiting_decision")]
+    assert (status(engine, "NPM-2"), status(engine, "NPM-3")) == ("escalated", "escalated")  # not silent, not moved
+    with engine.connect() as c:
+        letters = dict(c.execute(select(IndividualizedRecommendation.ministry_code, IndividualizedRecommendation.status)).all())
+    assert letters == {"interior": "level2", "health": "answered"}
+    (notice,) = [n for n in notifications(engine) if n.kind == "level2"]  # none for health's answered letter
+    assert notice.payload["items"] == ["NPM-1"] and notice.payload["ministry"] == "interior"
+    assert notice.subject.startswith("Требуется решение: ответ на индивидуальную рекомендацию") and "не по всем пунктам" in notice.subject
+    text = notice.body_text
+    assert "остаются неисполненными" in text and "в установленный срок не поступил" not in text
+    silent, answered = text.index("РЕКОМЕНДАЦИИ БЕЗ ОТВЕТА (1)"), text.index("РЕКОМЕНДАЦИИ, ПО КОТОРЫМ ПОЛУЧЕН ОТВЕТ (1)")
+    assert silent < text.index("NPM-1") < answered < text.index("NPM-2")
+    assert (f"Текущий статус: ответ ожидает рассмотрения аппаратом Уполномоченного "
+            f"(ответ от {response_due - timedelta(days=2):%d.%m.%Y})") in text
+    assert "NPM-3" not in text and "NPM-3" not in notice.body_html
+    assert ">Рекомендации без ответа (1)</h2>" in notice.body_html and ">Рекомендации, по которым получен ответ (1)</h2>" in notice.body_html
+
+
+def test_a_letter_whose_items_were_all_answered_makes_no_level2_notice(registry):
+    engine = registry
+    response_due = _escalated(engine)
+    for external_id in ("NPM-1", "NPM-2", "NPM-3"):
+        _answer(engine, external_id, response_due, under_review=external_id == "NPM-1")
+    assert refer_to_level2(response_due + timedelta(days=1), engine=engine).changes == []
+    with engine.connect() as c:
+        assert set(c.execute(select(IndividualizedRecommendation.status)).scalars()) == {"answered"}
+    assert [n for n in notifications(engine) if n.kind == "level2"] == []
+    assert {status(engine, e) for e in ("NPM-1", "NPM-2", "NPM-3")} == {"escalated"}

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
+from followup.config.policy import load_policy
 from followup.interfaces.demo_data import generate
+from followup.models.calendar import local_today
+from followup.models.links import read_ministry_token
 
 
 def _followup(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -41,6 +45,16 @@ def test_a_new_user_gets_a_realistic_npm_year(tmp_path: Path):
     assert individualized == letters["individualized"] == 6  # one per ministry with items
     assert history > 3050 + counts["escalated"]
     assert "individualized recommendations" in run.stdout and "IR-20261123-INTERIOR" in run.stdout
+    # it ends with a ministry's reply link to try the reply page with
+    assert "open it after `followup web`" in run.stdout
+    link = run.stdout.rstrip().splitlines()[-1]
+    grant = read_ministry_token(link.rsplit("/r/", 1)[1], today=local_today())
+    assert grant.ministry == "interior" and grant.generation == 1
+    with engine.connect() as connection:
+        letter_links = set(connection.execute(text(
+            "SELECT payload FROM notification WHERE recipient = 'ministry:interior'")).scalars())
+    if grant.expires_on == date(2026, 11, 23) + timedelta(days=load_policy().replies.link_days):
+        assert any(link in str(payload) for payload in letter_links)  # the very link of its letters
     again = _followup("demo", cwd=tmp_path)
     assert again.returncode == 0 and "0 created, 0 updated, 3050 unchanged" in again.stdout.replace("\n", " ")
     assert "0 items newly overdue" in again.stdout and "0 individualized recommendations" in again.stdout

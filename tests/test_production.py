@@ -75,6 +75,9 @@ def office(tmp_path_factory) -> Office:
             worker_env={
                 "FOLLOWUP_APPRISE_CONFIG": str(_apprise_file(tmp / "apprise.yaml", hooks)),
                 "HOOK_PASSWORD": HOOK_PASSWORD,  # a secret only the workers' environment holds
+                # the letters' reply links: every worker signs with the same key (started before the
+                # per-test environment of conftest, the module's workers get it here)
+                "FOLLOWUP_SECRET_KEY": "test-secret-key-not-for-production",
                 "FOLLOWUP_REPORTS_DIR": str(tmp / "reports"),
                 "PREFECT_WORKER_QUERY_SECONDS": "2",
                 "PREFECT_LOGGING_LEVEL": "INFO",

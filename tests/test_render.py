@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 from jinja2 import UndefinedError
+from markupsafe import escape
 
 from followup.notifications.render import KINDS, LANGUAGES, TEMPLATES_DIR, Rendered, format_date, period, render
 
@@ -22,6 +23,9 @@ LEGAL_BASIS = (
     "В соответствии со статьёй 22 Факультативного протокола к Конвенции против пыток и Конституционным законом "
     "«Об Уполномоченном по правам человека в Республике Казахстан» направляется настоящая индивидуальная рекомендация."
 )
+REPLY_LINK = "http://127.0.0.1:8000/r/WyJpbnRlcmlvciIsMSwiMjAyNy0wMi0yMSJd.sIgNaTuRe"
+CONTACT = {"name": "Ахметова Айгерим Серикқызы", "position": "главный эксперт Центра НПМ", "phone": "+7 (7172) 74-05-36",
+           "email": "npm@ombudsman.kz"}
 KAZAKH_TEXT = "Уақытша ұстау изоляторының камераларын табиғи жарықпен қамтамасыз ету (әғқңөұүһі ӘҒҚҢӨҰҮҺІ)"
 SCRIPT = "<script>alert('x')</script>"
 
@@ -113,14 +117,27 @@ def _digest_sections(empty: str | None = None) -> list[dict]:
     return [{"key": key, "rows": frame} for key, frame in frames.items()]
 
 
+def _answered() -> list[dict]:
+    """Items of a level-2 letter the ministry did answer: where each stands now."""
+    return [
+        {"external_id": "NPM-2026-0300", "facility": "ИВС г. Кокшетау", "due_on": date(2026, 9, 1),
+         "text": "Установить видеонаблюдение", "status": "implemented", "awaiting_review": False, "answered_on": date(2026, 11, 10)},
+        {"external_id": "NPM-2026-0301", "facility": None, "due_on": date(2026, 9, 1),
+         "text": "Отремонтировать душевые", "status": "escalated", "awaiting_review": True, "answered_on": date(2026, 11, 12)},
+    ]
+
+
 def _context(kind: str, language: str = "ru") -> dict:
     base = {"as_of": date(2026, 11, 23)}
     ministry = MINISTRY[language]
+    answering = {"reply_link": REPLY_LINK, "link_expires_on": date(2027, 2, 21), "contact": CONTACT}
     if kind == "reminder":
         items = _items()
-        return {**base, "ministry": ministry, "due_soon": items[:1], "overdue": items[1:]}
+        return {**base, "reference": "REM-20261123-INTERIOR", "ministry": ministry, "due_soon": items[:1], "overdue": items[1:],
+                **answering}
     if kind == "individualized":
         return {
+            **answering,
             **base,
             "reference": "IR-20261123-INTERIOR",
             "issued_on": date(2026, 11, 23),
@@ -137,9 +154,24 @@ def _context(kind: str, language: str = "ru") -> dict:
             "ministry": ministry,
             "response_due_on": date(2026, 11, 19),
             "items": _items(),
+            "answered": [],
         }
     if kind == "digest":
         return {**base, "since": date(2026, 11, 16), "sections": _digest_sections()}
+    # ministries' replies: each item with the status claimed, the measures and (acknowledgement) the outcome
+    claims = [{**item, "claimed_status": claimed, "measures": f"Приняты меры {SCRIPT}", "outcome": outcome}
+              for item, claimed, outcome in zip(_items(), ("implemented", "in_progress", "rejected"),
+                                                ("under_review", "applied", "refused"), strict=True)]
+    reply = {"ministry": ministry, "reference": "REPLY-12", "responded_on": date(2026, 11, 20),
+             "letter_reference": "IR-20261020-INTERIOR", "items": claims, "contact": CONTACT}
+    if kind == "acknowledgement":
+        return {**base, **reply}
+    if kind == "reply_returned":
+        return {**base, **reply, "comment": "Приложите акт приёмки работ."}
+    if kind == "reply_confirm":  # no as_of: the link's last day dates it
+        return {"ministry": ministry, "reply_reference": "REPLY-12", "author_name": "Иванов Иван", "author_position": "главный специалист",
+                "author_email": "ivanov@mvd.gov.kz", "items": claims, "confirm_url": "http://127.0.0.1:8000/c/WyIxMiJd.sIgNaTuRe",
+                "expires_on": date(2026, 11, 23), "contact": CONTACT}
     raise AssertionError(kind)
 
 
@@ -156,8 +188,10 @@ def test_every_kind_and_language_renders(kind: str, language: str) -> None:
     assert f'<html lang="{language}">' in r.html
     assert '<meta charset="utf-8">' in r.html
     assert r.html.rstrip().endswith("</html>")
-    # no external resources: the document must print and file on its own
-    assert not re.search(r"""(src|href)\s*=|@import|url\(""", r.html)
+    # no external resources: the document must print and file on its own; the one kind of link
+    # is a letter's reply link and the office's e-mail (a real <a href>, followed only when clicked)
+    assert not re.search(r"""src\s*=|@import|url\(""", r.html)
+    assert set(re.findall(r'href="([^"]*)"', r.html)) <= {REPLY_LINK, f"mailto:{CONTACT['email']}"}
     assert "23.11.2026" in r.text + r.subject
 
 
@@ -317,6 +351,8 @@ def test_missing_context_key_raises(kind: str) -> None:
     with pytest.raises(UndefinedError):
         render(kind, "ru", context)
     context = _context(kind)
+    if "as_of" not in context:  # reply_confirm: dated by its link's last day
+        return
     context.pop("as_of")
     with pytest.raises(UndefinedError):
         render(kind, "ru", context)
@@ -399,3 +435,114 @@ def test_template_files_and_strings_are_complete() -> None:
     for language in LANGUAGES:
         assert set(strings[language]["subjects"]) == set(KINDS)
         assert shape(strings[language]) == shape(strings["ru"]), f"{language}/strings.yaml has other keys than ru"
+
+
+LETTER_KINDS = [(kind, language) for kind in ("reminder", "individualized") for language in LANGUAGES]
+
+
+@pytest.mark.parametrize(("kind", "language"), LETTER_KINDS)
+def test_a_letter_to_a_ministry_says_how_to_answer_it(kind: str, language: str) -> None:
+    """The link (a real link in HTML), its last day, the reference to quote and who to call."""
+    context = _context(kind, language)
+    r = render(kind, language, context)
+    reference = context["reference"]
+    how = yaml.safe_load((TEMPLATES_DIR / language / "strings.yaml").read_text("utf-8"))["reply"]
+    for body in (r.text, r.html):
+        assert "21.02.2027" in body  # the link's last day
+        assert body.count(reference) >= 3  # at the top, in the request and in "how to answer"
+        for value in CONTACT.values():
+            assert value in body
+        assert ": ____" not in body  # no blank executor line left to fill by hand
+    assert f"\n{REPLY_LINK}\n" in r.text  # on a line of its own: nothing glued to it when copied
+    assert f'<a href="{REPLY_LINK}"' in r.html and f">{REPLY_LINK}</a>" in r.html
+    assert how["until"].replace("{until}", "21.02.2027") in r.text
+    assert how["letter"].replace("{reference}", reference) in r.text  # or answer by letter, quoting it
+
+
+def test_the_reminder_names_its_reference_and_the_executor() -> None:
+    r = render("reminder", "ru", _context("reminder"))
+    assert "Исх. № REM-20261123-INTERIOR от 23.11.2026" in r.text
+    assert ("Исполнитель: Ахметова Айгерим Серикқызы, главный эксперт Центра НПМ, тел. +7 (7172) 74-05-36, "
+            "эл. почта npm@ombudsman.kz") in r.text
+    assert r.text.index("КАК НАПРАВИТЬ ОТВЕТ") < r.text.index("СРОК ИСПОЛНЕНИЯ ИСТЕКАЕТ")  # before a long list
+    en = render("individualized", "en", _context("individualized", "en"))
+    assert "Officer in charge: Ахметова Айгерим Серикқызы" in en.text and '<a href="mailto:npm@ombudsman.kz">' in en.html
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_level2_after_a_partial_reply_lists_answered_and_silent_items_apart(language: str) -> None:
+    context = {**_context("level2", language), "answered": _answered()}
+    r = render("level2", language, context)
+    s = yaml.safe_load((TEMPLATES_DIR / language / "strings.yaml").read_text("utf-8"))
+    labels, statuses = s["labels"], s["values"]["status"]
+    silent_heading, answered_heading = f"{labels['no_reply'].upper()} (3)", f"{labels['replied'].upper()} (2)"
+    assert r.text.index(silent_heading) < r.text.index("NPM-2026-0042") < r.text.index(answered_heading) < r.text.index("NPM-2026-0300")
+    assert f">{labels['no_reply']} (3)</h2>" in r.html and f">{labels['replied']} (2)</h2>" in r.html
+    assert f"{labels['current_status']}: {statuses['implemented']} ({labels['answered_on']} 10.11.2026)" in r.text
+    assert f"{labels['current_status']}: {labels['awaiting_review']} ({labels['answered_on']} 12.11.2026)" in r.text
+    assert str(escape(labels["awaiting_review"])) in r.html and statuses["implemented"] in r.html
+    # it never says "no reply" of the letter as a whole
+    silence = render("level2", language, _context("level2", language))
+    for said_of_silence in (silence.subject, silence.text.splitlines()[3]):
+        assert said_of_silence not in r.subject + r.text
+    assert r.subject != silence.subject and "IR-20261020-INTERIOR" in r.subject
+
+
+def test_level2_without_a_reply_is_as_before() -> None:
+    r = render("level2", "ru", _context("level2"))
+    assert r.subject == "Требуется решение: нет ответа на индивидуальную рекомендацию № IR-20261020-INTERIOR (" + MINISTRY["ru"] + ")"
+    assert "в установленный срок не поступил" in r.text and "РЕКОМЕНДАЦИИ БЕЗ ОТВЕТА" not in r.text
+
+
+def _strings_used(path: Path) -> tuple[set[str], set[tuple[str, ...]]]:
+    """A template's context variables, and the strings.yaml keys it reads (`l.x` is `labels.x`)."""
+    from jinja2 import Environment, meta, nodes
+
+    tree = Environment().parse(path.read_text("utf-8"))
+
+    def chain(node: nodes.Node) -> list[str] | None:
+        parts: list[str] = []
+        while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+            if isinstance(node, nodes.Getattr):
+                parts.append(node.attr)
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                parts.append(node.arg.value)
+            else:
+                return None
+            node = node.node
+        return [node.name, *reversed(parts)] if isinstance(node, nodes.Name) else None
+
+    keys = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        names = chain(node)
+        if names and names[0] in ("l", "labels"):
+            keys.add(("labels", *names[1:]))
+        elif names and names[0] == "strings" and len(names) > 1:
+            keys.add(tuple(names[1:]))
+    return meta.find_undeclared_variables(tree), keys
+
+
+def test_every_language_has_the_same_templates_reading_the_same_keys() -> None:
+    """A key or a variable used in one language only (or only in a branch no test renders, such as a
+    partial reply's notice) fails here rather than in a letter."""
+    strings = {lang: yaml.safe_load(Path(TEMPLATES_DIR / lang / "strings.yaml").read_text("utf-8")) for lang in LANGUAGES}
+    names = {lang: sorted(p.name for p in (TEMPLATES_DIR / lang).iterdir() if p.suffix in (".txt", ".html")) for lang in LANGUAGES}
+    assert names["kk"] == names["en"] == names["ru"]
+    shared = [p for p in TEMPLATES_DIR.iterdir() if p.suffix in (".txt", ".html")]  # _macros, _base, _digest…
+    for language in LANGUAGES:
+        for path in [*(TEMPLATES_DIR / language / n for n in names[language]), *shared]:
+            variables, keys = _strings_used(path)
+            if path.parent.name == language:
+                assert variables == _strings_used(TEMPLATES_DIR / "ru" / path.name)[0], f"{language}/{path.name}: other variables than ru"
+            for key in keys:
+                node: object = strings[language]
+                for part in key:
+                    assert isinstance(node, dict) and part in node, f"{path.name} reads {'.'.join(key)}: not in {language}/strings.yaml"
+                    node = node[part]
+    # the subject lines (Jinja strings in strings.yaml) read the same variables in every language
+    from jinja2 import Environment, meta
+
+    def subject_variables(language: str) -> dict[str, set[str]]:
+        return {kind: meta.find_undeclared_variables(Environment().parse(line)) for kind, line in strings[language]["subjects"].items()}
+
+    assert subject_variables("kk") == subject_variables("en") == subject_variables("ru")
