@@ -38,7 +38,7 @@ import pandas as pd
 
 from followup.config.policy import Duration, Policy, Terms
 from followup.models.calendar import WorkingCalendar
-from followup.models.domain import Status
+from followup.models.domain import ClaimOutcome, Status
 
 #: the columns `decide` reads (`on_hold_since`, the start of a hold running now, is optional)
 COLUMNS = (
@@ -62,6 +62,10 @@ WATCHED = (Status.ISSUED, Status.IN_PROGRESS, Status.ON_HOLD, Status.OVERDUE)
 OPEN_STATUSES = frozenset({Status.UNASSIGNED, Status.ISSUED, Status.IN_PROGRESS, Status.ON_HOLD})
 #: late, and the office must still chase it: overdue, in an individualized recommendation, or at level 2
 LATE_STATUSES = frozenset({Status.OVERDUE, Status.ESCALATED, Status.AWAITING_DECISION})
+#: what a ministry still has to answer, shown on its reply page and answerable there: open or late,
+#: assigned to it (not unassigned), and not closed by an answer (partially_implemented is the office's to chase)
+ANSWERABLE_STATUSES = (Status.ISSUED, Status.IN_PROGRESS, Status.OVERDUE, Status.ESCALATED, Status.AWAITING_DECISION,
+                       Status.ON_HOLD)
 
 H = TypeVar("H", bound=Hashable)
 _EPOCH = date(1970, 1, 1)
@@ -237,12 +241,39 @@ def under_review(frame: pd.DataFrame) -> np.ndarray:
     """Rows whose ministry's claim waits for the office's review (optional column `awaiting_review`)."""
     if "awaiting_review" not in frame.columns:
         return np.zeros(len(frame), dtype=bool)
-    return frame["awaiting_review"].fillna(False).astype(bool).to_numpy(bool)
+    reviewing: np.ndarray = frame["awaiting_review"].fillna(False).astype(bool).to_numpy(bool)
+    return reviewing
 
 
 def needs_review(claimed: str, policy: Policy) -> bool:
     """Whether a ministry's claim waits for the office before it moves the item (`replies.review`)."""
     return str(claimed) in policy.replies.review
+
+
+def claim_outcome(*, current: str, claimed: str, policy: Policy, reachable: bool, own_item: bool = True,
+                  reviewed: bool = False) -> ClaimOutcome:
+    """What one claim of a ministry's reply does to its item when the reply reaches the registry.
+
+    In this order:
+    - a status no reply may claim (`REPLY_STATUSES`), or an item of another body: refused;
+    - the item already stands where the claim puts it: unchanged (nothing to move or review);
+    - no chain of legal moves from where the item stands now (`reachable`, from the transition
+      table: a withdrawn item, say): refused. Refused claims stay with the reply and are listed
+      for the office; they never undo the reply's other claims;
+    - a claim the policy has the office review first (`replies.review`), unless the office is
+      the reviewer already (`reviewed`: it accepts it now, or typed the paper reply itself):
+      under_review, the item keeps its status and is held meanwhile;
+    - otherwise applied: the item moves to the claimed status.
+    """
+    if claimed not in {s.value for s in REPLY_STATUSES} or not own_item:
+        return ClaimOutcome.REFUSED
+    if claimed == current:
+        return ClaimOutcome.UNCHANGED
+    if not reachable:
+        return ClaimOutcome.REFUSED
+    if not reviewed and needs_review(claimed, policy):
+        return ClaimOutcome.UNDER_REVIEW
+    return ClaimOutcome.APPLIED
 
 
 def level2(items: pd.DataFrame, as_of: date) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The data of the Ombudsman's weekly digest: six tables, no rendering, no Prefect.
+"""The data of the Ombudsman's weekly digest: seven tables, no rendering, no Prefect.
 
 `build_digest(source, as_of)` reads the registry in a handful of SELECTs and shapes the
 rows with pandas. Every section is a DataFrame with stable English snake_case columns
@@ -14,8 +14,8 @@ and not delayed a week, and consecutive weekly digests neither overlap nor leave
 The day of a status change is its `effective_on` when set, else the date of `at` in the
 office's time zone (Asia/Almaty, `FOLLOWUP_TIMEZONE`).
 
-What is "period" and what is "now": `new_overdue` and `individualized` list what happened in
-the period (for `new_overdue` also what was recorded in it with an earlier day: a backlog
+What is "period" and what is "now": `new_overdue`, `individualized` and `replies_received` (by the
+day each reply reached the registry) list what happened in the period (for `new_overdue` also what was recorded in it with an earlier day: a backlog
 that the first pass after an import marks overdue is new to the office that week); `awaiting_decision`, `unassigned`, `response_rates` and `failed_notifications`
 describe the registry as it stands when the digest is built (current statuses), with
 `as_of` only deciding which deadlines have passed.
@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 from followup.config.settings import get_settings
 from followup.models.backend import backend_of
 from followup.models.dates import as_date_or_none
-from followup.models.domain import IndividualizedStatus, NotificationStatus, Status
+from followup.models.domain import ClaimOutcome, IndividualizedStatus, NotificationStatus, Status
 from followup.models.followup import (
     IndividualizedItem,
     IndividualizedRecommendation,
@@ -55,6 +55,7 @@ from followup.models.followup import (
 )
 from followup.models.policy import ANSWERED_STATUSES, LATE_STATUSES, effective_due
 from followup.models.registry import Facility, Recommendation, StatusChange, table_of
+from followup.models.replies import Reply, ReplyClaim
 
 #: the sections in digest order, each with its columns in order
 SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -62,6 +63,9 @@ SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "individualized": ("reference", "ministry", "issued_on", "response_due_on", "items", "status"),
     "awaiting_decision": ("external_id", "ministry", "facility", "reference", "response_due_on"),
     "unassigned": ("external_id", "source", "mechanism_ref", "issued_on", "facility", "region", "category", "text"),
+    "replies_received": (
+        "reference", "ministry", "responded_on", "channel", "items", "applied", "under_review", "returned", "refused",
+    ),
     "response_rates": (
         "ministry", "issued", "answered", "response_rate", "overdue", "individualized_issued", "individualized_answered",
     ),
@@ -111,6 +115,7 @@ def build_digest(connection_or_session: Connection | Session | Engine, as_of: da
             "individualized": _individualized(connection, since, as_of),
             "awaiting_decision": _awaiting_decision(connection),
             "unassigned": _unassigned(connection),
+            "replies_received": _replies_received(connection, since, as_of, tz),
             "response_rates": _response_rates(connection, as_of),
             "failed_notifications": _failed_notifications(connection, tz),
         }
@@ -255,7 +260,48 @@ def _unassigned(connection: Connection) -> pd.DataFrame:
     return _sorted(frame, ["issued_on", "external_id"])
 
 
-# --- 5. response rates per ministry -----------------------------------------------------------------
+# --- 5. replies received ------------------------------------------------------------------------------
+
+
+#: what the office sees of a claim's outcome: moved (at once, or accepted on review), waiting, back, refused
+_REPLY_COUNTS = {
+    "applied": (ClaimOutcome.APPLIED.value, ClaimOutcome.ACCEPTED.value),
+    "under_review": (ClaimOutcome.UNDER_REVIEW.value,),
+    "returned": (ClaimOutcome.RETURNED.value,),
+    "refused": (ClaimOutcome.REFUSED.value,),
+}
+
+
+def _replies_received(connection: Connection, since: date, as_of: date, tz: tzinfo) -> pd.DataFrame:
+    """Replies that reached the registry in the period (by `recorded_at` in the office's time zone:
+    a paper reply typed today about a letter of last month is new to the office today), each with
+    its items and how many of its claims were applied, wait for review, were returned or refused.
+    The outcomes are the claims' current ones: a claim accepted since counts as applied."""
+    reply, claim, r = table_of(Reply), table_of(ReplyClaim), table_of(Recommendation)
+    start = datetime.combine(since, time(), tzinfo=tz)
+    end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=tz)
+    rows = connection.execute(
+        select(reply.c.id, reply.c.ministry_code, reply.c.responded_on, reply.c.channel, r.c.external_id, claim.c.outcome)
+        .select_from(reply.join(claim, claim.c.reply_id == reply.c.id).join(r, r.c.id == claim.c.recommendation_id))
+        .where(reply.c.recorded_at >= start, reply.c.recorded_at < end)
+        .order_by(reply.c.id, claim.c.id)
+    ).all()
+    replies: dict[int, dict[str, Any]] = {}
+    for reply_id, code, responded_on, channel, external_id, outcome in rows:
+        row = replies.setdefault(int(reply_id), {
+            "reference": f"REPLY-{reply_id}", "ministry": code, "responded_on": as_date_or_none(responded_on),
+            "channel": channel, "items": [], **dict.fromkeys(_REPLY_COUNTS, 0),
+        })
+        row["items"].append(external_id)
+        for column, outcomes in _REPLY_COUNTS.items():
+            row[column] += outcome in outcomes
+    frame = _frame([tuple(row.values()) for row in replies.values()], SECTION_COLUMNS["replies_received"])
+    for column in _REPLY_COUNTS:
+        frame[column] = frame[column].astype("int64")
+    return _sorted(frame, ["responded_on", "ministry", "reference"])
+
+
+# --- 6. response rates per ministry -----------------------------------------------------------------
 
 
 def _response_rates(connection: Connection, as_of: date) -> pd.DataFrame:
@@ -297,7 +343,7 @@ def _response_rates(connection: Connection, as_of: date) -> pd.DataFrame:
     return _sorted(per, ["response_rate", "overdue", "ministry"], ascending=[True, False, True])[columns]
 
 
-# --- 6. failed notifications -------------------------------------------------------------------------
+# --- 7. failed notifications -------------------------------------------------------------------------
 
 
 def _failed_notifications(connection: Connection, tz: tzinfo) -> pd.DataFrame:

@@ -49,7 +49,7 @@ POOL_TYPE = "process"
 PREFECT_EXTENSIONS = ("pg_trgm",)
 #: the deployments at most one run of which may run at a time (prefect.yaml: concurrency_limit);
 #: the registry's advisory locks and unique keys keep it right even without
-SINGLE_RUN = ("check-deadlines", "escalate", "dispatch")
+SINGLE_RUN = ("check-deadlines", "escalate", "dispatch", "record-responses")
 #: flow runs one worker runs at once, by default
 WORKER_LIMIT = 2
 

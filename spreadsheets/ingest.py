@@ -23,9 +23,10 @@ from sqlmodel import Session
 
 from followup.config.loader import normalize_name
 from followup.config.settings import get_settings
+from followup.models.answers import mark_answered, reply_reason
 from followup.models.dates import as_date
 from followup.models.db import bulk_insert, get_engine, one_of, tuples
-from followup.models.domain import FacilityType, Grade, Priority, Source, Status
+from followup.models.domain import ClaimOutcome, FacilityType, Grade, Priority, ReplyChannel, ReplyState, Source, Status
 from followup.models.international import (
     FOLLOWUP,
     TAG_COLUMNS,
@@ -47,6 +48,7 @@ from followup.models.registry import (
     Visit,
     table_of,
 )
+from followup.models.replies import Reply, ReplyClaim
 from followup.models.transitions import (
     TransitionRequest,
     allowed,
@@ -113,6 +115,8 @@ class ImportResult:
     #: rows of a UHRI export about other states, left out
     skipped: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+    #: the replies a response file recorded, one per ministry (REPLY-<id>); not among the counts
+    replies: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         keys = ("created", "updated", "unchanged", "rejected") + (("skipped",) if self.format != FOLLOWUP else ())
@@ -764,6 +768,14 @@ def import_responses(
     Same rules as the recommendations import: everything is checked first, then all of it is
     written or nothing. A reply that repeats the current status changes nothing, so the same
     file imported twice is harmless.
+
+    The file is recorded as the reply portal records a reply: one `Reply` per ministry whose
+    rows move something (channel `paper`, typed and confirmed by `actor`, already `recorded`),
+    with a claim per row (applied, or unchanged when the item already stood there), and each
+    move's history names it ("reply REPLY-12 of 20.02.2024 (paper, file replies.csv): note").
+    Paper replies are never put under the office's review (`replies.review`): the office typed
+    them from the ministry's letter, so it is the reviewer already, and the statuses move at once.
+    Items of individualized recommendations still waiting for an answer are marked answered.
     """
     path = Path(path)
     engine = engine or get_engine()
@@ -793,7 +805,8 @@ def import_responses(
     with Session(engine) as session, session.begin():
         current = _existing(session, ext[ext != ""].unique().tolist())
         recorded = _recorded_replies(session, [int(i) for i in current["id"]])
-        requests, reasons, evidences, effective = [], [], [], []
+        moves: list[_PaperRow] = []
+        repeats: list[_PaperRow] = []
         for row in raw.index:
             key, wanted, day = ext[row], status[row], responded[row]
             if not key or wanted not in known:
@@ -805,29 +818,85 @@ def import_responses(
             if day is not None and issued is not None and day < as_date(issued):
                 errors.append(RowError(int(row), "responded_on", f"{day:%d.%m.%Y} is before the recommendation was issued ({as_date(issued):%d.%m.%Y})"))
             now_status = current.at[key, "status"]
-            if wanted == now_status or (int(current.at[key, "id"]), wanted, day) in recorded:
+            paper = _PaperRow(int(current.at[key, "id"]), key, now_status, wanted, day, note[row], evidence[row] or None,
+                              _none(current.at[key, "ministry_code"]))
+            if wanted == now_status or (paper.recommendation_id, wanted, day) in recorded:
                 # already where the reply puts it, or this very reply was recorded before (the
                 # item may have moved on since: an old file must not move it back)
                 result.unchanged += 1
+                repeats.append(paper)
                 continue
             if not allowed(now_status, wanted):
                 errors.append(RowError(int(row), "status", f"cannot go from {now_status} to {wanted}"))
                 continue
-            requests.append(TransitionRequest(int(current.at[key, "id"]), Status(now_status), Status(wanted), key))
-            reasons.append(f"reply of {day:%d.%m.%Y}" + (f": {note[row]}" if note[row] else "") if day else "reply")
-            evidences.append(evidence[row] or None)
-            effective.append(day)
+            moves.append(paper)
         if errors:
             errors.sort(key=lambda e: (e.row, RESPONSE_COLUMNS.index(e.field)))
             raise ImportRejected(path, errors)
+        replies = _paper_replies(session, moves, repeats, actor=actor)
         transition_many(
-            session, requests, actor=actor, reason="reply", reasons=reasons,
-            evidences=evidences, effective_on=effective,
+            session, [TransitionRequest(m.recommendation_id, Status(m.current), Status(m.wanted), m.external_id) for m in moves],
+            actor=actor, reason="reply",
+            reasons=[reply_reason(reference=replies.get(m.ministry_code, ""), responded_on=m.responded_on, channel=ReplyChannel.PAPER.value,
+                                  source=f"file {path.name}", measures=m.note) if m.ministry_code in replies
+                     else (f"reply of {m.responded_on:%d.%m.%Y}" + (f": {m.note}" if m.note else "")) for m in moves],
+            evidences=[m.evidence for m in moves], effective_on=[m.responded_on for m in moves],
         )
-        result.updated = len(requests)
+        result.updated = len(moves)
+        result.replies = sorted(replies.values())
         if dry_run:
             session.rollback()
     return result
+
+
+@dataclass(frozen=True)
+class _PaperRow:
+    """One row of a response file, checked: the item, where it stands, where the ministry says it is."""
+
+    recommendation_id: int
+    external_id: str
+    current: str
+    wanted: str
+    responded_on: date
+    note: str
+    evidence: str | None
+    ministry_code: str | None
+
+
+def _paper_replies(session: Session, moves: list[_PaperRow], repeats: list[_PaperRow], *, actor: str) -> dict[str, str]:
+    """Write one recorded paper `Reply` per ministry whose rows move something, with its claims
+    (applied for the moves, unchanged for the ministry's other rows); returns {ministry: REPLY-<id>}.
+
+    A ministry whose rows all repeat where its items stand gets none: importing the same file
+    again writes nothing. Rows on items without a ministry move without a reply (a reply is a
+    body's).
+    """
+    by_ministry: dict[str, list[tuple[_PaperRow, str]]] = {}
+    for checked, outcome in ((moves, ClaimOutcome.APPLIED.value), (repeats, ClaimOutcome.UNCHANGED.value)):
+        for one in checked:
+            if one.ministry_code is not None:
+                by_ministry.setdefault(one.ministry_code, []).append((one, outcome))
+    now = utcnow()
+    connection = session.connection()
+    reply, claim = table_of(Reply), table_of(ReplyClaim)
+    references: dict[str, str] = {}
+    for code, rows in sorted(by_ministry.items()):
+        if not any(outcome == ClaimOutcome.APPLIED.value for _, outcome in rows):
+            continue
+        responded_on = max(row.responded_on for row, _ in rows)
+        reply_id = connection.execute(insert(reply).returning(reply.c.id), {
+            "ministry_code": code, "channel": ReplyChannel.PAPER.value, "letter_reference": None,
+            "responded_on": responded_on, "author_name": actor, "author_position": None, "author_email": None,
+            "state": ReplyState.RECORDED.value, "generation": 1, "confirmed_by_name": actor, "confirmed_by_position": None,
+            "confirmed_by_email": None, "created_at": now, "confirmed_at": now, "recorded_at": now,
+        }).scalar_one()
+        connection.execute(insert(claim), [
+            {"reply_id": reply_id, "recommendation_id": row.recommendation_id, "claimed_status": row.wanted,
+             "measures": row.note, "outcome": outcome} for row, outcome in rows
+        ])
+        mark_answered(connection, reply_id=reply_id, recommendation_ids=[row.recommendation_id for row, _ in rows], on=responded_on)
+        references[code] = f"REPLY-{reply_id}"
+    return references
 
 
 def _recorded_replies(session: Session, ids: list[int]) -> set[tuple[int, str, date]]:

@@ -109,12 +109,18 @@ def test_prefect_deploy_all_creates_the_deployments_with_schedule_and_trigger(re
                 escalate = await client.read_deployment_by_name("escalate/escalate")
                 automations = await client.read_automations_by_name("escalate__automation_1")
                 report = await client.read_deployment_by_name("annual-report/annual-report")
-                return check, escalate, automations, report
+                replies = await client.read_deployment_by_name("record-responses/record-responses")
+                replies_automations = await client.read_automations_by_name("record-responses__automation_1")
+                return check, escalate, automations, report, replies, replies_automations
 
-    check, escalate, automations, report = asyncio.run(read())
+    check, escalate, automations, report, replies, replies_automations = asyncio.run(read())
     # the office's annual report: every 15 January, for the year before
     assert [(s.schedule.cron, s.schedule.timezone) for s in report.schedules] == [("0 9 15 1 *", "Asia/Almaty")]
     assert [(s.schedule.cron, s.schedule.timezone) for s in check.schedules] == [("0 8 * * *", "Asia/Almaty")]
     assert check.work_pool_name == "followup"
     assert escalate.schedules  # the fallback
     assert automations and automations[0].trigger.expect == {"followup.deadlines.checked"}
+    # the reply portal's event records a reply at once; every 10 minutes, whatever no event announced
+    assert replies_automations and replies_automations[0].trigger.expect == {"followup.response.submitted"}
+    assert [s.schedule.interval.total_seconds() for s in replies.schedules] == [600]
+    assert replies.global_concurrency_limit.limit == 1
