@@ -1,0 +1,1 @@
+"""The ministries' reply portal (`followup web`): see app.py."""
