@@ -24,11 +24,13 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 from followup.config.loader import ConfigError
-from followup.config.settings import get_settings
+from followup.config.settings import MissingSecretKey, get_settings
 from followup.models.dates import DATE_FORMS, parse_date
 from followup.spreadsheets.tabular import ImportFileError, ImportRejected
 
 if TYPE_CHECKING:  # the import itself is loaded by the commands that use it
+    from sqlmodel import Session
+
     from followup.spreadsheets.ingest import ImportResult
 
 app = typer.Typer(
@@ -87,7 +89,7 @@ def _clear_errors() -> Iterator[None]:
         yield
     except ImportRejected as exc:
         _fail(str(exc), 1)
-    except (ImportFileError, ConfigError) as exc:
+    except (ImportFileError, ConfigError, MissingSecretKey) as exc:
         _fail(str(exc), 2)
     except RuntimeError as exc:
         from followup.flows.notify import DeadNotifications
@@ -544,6 +546,84 @@ def follow_up_list() -> None:
     out.print(table)
 
 
+# --- ministries' replies: the office's review ---------------------------------------------------------
+
+ReplyArg = Annotated[str, typer.Argument(metavar="ID", help="the reply: REPLY-12 or 12")]
+ItemsOpt = Annotated[list[str] | None, typer.Option("--item", help="only the claim on this recommendation (external_id); repeat for several (default: all under review)")]
+
+
+def _reply_id(value: str) -> int:
+    from followup.steps.replies import ReviewError, parse_reply_id
+
+    try:
+        return parse_reply_id(value)
+    except ReviewError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@replies_app.command("list")
+def replies_list(
+    include_all: Annotated[bool, typer.Option("--all", help="every claim of every recorded reply (applied, accepted, returned, refused…)")] = False,
+) -> None:
+    """The office's review queue: ministries' claims waiting for a decision (followup replies accept|return ID)."""
+    from followup.models.answers import shorten
+    from followup.steps.replies import list_claims_under_review
+
+    with _clear_errors():
+        _ensure_schema()
+        lines = list_claims_under_review(include_all=include_all)
+    what = "claims of ministries' replies" if include_all else "claims under review"
+    table = Table(title=f"{len(lines)} {what}", title_justify="left")
+    columns = ("reply", "ministry", "date", "item", "status now", "claim", "measures") + (("outcome", "comment") if include_all else ())
+    for column in columns:
+        short = column in ("reply", "ministry", "date", "item")
+        table.add_column(column, no_wrap=short, overflow="ellipsis" if short else "fold")
+    for line in lines:
+        row = [line.reference + (" (paper)" if line.channel == "paper" else ""), line.ministry_code, f"{line.responded_on:%d.%m.%Y}",
+               line.external_id, line.status, line.claimed_status, shorten(line.measures, 80)]
+        if include_all:
+            row += [line.outcome + (f" ({line.reviewed_by})" if line.reviewed_by else ""), shorten(line.review_comment, 80)]
+        table.add_row(*row)
+    out.print(table)
+    if not lines:
+        out.print("nothing waits for the office's review" if not include_all else "no reply recorded yet", highlight=False)
+
+
+@replies_app.command("accept")
+def replies_accept(reply: ReplyArg, item: ItemsOpt = None, actor: ActorOpt = None) -> None:
+    """Accept a reply's claims under review: each item moves to the claimed status (the history names the reply and you)."""
+    from followup.spreadsheets.ingest import default_actor
+    from followup.steps.replies import accept_claims
+
+    reply_id = _reply_id(reply)
+    with _clear_errors():
+        _ensure_schema()
+        result = accept_claims(reply_id=reply_id, actor=actor or default_actor(), external_ids=item or None)
+    if result.accepted:
+        out.print(f"{result.reference} ({result.ministry_code}): accepted {', '.join(result.accepted)}", soft_wrap=True, highlight=False)
+    for claim in result.refused:
+        out.print(f"{result.reference}: {claim.external_id} refused: {claim.why} (kept with the reply)", soft_wrap=True, highlight=False)
+
+
+@replies_app.command("return")
+def replies_return(
+    reply: ReplyArg,
+    comment: Annotated[str, typer.Option("--comment", help="what the ministry must add or correct; sent to it with the items")],
+    item: ItemsOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Return a reply's claims under review to the ministry with a comment: the items keep their status."""
+    from followup.spreadsheets.ingest import default_actor
+    from followup.steps.replies import return_claims
+
+    reply_id = _reply_id(reply)
+    with _clear_errors():
+        _ensure_schema()
+        result = return_claims(reply_id=reply_id, actor=actor or default_actor(), comment=comment, external_ids=item or None)
+    out.print(f"{result.reference} ({result.ministry_code}): returned {', '.join(result.returned)}; the letter to the ministry "
+              "is in the outbox and leaves with the next dispatch (followup run dispatch)", soft_wrap=True, highlight=False)
+
+
 @app.command()
 def grade(
     external_id: Annotated[str, typer.Argument(help="the recommendation's external_id")],
@@ -657,6 +737,101 @@ def production_down() -> None:
 
     stopped = down(Path("var/prefect").resolve())
     out.print(f"stopped {len(stopped)} process(es): {', '.join(map(str, stopped))}" if stopped else "nothing was running")
+
+
+MinistryArg = Annotated[str, typer.Argument(help="a code (interior, health…), a name or an alias (МВД) from config/ministries.yaml")]
+
+
+def _ministry_code(session: Session, ministry: str) -> str:
+    """The code of a ministry named as the imports name it (code, name or alias, any letter case)."""
+    from sqlmodel import select
+
+    from followup.config.loader import normalize_name
+    from followup.models.registry import Ministry
+    from followup.spreadsheets.ingest import ministry_lookup
+
+    lookup = ministry_lookup(list(session.exec(select(Ministry))))
+    code = lookup.get(normalize_name(ministry))
+    if code is None:
+        _fail(f"unknown ministry {ministry!r} (a code such as {', '.join(sorted(set(lookup.values()))[:4])}…, a name or an alias)", 2)
+    return code
+
+
+def _print_link(link: str) -> None:
+    # the only place a reply link is printed: never wrapped (a broken line is a broken link), never logged
+    out.print(link, soft_wrap=True, highlight=False, markup=False)
+
+
+@links_app.command("show")
+def links_show(ministry: MinistryArg) -> None:
+    """Print the ministry's current reply link, dated today, and its last day: for the office to send by hand."""
+    from followup.config.policy import load_policy
+    from followup.models.calendar import local_today
+    from followup.models.db import session_scope
+    from followup.models.links import expiry, ministry_link
+
+    with _clear_errors():
+        _ensure_schema()
+        days, today = load_policy().replies.link_days, local_today()
+        with session_scope() as session:
+            code = _ministry_code(session, ministry)
+            link = ministry_link(session, code, today, days)
+    out.print(f"{code}: reply link of {today:%d.%m.%Y}, valid until {expiry(today, days):%d.%m.%Y} inclusive "
+              "(send it to the ministry only; `followup links revoke` stops it)", soft_wrap=True, highlight=False)
+    _print_link(link)
+
+
+@links_app.command("revoke")
+def links_revoke(ministry: MinistryArg) -> None:
+    """Stop every reply link and open session of the ministry at once (a leaked link); print its new link."""
+    from followup.config.policy import load_policy
+    from followup.models.calendar import local_today
+    from followup.models.db import session_scope
+    from followup.models.links import expiry, ministry_link, revoke
+
+    with _clear_errors():
+        _ensure_schema()
+        get_settings().signing_key()  # no key, no new link: then nothing is revoked either
+        days, today = load_policy().replies.link_days, local_today()
+        with session_scope() as session:
+            code = _ministry_code(session, ministry)
+            generation = revoke(session, code)
+            link = ministry_link(session, code, today, days, generation=generation)
+    out.print(f"{code}: every earlier reply link and open session of this ministry stopped working (links are now of "
+              f"generation {generation}); letters from now on carry the new link. The new link, dated {today:%d.%m.%Y}, "
+              f"valid until {expiry(today, days):%d.%m.%Y} inclusive:", soft_wrap=True, highlight=False)
+    _print_link(link)
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option(help="address to listen on (the reverse proxy in front of it terminates TLS)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Run the ministries' reply portal (the pages behind the links in the letters).
+
+    Needs FOLLOWUP_SECRET_KEY (the same as the workers'; on an SQLite registry one is made beside it)
+    and FOLLOWUP_PUBLIC_URL, the address the ministries reach it at. Link tokens are masked in the log.
+    """
+    import uvicorn
+
+    from followup.config.settings import MissingSecretKey
+    from followup.interfaces.web.app import create_app
+    from followup.interfaces.web.security import uvicorn_log_config
+
+    try:
+        get_settings().signing_key()  # refused before anything else is touched
+    except MissingSecretKey as exc:
+        _fail(str(exc), 2)
+    with _clear_errors():
+        _ensure_schema()
+        application = create_app()
+    out.print(f"reply portal on http://{host}:{port} (public address {get_settings().public_url}); Ctrl+C stops",
+              soft_wrap=True, highlight=False)
+    # proxy_headers: the client address (the limit on link guesses) comes from the trusted proxy's
+    # X-Forwarded-For (FORWARDED_ALLOW_IPS, 127.0.0.1 by default)
+    uvicorn.run(application, host=host, port=port, log_config=uvicorn_log_config(), proxy_headers=True,
+                server_header=False)
 
 
 @app.command()
