@@ -45,6 +45,9 @@ from followup.notifications.outbox import queue
 from followup.steps.deadlines import Change, _addressee, _items, _letter, lock
 
 LOCK = "record-responses"
+#: a hold for review must not cross the daily check: it reads the items it marks overdue first,
+#: so a reply recorded meanwhile waits for it (and the check, for the reply)
+DAILY_CHECK_LOCK = "check-deadlines"
 #: the history's "who" when a reply is recorded: the body and the official who confirmed it
 ACTOR_CHARS = 200
 
@@ -209,6 +212,7 @@ def record_replies(*, engine: Engine | None = None, policy: Policy | None = None
     reply = table_of(Reply)
     with Session(engine) as session, session.begin():
         lock(session, LOCK)
+        lock(session, DAILY_CHECK_LOCK)
         stmt = (select(reply).where(reply.c.state == ReplyState.CONFIRMED.value, reply.c.recorded_at.is_(None))
                 .order_by(reply.c.confirmed_at, reply.c.id))
         if reply_ids is not None:
@@ -368,6 +372,7 @@ def accept_claims(*, engine: Engine | None = None, reply_id: int, actor: str, to
     now = utcnow()
     with Session(engine) as session, session.begin():
         lock(session, LOCK)
+        lock(session, DAILY_CHECK_LOCK)
         r = _reply_for_review(session, reply_id)
         claims, items = _waiting_claims(session, reply_id, external_ids)
         reference = _reference(reply_id)
@@ -417,6 +422,7 @@ def return_claims(*, engine: Engine | None = None, reply_id: int, actor: str, co
     now = utcnow()
     with Session(engine) as session, session.begin():
         lock(session, LOCK)
+        lock(session, DAILY_CHECK_LOCK)
         r = _reply_for_review(session, reply_id)
         claims, items = _waiting_claims(session, reply_id, external_ids)
         reference = _reference(reply_id)

@@ -152,6 +152,14 @@ def _size(value: int) -> str:
     return f"{max(1, round(value / 1024))} KB"
 
 
+def _new_reply_values(request: Request, letter_reference: str) -> dict[str, str]:
+    """A new reply's form, filled in: today, the letter, and who answered last time in this session."""
+    author = request.session.get("author") or {}
+    return {"responded_on": _today(request).isoformat(), "letter_reference": letter_reference,
+            "author_name": author.get("name", ""), "author_position": author.get("position", ""),
+            "author_email": author.get("email", "")}
+
+
 def create_app(*, engine: Engine | None = None, policy: Policy | None = None,
                today: Callable[[], date] | None = None) -> FastAPI:
     """The portal's ASGI app. Refuses to start without a signing key (MissingSecretKey): it signs the
@@ -629,10 +637,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - the route table reads best in
         if not answerable:
             request.session["flash"] = "choose_items"
             return RedirectResponse("/m/", status_code=303)
-        author = request.session.get("author") or {}
-        values = {"responded_on": _today(request).isoformat(), "letter_reference": _letter_reference(answerable),
-                  "author_name": author.get("name", ""), "author_position": author.get("position", ""),
-                  "author_email": author.get("email", "")}
+        values = _new_reply_values(request, _letter_reference(answerable))
         return _reply_form(request, scope, answerable, values, {}, skipped=skipped)
 
     @app.post("/m/reply", response_class=HTMLResponse)
@@ -691,10 +696,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - the route table reads best in
     def upload_form(request: Request) -> Response:
         with _reading(request) as connection:
             scope = _ministry_scope(request, connection)
-        author = request.session.get("author") or {}
-        values = {"responded_on": _today(request).isoformat(), "letter_reference": "",
-                  "author_name": author.get("name", ""), "author_position": author.get("position", ""),
-                  "author_email": author.get("email", "")}
+        values = _new_reply_values(request, "")
         return _upload_page(request, scope, values, {}, [])
 
     @app.post("/m/upload", response_class=HTMLResponse)
