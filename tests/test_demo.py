@@ -16,6 +16,7 @@ from followup.config.policy import load_policy
 from followup.interfaces.demo_data import generate
 from followup.models.calendar import local_today
 from followup.models.links import read_ministry_token
+from tests.conftest import wait_until
 
 
 def _followup(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -55,10 +56,39 @@ def test_a_new_user_gets_a_realistic_npm_year(tmp_path: Path):
             "SELECT payload FROM notification WHERE recipient = 'ministry:interior'")).scalars())
     if grant.expires_on == date(2026, 11, 23) + timedelta(days=load_policy().replies.link_days):
         assert any(link in str(payload) for payload in letter_links)  # the very link of its letters
+    _the_link_opens_the_ministry_page(link, tmp_path)
     again = _followup("demo", cwd=tmp_path)
     assert again.returncode == 0 and "0 created, 0 updated, 3050 unchanged" in again.stdout.replace("\n", " ")
     assert "0 items newly overdue" in again.stdout and "0 individualized recommendations" in again.stdout
     assert (tmp_path / "var" / "demo" / "recommendations.csv").exists()
+
+
+def _the_link_opens_the_ministry_page(link: str, cwd: Path) -> None:
+    """`followup web` beside the demo's registry shows the ministry's open items behind the printed link."""
+    import httpx
+
+    from tests.receivers import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "FOLLOWUP_DATABASE_URL"}  # the demo's key signed the link
+    web = subprocess.Popen([str(Path(sys.executable).with_name("followup")), "web", "--port", str(port)], cwd=cwd, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        local = f"http://127.0.0.1:{port}/r/" + link.rsplit("/r/", 1)[1]
+        with httpx.Client(follow_redirects=True, timeout=30) as client:
+            page = wait_until(lambda: _get(client, local), 60, "followup web")
+        assert page.status_code == 200 and str(page.url).endswith("/m/")
+        assert "Министерство внутренних дел" in page.text and "Рекомендации, ожидающие ответа" in page.text
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+
+
+def _get(client, url: str):
+    try:
+        return client.get(url)
+    except Exception:  # noqa: BLE001 - not listening yet
+        return None
 
 
 def test_the_demo_data_is_the_same_every_time():

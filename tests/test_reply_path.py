@@ -243,8 +243,9 @@ def test_a_ministry_answers_from_its_letter_and_the_registry_follows(installatio
         engine.dispose()
     assert (reply.state, reply.author_name, reply.confirmed_by_name) == ("recorded", "Сейткали Айдос Болатұлы", "Нурланов Ерлан Маратович")
     assert reasons and f"REPLY-{reply.id}" in reasons[0].reason
-    runs = _flow_runs(site.api, "record-responses")
-    assert f"record-responses REPLY-{reply.id}" in runs  # started by the event, not by the fallback schedule
+    # the event started a run for this reply (its state reaches the server just after its work)
+    wait_until(lambda: f"record-responses REPLY-{reply.id}" in _flow_runs(site.api, "record-responses"), 120,
+               "the run started by followup.response.submitted")
     # and the ministry's acknowledgement arrives
     ack = _mail_to(site.smtp, MINISTRY_MAIL, f"REPLY-{reply.id}", 180)
     assert "NPM-2026-101" in ack.text and "NPM-2026-102" in ack.text
