@@ -55,6 +55,8 @@ links_app = typer.Typer(help="The ministries' reply links: print one for sending
 app.add_typer(links_app, name="links")
 replies_app = typer.Typer(help="Ministries' replies: the office's review of what they claim.", no_args_is_help=True)
 app.add_typer(replies_app, name="replies")
+users_app = typer.Typer(help="The office's accounts in the workspace: add, disable, list.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 out = Console()
 err = Console(stderr=True)

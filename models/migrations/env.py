@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 import followup.models.followup  # noqa: F401  (registers the tables on the metadata)
 import followup.models.registry  # noqa: F401  (registers the tables on the metadata)
 import followup.models.replies  # noqa: F401  (registers the tables on the metadata)
+import followup.models.users  # noqa: F401  (registers the tables on the metadata)
 from followup.models.backend import backend_of
 
 config = context.config
