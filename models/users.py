@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, String
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel, select
 
 from followup.models.types import UTCDateTime, utcnow
 
@@ -57,3 +57,23 @@ class OfficeUser(OfficeUserBase, table=True):
     session_generation: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     last_login_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class NotAllowed(PermissionError):
+    """The user does not exist, is disabled, or their role does not allow the action."""
+
+
+def require_user(*, session: Session, name: str, role: Role) -> OfficeUser:
+    """The active user `name`, if their role allows what needs `role`; NotAllowed in one sentence otherwise.
+
+    The web app checks the signed-in user with it; the CLI checks `FOLLOWUP_ACTOR`, which guards
+    against mistakes (the CLI holds the registry's own credentials, so it is trusted like them).
+    """
+    user = session.exec(select(OfficeUser).where(OfficeUser.name == name)).first()
+    if user is None:
+        raise NotAllowed(f"{name!r} is not a user of the workspace (followup users add {name} --role {role.value})")
+    if not user.active:
+        raise NotAllowed(f"user {name!r} is disabled")
+    if not may(user.role, role):
+        raise NotAllowed(f"user {name!r} is a {user.role}; this needs a {role.value} or above")
+    return user
