@@ -7,9 +7,12 @@ on Linux a child's `ru_maxrss` starts at its parent's high-water mark, so parent
 from __future__ import annotations
 
 import os
+import re
 import resource
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from pathlib import Path
 
 
 def quiet() -> None:
@@ -17,6 +20,20 @@ def quiet() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    automatic_policy()
+
+
+def automatic_policy() -> None:
+    """The benchmarks' individualized recommendations leave on their own (`approval: automatic`,
+    as before approval existed): FOLLOWUP_POLICY_FILE names a copy of config/policy.yaml so set,
+    unless it is set already (the spawned children inherit it)."""
+    if os.environ.get("FOLLOWUP_POLICY_FILE"):
+        return
+    shipped = Path(__file__).resolve().parent.parent / "config" / "policy.yaml"
+    text, _ = re.subn(r"(?m)^(\s+approval:\s*)required\b", r"\g<1>automatic", shipped.read_text(encoding="utf-8"))
+    path = Path(tempfile.gettempdir()) / f"followup-bench-policy-{os.getpid()}.yaml"
+    path.write_text(text, encoding="utf-8")
+    os.environ["FOLLOWUP_POLICY_FILE"] = str(path)
 
 
 def maxrss_mb() -> float:

@@ -201,6 +201,7 @@ def child_populate(url: str, dialect: str, target: str, rows: int, seed: int, as
 
     from followup.models.crud import init_db
     from followup.models.db import get_engine
+    from followup.models.search import fold
 
     started = time.perf_counter()
     init_db(url)
@@ -305,12 +306,13 @@ def child_populate(url: str, dialect: str, target: str, rows: int, seed: int, as
 
     columns = (
         "id", "external_id", "text", "source", "category", "priority", "issued_on", "due_on", "ministry_code", "facility_id",
-        "status", "overdue_since", "on_hold_since", "days_on_hold", "created_at", "updated_at",
+        "status", "overdue_since", "on_hold_since", "days_on_hold", "created_at", "updated_at", "search_text",
     )
+    folded = {t: fold(t) for t in set(texts)}  # what the import writes beside each text (the search's copy)
     data = zip(
         ids.tolist(), external, texts, source.tolist(), category.tolist(), priority.tolist(), iso(issued), iso(due),
         ministry.tolist(), facility.tolist(), status.tolist(), iso(overdue_since), iso(on_hold_since), hold.tolist(),
-        [stamp] * n, [stamp] * n, strict=True,
+        [stamp] * n, [stamp] * n, [folded[t] for t in texts], strict=True,
     )
     if dialect == "sqlite":
         cursor.executemany(f"INSERT INTO recommendation ({', '.join(columns)}) VALUES ({', '.join(['?'] * len(columns))})", data)

@@ -24,7 +24,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import Engine, Table, any_, bindparam, create_engine, event, text
+from sqlalchemy import Engine, Integer, Table, Text, any_, bindparam, create_engine, event, func, literal_column, text
+from sqlalchemy import column as column_of
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
@@ -33,6 +34,8 @@ from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
+
+from followup.models.search import FTS_TABLE, SEARCH_INDEX
 
 #: a bound value's conversion to what the driver takes (None: the value goes as it is)
 BindProcessor = Callable[[Any], Any]
@@ -142,6 +145,22 @@ class Backend(ABC):
     def one_of(self, column: ColumnElement[Any], keys: Iterable[Any]) -> ColumnElement[bool]:
         """`column IN (keys)` for a large set of keys (a plain IN here; see PostgresBackend)."""
         return column.in_(list(keys))
+
+    @abstractmethod
+    def text_search(self, table: Table, words: Sequence[str]) -> ColumnElement[bool]:
+        """Rows of `table` (the recommendations) whose folded text (`search_text`) has, for every
+        one of `words` (folded by `models.search.query_words`), a word beginning with it: the
+        word-prefix AND both databases answer from their full-text index."""
+
+    @abstractmethod
+    def text_search_ddl(self) -> list[str]:
+        """The statements that make the full-text index over `recommendation.search_text` (and
+        keep it in step with the table); run by migration 0007, and again by any later migration
+        that has to rebuild the recommendation table."""
+
+    @abstractmethod
+    def drop_text_search_ddl(self) -> list[str]:
+        """The statements that remove what `text_search_ddl` made."""
 
     def bulk_insert(self, connection: Connection, table: Table, columns: Mapping[str, Sequence[Any]]) -> None:
         """INSERT many rows straight through the driver, in the caller's transaction: one
@@ -263,6 +282,36 @@ class SqliteBackend(Backend):
     def _dialect_insert(self, table: Table) -> SqliteInsert:
         return sqlite.insert(table)
 
+    def text_search(self, table: Table, words: Sequence[str]) -> ColumnElement[bool]:
+        """`id IN (SELECT rowid FROM recommendation_fts WHERE ... MATCH '"w1"* "w2"*')`: FTS5's
+        implicit AND of prefix terms. The words are folded (letters and digits only), and quoted
+        anyway, so nothing in them is FTS5 syntax."""
+        match = " ".join('"' + w.replace('"', '""') + '"*' for w in words)
+        found = text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :match").bindparams(match=match)
+        return table.c.id.in_(found.columns(column_of("rowid", Integer)))
+
+    def text_search_ddl(self) -> list[str]:
+        """An FTS5 table with the recommendation table as its external content (the folded text is
+        stored once), and triggers that index each insert, each change of `search_text` and each
+        delete. The folded text has letters, digits and single spaces only; `unicode61` with
+        `remove_diacritics 0` splits it at the spaces and changes nothing else (й stays й)."""
+        r = "recommendation"
+        delete_old = f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, search_text) VALUES ('delete', old.id, old.search_text);"
+        insert_new = f"INSERT INTO {FTS_TABLE}(rowid, search_text) VALUES (new.id, new.search_text);"
+        return [
+            f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(search_text, content='{r}', content_rowid='id', "
+            "tokenize='unicode61 remove_diacritics 0')",
+            f"CREATE TRIGGER {FTS_TABLE}_insert AFTER INSERT ON {r} BEGIN {insert_new} END",
+            f"CREATE TRIGGER {FTS_TABLE}_delete AFTER DELETE ON {r} BEGIN {delete_old} END",
+            # only a change of the folded text touches the index: the daily pass's status updates do not
+            f"CREATE TRIGGER {FTS_TABLE}_update AFTER UPDATE OF search_text ON {r} BEGIN {delete_old} {insert_new} END",
+            f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')",
+        ]
+
+    def drop_text_search_ddl(self) -> list[str]:
+        return [*(f"DROP TRIGGER IF EXISTS {FTS_TABLE}_{event}" for event in ("insert", "delete", "update")),
+                f"DROP TABLE IF EXISTS {FTS_TABLE}"]
+
 
 class PostgresBackend(Backend):
     """A registry on a PostgreSQL server, through psycopg."""
@@ -319,6 +368,22 @@ class PostgresBackend(Backend):
         20,000 placeholders (SQLite keeps a plain IN; its limit is 32,766 parameters, callers
         send chunks of at most 20,000)."""
         return column == any_(bindparam(None, list(keys), type_=ARRAY(column.type)))
+
+    def text_search(self, table: Table, words: Sequence[str]) -> ColumnElement[bool]:
+        """`to_tsvector('simple', search_text) @@ to_tsquery('simple', 'w1:* & w2:*')`, written as
+        the index is (`text_search_ddl`) so the planner uses it. 'simple' neither stems nor drops
+        stop words (PostgreSQL has no Kazakh stemmer, and SQLite's FTS5 does neither): the folded
+        words are compared as they are. The words hold letters and digits only: no tsquery syntax."""
+        simple: ColumnElement[Any] = literal_column("'simple'::regconfig")
+        query = " & ".join(f"{w}:*" for w in words)
+        vector = func.to_tsvector(simple, table.c.search_text)
+        return vector.bool_op("@@")(func.to_tsquery(simple, bindparam(None, query, type_=Text())))
+
+    def text_search_ddl(self) -> list[str]:
+        return [f"CREATE INDEX {SEARCH_INDEX} ON recommendation USING gin (to_tsvector('simple'::regconfig, search_text))"]
+
+    def drop_text_search_ddl(self) -> list[str]:
+        return [f"DROP INDEX IF EXISTS {SEARCH_INDEX}"]
 
     def bulk_insert(self, connection: Connection, table: Table, columns: Mapping[str, Sequence[Any]]) -> None:
         """COPY: one stream instead of one INSERT per row (the history of 225,000 status changes

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, SQLModel
 
 from followup.models.domain import Priority, Source, Status
+from followup.models.search import fold
 from followup.models.types import UTCDateTime, utcnow
 
 
@@ -110,9 +111,18 @@ class Recommendation(RecommendationBase, table=True):
     __table_args__ = (
         Index("ix_recommendation_status_due_on", "status", "due_on"),
         Index("ix_recommendation_ministry_code", "ministry_code"),
+        # the registry's list (models/listing.py) at 1,000,000 items: one ministry's items by
+        # status and deadline, a facility's, and the sorts by deadline and by date of issue
+        Index("ix_recommendation_ministry_status_due_on", "ministry_code", "status", "due_on"),
+        Index("ix_recommendation_facility_id", "facility_id"),
+        Index("ix_recommendation_due_on", "due_on"),
+        Index("ix_recommendation_issued_on", "issued_on"),
     )
     id: int | None = Field(default=None, primary_key=True)
     status: str = Field(default=Status.ISSUED.value, max_length=32)
+    #: `models.search.fold(text)`, written with every text (the ORM below, the import's bulk
+    #: paths): what the full-text index holds, since neither database folds Cyrillic and Kazakh alike
+    search_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     #: the deadline clock, kept by `models.transitions` with every status change:
     #: the day it became overdue, since when it waits on the office, days waited in all
     overdue_since: date | None = None
@@ -123,6 +133,13 @@ class Recommendation(RecommendationBase, table=True):
     awaiting_review: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+@event.listens_for(Recommendation, "before_insert")
+@event.listens_for(Recommendation, "before_update")
+def _fold_for_search(_mapper: Any, _connection: Any, target: Recommendation) -> None:
+    """A recommendation written through the ORM carries its folded text, like the bulk paths'."""
+    target.search_text = fold(target.text)
 
 
 class StatusChange(SQLModel, table=True):

@@ -4,6 +4,7 @@ so that an exported file re-imports unchanged and a clerk can edit it in Excel."
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -16,9 +17,10 @@ from followup.models.international import (
     parse_tag_filter,
     tag_matches,
 )
+from followup.models.listing import RegistryFilter, all_items
 from followup.models.registry import Facility, Recommendation, RecommendationTag, Visit, table_of
 from followup.spreadsheets.ingest import EXPORT_COLUMNS, tags_of
-from followup.spreadsheets.tabular import write_table
+from followup.spreadsheets.tabular import write_table, xlsx_bytes
 
 
 def tagged_ids(connection: Connection, filters: Sequence[str]) -> set[int] | None:
@@ -85,3 +87,20 @@ def export_recommendations(path: Path, *, engine: Engine | None = None, tags: Se
         frame["updated_at"] = frame["updated_at"].map(lambda t: t.replace(tzinfo=None) if t is not None else None)
     write_table(frame, path, date_columns=("issued_on", "due_on"))
     return len(frame)
+
+
+#: the registry list's columns as the XLSX download names them
+LIST_COLUMNS = ("external_id", "text", "ministry", "facility", "facility_type", "region", "status", "due_on", "issued_on",
+                "source", "category", "priority", "awaiting_review")
+
+
+def export_items_xlsx(connection: Connection, filters: RegistryFilter, *, today: date) -> bytes:
+    """Every item the registry's list shows for `filters` (all pages, in its order) as an XLSX
+    workbook, through the writer that keeps every cell a value (a text starting with "=" stays text)."""
+    rows = all_items(connection, filters, today=today)
+    frame = pd.DataFrame(
+        [(i.external_id, i.text, i.ministry_code, i.facility, i.facility_type, i.region, i.status, i.due_on, i.issued_on,
+          i.source, i.category, i.priority, "yes" if i.awaiting_review else None) for i in rows],
+        columns=list(LIST_COLUMNS), dtype=object,
+    )
+    return xlsx_bytes(frame, date_columns=("due_on", "issued_on"))

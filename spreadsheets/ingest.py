@@ -23,10 +23,12 @@ from sqlmodel import Session
 
 from followup.config.loader import normalize_name
 from followup.config.settings import get_settings
-from followup.models.answers import mark_answered, reply_reason
+from followup.models.answers import PaperRow as _PaperRow
+from followup.models.answers import paper_replies as _paper_replies
+from followup.models.answers import reply_reason
 from followup.models.dates import as_date
 from followup.models.db import bulk_insert, get_engine, one_of, tuples
-from followup.models.domain import ClaimOutcome, FacilityType, Grade, Priority, ReplyChannel, ReplyState, Source, Status
+from followup.models.domain import FacilityType, Grade, Priority, ReplyChannel, Source, Status
 from followup.models.international import (
     FOLLOWUP,
     TAG_COLUMNS,
@@ -48,7 +50,7 @@ from followup.models.registry import (
     Visit,
     table_of,
 )
-from followup.models.replies import Reply, ReplyClaim
+from followup.models.search import fold
 from followup.models.transitions import (
     TransitionRequest,
     allowed,
@@ -580,6 +582,7 @@ def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor:
             values[name] = [v or default for v in values[name]] if name in values else [default] * n
         if "follow_up" in values:
             values["follow_up"] = [bool(v) for v in values["follow_up"]]
+        values["search_text"] = [fold(t) for t in values.get("text", [None] * n)]  # what the full-text index holds
         # a plain executemany, then the ids by external_id: RETURNING with parameter order
         # degrades to one statement per row on SQLite (4x slower on a 500,000-row file)
         connection = session.connection()
@@ -702,6 +705,8 @@ def _update_part(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, r
         rec_id = int(old.at[row, "id"])
         edits.append((rec_id, str(old.at[row, "status"]), diff | tag_changes.get(row, {})))
         updates.append({"b_id": rec_id, **{f"v_{k}": v for k, v in new_values.items()}})
+        if "text" in new_values:  # the folded copy the full-text index holds follows the text
+            updates[-1]["v_search_text"] = fold(new_values["text"])
         if "ministry_code" in diff and not wants_status[row]:
             status = old.at[row, "status"]
             if status == Status.UNASSIGNED and new_values["ministry_code"]:
@@ -847,56 +852,6 @@ def import_responses(
         if dry_run:
             session.rollback()
     return result
-
-
-@dataclass(frozen=True)
-class _PaperRow:
-    """One row of a response file, checked: the item, where it stands, where the ministry says it is."""
-
-    recommendation_id: int
-    external_id: str
-    current: str
-    wanted: str
-    responded_on: date
-    note: str
-    evidence: str | None
-    ministry_code: str | None
-
-
-def _paper_replies(session: Session, moves: list[_PaperRow], repeats: list[_PaperRow], *, actor: str) -> dict[str, str]:
-    """Write one recorded paper `Reply` per ministry whose rows move something, with its claims
-    (applied for the moves, unchanged for the ministry's other rows); returns {ministry: REPLY-<id>}.
-
-    A ministry whose rows all repeat where its items stand gets none: importing the same file
-    again writes nothing. Rows on items without a ministry move without a reply (a reply is a
-    body's).
-    """
-    by_ministry: dict[str, list[tuple[_PaperRow, str]]] = {}
-    for checked, outcome in ((moves, ClaimOutcome.APPLIED.value), (repeats, ClaimOutcome.UNCHANGED.value)):
-        for one in checked:
-            if one.ministry_code is not None:
-                by_ministry.setdefault(one.ministry_code, []).append((one, outcome))
-    now = utcnow()
-    connection = session.connection()
-    reply, claim = table_of(Reply), table_of(ReplyClaim)
-    references: dict[str, str] = {}
-    for code, rows in sorted(by_ministry.items()):
-        if not any(outcome == ClaimOutcome.APPLIED.value for _, outcome in rows):
-            continue
-        responded_on = max(row.responded_on for row, _ in rows)
-        reply_id = connection.execute(insert(reply).returning(reply.c.id), {
-            "ministry_code": code, "channel": ReplyChannel.PAPER.value, "letter_reference": None,
-            "responded_on": responded_on, "author_name": actor, "author_position": None, "author_email": None,
-            "state": ReplyState.RECORDED.value, "generation": 1, "confirmed_by_name": actor, "confirmed_by_position": None,
-            "confirmed_by_email": None, "created_at": now, "confirmed_at": now, "recorded_at": now,
-        }).scalar_one()
-        connection.execute(insert(claim), [
-            {"reply_id": reply_id, "recommendation_id": row.recommendation_id, "claimed_status": row.wanted,
-             "measures": row.note, "outcome": outcome} for row, outcome in rows
-        ])
-        mark_answered(connection, reply_id=reply_id, recommendation_ids=[row.recommendation_id for row, _ in rows], on=responded_on)
-        references[code] = f"REPLY-{reply_id}"
-    return references
 
 
 def _recorded_replies(session: Session, ids: list[int]) -> set[tuple[int, str, date]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
 import zipfile
 from collections.abc import Sequence
@@ -212,18 +213,29 @@ def write_table(frame: pd.DataFrame, path: Path, *, date_columns: Sequence[str] 
     if suffix == ".csv":
         frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     elif suffix == ".xlsx":
-        with pd.ExcelWriter(path, engine="openpyxl") as writer:
-            frame.to_excel(writer, index=False, sheet_name="recommendations")
-            sheet = writer.sheets["recommendations"]
-            # openpyxl turns a text starting with "=" into a formula (read back as empty) and
-            # "#N/A" into an error cell: every cell the frame holds is a value, so keep it text
-            for row in sheet.iter_rows(min_row=2):
-                for cell in row:
-                    if cell.data_type in ("f", "e"):
-                        cell.data_type = "s"
-            for i, column in enumerate(frame.columns, start=1):
-                if column in date_columns:
-                    for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
-                        cell.number_format = "DD.MM.YYYY"
+        _write_xlsx(frame, path, date_columns)
     else:
         raise ImportFileError(f"{path.name}: unsupported file type {suffix or '(none)'!r}; use .csv or .xlsx")
+
+
+def xlsx_bytes(frame: pd.DataFrame, *, date_columns: Sequence[str] = ()) -> bytes:
+    """The frame as an XLSX workbook in memory (a download), written as `write_table` writes a file."""
+    buffer = io.BytesIO()
+    _write_xlsx(frame, buffer, date_columns)
+    return buffer.getvalue()
+
+
+def _write_xlsx(frame: pd.DataFrame, target: Path | io.BytesIO, date_columns: Sequence[str]) -> None:
+    with pd.ExcelWriter(target, engine="openpyxl") as writer:
+        frame.to_excel(writer, index=False, sheet_name="recommendations")
+        sheet = writer.sheets["recommendations"]
+        # openpyxl turns a text starting with "=" into a formula (read back as empty) and
+        # "#N/A" into an error cell: every cell the frame holds is a value, so keep it text
+        for row in sheet.iter_rows(min_row=2):
+            for cell in row:
+                if cell.data_type in ("f", "e"):
+                    cell.data_type = "s"
+        for i, column in enumerate(frame.columns, start=1):
+            if column in date_columns:
+                for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
+                    cell.number_format = "DD.MM.YYYY"

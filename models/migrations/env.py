@@ -11,6 +11,7 @@ import followup.models.registry  # noqa: F401  (registers the tables on the meta
 import followup.models.replies  # noqa: F401  (registers the tables on the metadata)
 import followup.models.users  # noqa: F401  (registers the tables on the metadata)
 from followup.models.backend import backend_of
+from followup.models.search import include_object
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -23,6 +24,8 @@ def _configure(connection: Connection) -> None:
         # SQLite cannot ALTER most things: batch mode copies the table instead
         render_as_batch=backend_of(connection).alters_by_copy,
         compare_type=True,
+        # the FTS5 table and the expression index are the migrations' own, not models'
+        include_object=include_object,
     )
 
 
