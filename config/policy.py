@@ -8,6 +8,7 @@ override only has to name what it changes. Errors name file and key (see `load_y
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -105,9 +106,17 @@ class Terms(_Strict):
 
 
 class Individualized(_Strict):
-    """Individualized recommendations to a ministry: unanswered past this deadline -> level 2."""
+    """Individualized recommendations to a ministry: unanswered past this deadline -> level 2.
+
+    `approval: required` (the shipped policy): escalation drafts the letter and a head approves
+    it (outgoing number, date, signature) before it leaves; the deadline runs from the outgoing
+    date. `automatic`: it leaves at once, numbered with its reference and dated the run's day.
+    A draft waiting longer than `approval_days` working days is listed in the digest.
+    """
 
     response_deadline: Duration
+    approval: Literal["required", "automatic"] = "required"
+    approval_days: int = Field(3, ge=1)
 
 
 class Letters(_Strict):
@@ -211,10 +220,28 @@ class Policy(_Strict):
 
 def load_policy(path: Path | str | None = None, *, ministry_codes: set[str] | None = None) -> Policy:
     """Read and check the policy file; `ministry_codes`, when given, catches a mistyped ministry."""
-    path = Path(path or POLICY_FILE)
+    if path is None:
+        from followup.config.settings import get_settings
+
+        path = get_settings().policy_file  # FOLLOWUP_POLICY_FILE, else config/policy.yaml
+    path = Path(path)
     policy = load_yaml_model(path, Policy)
     if ministry_codes is not None:
         for code in policy.ministries:
             if code not in ministry_codes:
                 raise ConfigError(f"{path}: ministries.{code}: no such ministry (known: {', '.join(sorted(ministry_codes))})")
     return policy
+
+
+def copy_with_approval(target: Path | str, approval: Literal["required", "automatic"], *, source: Path | str | None = None) -> Path:
+    """Write a copy of the policy file (the shipped one by default) with `individualized.approval`
+    set, comments kept: the demo, the benchmarks and the tests whose letters leave on their own use
+    an `automatic` copy through FOLLOWUP_POLICY_FILE."""
+    text = Path(source or POLICY_FILE).read_text(encoding="utf-8")
+    changed, count = re.subn(r"(?m)^(\s+approval:\s*)(required|automatic)\b", rf"\g<1>{approval}", text)
+    if count != 1:
+        raise ConfigError(f"{source or POLICY_FILE}: individualized.approval: expected one `approval: required|automatic` line")
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(changed, encoding="utf-8")
+    return path

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the registry: SQLite (embedded) or postgresql+psycopg://",
     )
     ministries_file: Path = CONFIG_DIR / "ministries.yaml"
+    #: deadlines, reminders, escalation, approval of individualized recommendations (config/policy.yaml)
+    policy_file: Path = CONFIG_DIR / "policy.yaml"
     #: rules that suggest a ministry for unassigned recommendations (`followup triage`)
     triage_file: Path = CONFIG_DIR / "triage.yaml"
     #: delivery policy and the language of the office's own messages

@@ -8,6 +8,7 @@ nothing (the imports are idempotent).
 from __future__ import annotations
 
 import logging
+import os
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, insert, select
 
+from followup.config.policy import copy_with_approval
 from followup.config.settings import get_settings
 from followup.interfaces.demo_data import DemoData, generate
 from followup.models.crud import init_db
@@ -64,6 +66,11 @@ def load_places(frames: DemoData) -> tuple[int, int]:
 
 
 def run_demo(console: Console) -> None:
+    if not os.environ.get("FOLLOWUP_POLICY_FILE"):
+        # the demo's individualized recommendations leave without a head's approval (policy
+        # `individualized.approval: automatic`): the shipped policy, approval automatic
+        os.environ["FOLLOWUP_POLICY_FILE"] = str(copy_with_approval(Path("var/demo/policy.yaml").resolve(), "automatic"))
+        get_settings.cache_clear()
     init_db()
     frames = generate(year=DEMO_YEAR)
     folder = Path("var/demo")

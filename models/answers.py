@@ -13,13 +13,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
-from followup.models.domain import IndividualizedStatus, ReplyChannel, Status
+from followup.models.domain import ClaimOutcome, IndividualizedStatus, ReplyChannel, ReplyState, Status
 from followup.models.followup import IndividualizedItem, IndividualizedRecommendation
 from followup.models.registry import table_of
+from followup.models.replies import Reply, ReplyClaim
 from followup.models.transitions import TransitionRequest, path_between, transition_many
+from followup.models.types import utcnow
 
 #: characters of the ministry's measures quoted in a history entry (the claim keeps them all)
 REASON_MEASURES = 300
@@ -157,3 +159,53 @@ def unmark_answered(connection: Connection, *, reply_id: int, recommendation_ids
         .values(answered_on=None, reply_id=None)
     )
     return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """One paper reply on one item (a row of a response file, or a reply typed in the workspace), checked: the item, where it stands, where the ministry says it is."""
+
+    recommendation_id: int
+    external_id: str
+    current: str
+    wanted: str
+    responded_on: date
+    note: str
+    evidence: str | None
+    ministry_code: str | None
+
+
+def paper_replies(session: Session, moves: list[PaperRow], repeats: list[PaperRow], *, actor: str) -> dict[str, str]:
+    """Write one recorded paper `Reply` per ministry whose rows move something, with its claims
+    (applied for the moves, unchanged for the ministry's other rows); returns {ministry: REPLY-<id>}.
+
+    A ministry whose rows all repeat where its items stand gets none: importing the same file
+    again writes nothing. Rows on items without a ministry move without a reply (a reply is a
+    body's).
+    """
+    by_ministry: dict[str, list[tuple[PaperRow, str]]] = {}
+    for checked, outcome in ((moves, ClaimOutcome.APPLIED.value), (repeats, ClaimOutcome.UNCHANGED.value)):
+        for one in checked:
+            if one.ministry_code is not None:
+                by_ministry.setdefault(one.ministry_code, []).append((one, outcome))
+    now = utcnow()
+    connection = session.connection()
+    reply, claim = table_of(Reply), table_of(ReplyClaim)
+    references: dict[str, str] = {}
+    for code, rows in sorted(by_ministry.items()):
+        if not any(outcome == ClaimOutcome.APPLIED.value for _, outcome in rows):
+            continue
+        responded_on = max(row.responded_on for row, _ in rows)
+        reply_id = connection.execute(insert(reply).returning(reply.c.id), {
+            "ministry_code": code, "channel": ReplyChannel.PAPER.value, "letter_reference": None,
+            "responded_on": responded_on, "author_name": actor, "author_position": None, "author_email": None,
+            "state": ReplyState.RECORDED.value, "generation": 1, "confirmed_by_name": actor, "confirmed_by_position": None,
+            "confirmed_by_email": None, "created_at": now, "confirmed_at": now, "recorded_at": now,
+        }).scalar_one()
+        connection.execute(insert(claim), [
+            {"reply_id": reply_id, "recommendation_id": row.recommendation_id, "claimed_status": row.wanted,
+             "measures": row.note, "outcome": outcome} for row, outcome in rows
+        ])
+        mark_answered(connection, reply_id=reply_id, recommendation_ids=[row.recommendation_id for row, _ in rows], on=responded_on)
+        references[code] = f"REPLY-{reply_id}"
+    return references

@@ -17,6 +17,9 @@ class Status(StrEnum):
     OVERDUE = "overdue"  # deadline passed with no final answer
     ESCALATED = "escalated"  # part of an individualized recommendation to the ministry
     AWAITING_DECISION = "awaiting_decision"  # level 2: the ministry did not answer; the Ombudsman decides
+    REPORTED_TO_PARLIAMENT = "reported_to_parliament"  # level 2 decided: in the Commissioner's report to Parliament
+    REFERRED_TO_PROSECUTOR = "referred_to_prosecutor"  # level 2 decided: referred to the prosecutor's office
+    CLOSED = "closed"  # level 2 decided: the Commissioner closed the case without implementation
     IMPLEMENTED = "implemented"
     PARTIALLY_IMPLEMENTED = "partially_implemented"
     REJECTED = "rejected"
@@ -111,6 +114,7 @@ class TagKind(StrEnum):
 class IndividualizedStatus(StrEnum):
     """Where an individualized recommendation (one letter to one ministry) stands."""
 
+    DRAFT = "draft"  # escalation drafted it; waits for a head's approval (number, date, signature) to be sent
     ISSUED = "issued"  # sent, waiting for the ministry's reply within its response deadline
     ANSWERED = "answered"  # the ministry replied (on at least one item) in time
     LEVEL2 = "level2"  # no reply by the deadline: before the Ombudsman for a decision

@@ -32,14 +32,30 @@ class Reminder(SQLModel, table=True):
     notification_id: int | None = Field(default=None, foreign_key="notification.id")
 
 
+def reminder_reference(code: str, as_of: date) -> str:
+    """A reminder letter's number, for the ministry to quote in its reply: one reminder per ministry
+    and day, so readable and unique like an individualized recommendation's (REM-20261123-INTERIOR)."""
+    return f"REM-{as_of:%Y%m%d}-{code.upper()}"
+
+
 class IndividualizedRecommendationBase(SQLModel):
     reference: str = Field(sa_column=Column(String(60), nullable=False, unique=True))
     ministry_code: str = Field(foreign_key="ministry.code", max_length=32)
-    issued_on: date
-    response_due_on: date
+    issued_on: date  # the day escalation drew it up (a draft's day until a head approves it)
+    #: none while a draft: the deadline runs from the outgoing date the approving head sets
+    response_due_on: date | None = None
     status: str = Field(default=IndividualizedStatus.ISSUED.value, max_length=20)
     answered_on: date | None = None
     level2_on: date | None = None
+    #: the office's outgoing registry number and date, set when a head approves it (policy
+    #: `individualized.approval: required`); with automatic approval, the reference and the day
+    outgoing_number: str | None = Field(default=None, sa_column=Column(String(60), nullable=True))
+    outgoing_date: date | None = None
+    approved_by: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    approved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    #: as printed under the letter: the approver's full name and position
+    signer_name: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    signer_position: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
 
 
 class IndividualizedRecommendation(IndividualizedRecommendationBase, table=True):
@@ -65,6 +81,24 @@ class IndividualizedItem(SQLModel, table=True):
     #: the ministry's reply on this item reached the registry: level 2 counts only silent items
     answered_on: date | None = None
     reply_id: int | None = Field(default=None, foreign_key="reply.id")
+
+
+class CommissionerDecision(SQLModel, table=True):
+    """A decision of the Commissioner on an item at level 2, with its date and basis: the status
+    change says where the item went, this row says which decision it was (the annual report and
+    the digest count them)."""
+
+    __tablename__ = "decision"
+    id: int | None = Field(default=None, primary_key=True)
+    recommendation_id: int = Field(foreign_key="recommendation.id", index=True)
+    #: the letter whose level 2 it decided, when the item is in one
+    individualized_id: int | None = Field(default=None, foreign_key="individualized_recommendation.id")
+    decision: str = Field(max_length=30)  # parliament_report, prosecutor_referral, new_deadline, closed
+    decided_on: date = Field(index=True)
+    due_on: date | None = None  # the new deadline (new_deadline)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    actor: str = Field(sa_column=Column(String(100), nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
 class Notification(SQLModel, table=True):

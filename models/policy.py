@@ -49,7 +49,7 @@ COLUMNS = (
 # --- status groups: each group of statuses the project talks about, defined once ----------------
 
 #: nobody is expected to act any more
-CLOSED_STATUSES = frozenset({Status.IMPLEMENTED, Status.REJECTED, Status.WITHDRAWN})
+CLOSED_STATUSES = frozenset({Status.IMPLEMENTED, Status.REJECTED, Status.WITHDRAWN, Status.CLOSED})
 #: the ministry answered (a final answer, or a partial one); withdrawn is the office's own act
 ANSWERED_STATUSES = frozenset({Status.IMPLEMENTED, Status.PARTIALLY_IMPLEMENTED, Status.REJECTED})
 #: what a ministry's reply may record: work under way, or an answer
@@ -60,12 +60,16 @@ CLOCK_RUNNING = (Status.ISSUED, Status.IN_PROGRESS)
 WATCHED = (Status.ISSUED, Status.IN_PROGRESS, Status.ON_HOLD, Status.OVERDUE)
 #: open and not late: no ministry yet, or its deadline has not passed (or is stopped)
 OPEN_STATUSES = frozenset({Status.UNASSIGNED, Status.ISSUED, Status.IN_PROGRESS, Status.ON_HOLD})
-#: late, and the office must still chase it: overdue, in an individualized recommendation, or at level 2
-LATE_STATUSES = frozenset({Status.OVERDUE, Status.ESCALATED, Status.AWAITING_DECISION})
+#: late, and the office must still chase it: overdue, in an individualized recommendation, at level 2,
+#: or decided at level 2 but still unanswered (reported to Parliament, referred to the prosecutor)
+LATE_STATUSES = frozenset({Status.OVERDUE, Status.ESCALATED, Status.AWAITING_DECISION, Status.REPORTED_TO_PARLIAMENT,
+                           Status.REFERRED_TO_PROSECUTOR})
+#: a decision of the Commissioner at level 2 put the item there
+DECIDED_STATUSES = frozenset({Status.REPORTED_TO_PARLIAMENT, Status.REFERRED_TO_PROSECUTOR, Status.CLOSED})
 #: what a ministry still has to answer, shown on its reply page and answerable there: open or late,
 #: assigned to it (not unassigned), and not closed by an answer (partially_implemented is the office's to chase)
 ANSWERABLE_STATUSES = (Status.ISSUED, Status.IN_PROGRESS, Status.OVERDUE, Status.ESCALATED, Status.AWAITING_DECISION,
-                       Status.ON_HOLD)
+                       Status.ON_HOLD, Status.REPORTED_TO_PARLIAMENT, Status.REFERRED_TO_PROSECUTOR)
 
 H = TypeVar("H", bound=Hashable)
 _EPOCH = date(1970, 1, 1)

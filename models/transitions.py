@@ -27,6 +27,8 @@ from followup.models.types import utcnow
 
 S = Status
 _ANSWERS = ANSWERED_STATUSES
+#: the statuses a level-2 decision of the Commissioner puts an item in (besides a new deadline)
+_DECIDED = (S.REPORTED_TO_PARLIAMENT, S.REFERRED_TO_PROSECUTOR, S.CLOSED)
 
 #: from-status -> the statuses it may move to. `None` is a recommendation being created.
 TRANSITIONS: Mapping[Status | None, frozenset[Status]] = {
@@ -39,9 +41,15 @@ TRANSITIONS: Mapping[Status | None, frozenset[Status]] = {
     S.ON_HOLD: frozenset({S.ISSUED, S.IN_PROGRESS, S.OVERDUE, S.ESCALATED, S.WITHDRAWN} | _ANSWERS),
     S.OVERDUE: frozenset({S.ESCALATED, S.IN_PROGRESS, S.ON_HOLD, S.WITHDRAWN} | _ANSWERS),
     S.ESCALATED: frozenset({S.IN_PROGRESS, S.ON_HOLD, S.AWAITING_DECISION, S.WITHDRAWN} | _ANSWERS),
-    # level 2: the Ombudsman decides (report to Parliament, referral to the prosecutor); a late
-    # reply still counts
-    S.AWAITING_DECISION: frozenset({S.IN_PROGRESS, S.WITHDRAWN} | _ANSWERS),
+    # level 2: the Ombudsman decides (report to Parliament, referral to the prosecutor, closing the
+    # case, or a new deadline: back to issued, the clock running again); a late reply still counts
+    S.AWAITING_DECISION: frozenset({S.IN_PROGRESS, S.WITHDRAWN, *_DECIDED, S.ISSUED} | _ANSWERS),
+    # a decision taken: the ministry still owes an answer, and a late one still counts; the
+    # Commissioner may take a further decision (refer after reporting, close, a new deadline)
+    S.REPORTED_TO_PARLIAMENT: frozenset({S.IN_PROGRESS, S.WITHDRAWN, S.REFERRED_TO_PROSECUTOR, S.CLOSED, S.ISSUED} | _ANSWERS),
+    S.REFERRED_TO_PROSECUTOR: frozenset({S.IN_PROGRESS, S.WITHDRAWN, S.REPORTED_TO_PARLIAMENT, S.CLOSED, S.ISSUED} | _ANSWERS),
+    # closed by the Commissioner: nobody chases it any more, but a late reply is still recorded
+    S.CLOSED: frozenset({S.IN_PROGRESS} | _ANSWERS),
     # a partial answer stays open: the rest may follow, or the office may escalate it
     S.PARTIALLY_IMPLEMENTED: frozenset({S.IMPLEMENTED, S.IN_PROGRESS, S.ESCALATED, S.REJECTED, S.WITHDRAWN}),
     # a follow-up visit may find an "implemented" item not implemented in practice

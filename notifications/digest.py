@@ -44,11 +44,14 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from followup.config.policy import Policy, load_policy
 from followup.config.settings import get_settings
 from followup.models.backend import backend_of
+from followup.models.calendar import WorkingCalendar
 from followup.models.dates import as_date_or_none
 from followup.models.domain import ClaimOutcome, IndividualizedStatus, NotificationStatus, Status
 from followup.models.followup import (
+    CommissionerDecision,
     IndividualizedItem,
     IndividualizedRecommendation,
     Notification,
@@ -61,7 +64,9 @@ from followup.models.replies import Reply, ReplyClaim
 SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "new_overdue": ("external_id", "ministry", "facility", "region", "due_on", "overdue_since", "status"),
     "individualized": ("reference", "ministry", "issued_on", "response_due_on", "items", "status"),
+    "drafts_waiting": ("reference", "ministry", "drafted_on", "items", "working_days"),
     "awaiting_decision": ("external_id", "ministry", "facility", "reference", "response_due_on"),
+    "decisions": ("external_id", "ministry", "decision", "decided_on", "due_on", "actor"),
     "unassigned": ("external_id", "source", "mechanism_ref", "issued_on", "facility", "region", "category", "text"),
     "replies_received": (
         "reference", "ministry", "responded_on", "channel", "items", "applied", "under_review", "returned", "refused",
@@ -113,7 +118,9 @@ def build_digest(connection_or_session: Connection | Session | Engine, as_of: da
         sections = {
             "new_overdue": _new_overdue(connection, since, as_of, tz),
             "individualized": _individualized(connection, since, as_of),
+            "drafts_waiting": drafts_waiting(connection, as_of),
             "awaiting_decision": _awaiting_decision(connection),
+            "decisions": _decisions(connection, since, as_of),
             "unassigned": _unassigned(connection),
             "replies_received": _replies_received(connection, since, as_of, tz),
             "response_rates": _response_rates(connection, as_of),
@@ -201,13 +208,34 @@ def _individualized(connection: Connection, since: date, as_of: date) -> pd.Data
     rows = connection.execute(
         select(ir.c.reference, ir.c.ministry_code, ir.c.issued_on, ir.c.response_due_on, func.count(link.c.id), ir.c.status)
         .select_from(ir.outerjoin(link, link.c.individualized_id == ir.c.id))
-        .where(ir.c.issued_on.between(since, as_of))
+        .where(ir.c.issued_on.between(since, as_of), ir.c.status != IndividualizedStatus.DRAFT.value)  # drafts: drafts_waiting
         .group_by(ir.c.id, ir.c.reference, ir.c.ministry_code, ir.c.issued_on, ir.c.response_due_on, ir.c.status)
     ).all()
     frame = _frame(rows, SECTION_COLUMNS["individualized"])
     _dates(frame, "issued_on", "response_due_on")
     frame["items"] = frame["items"].astype("int64")
     return _sorted(frame, ["issued_on", "ministry", "reference"])
+
+
+def drafts_waiting(connection: Connection, as_of: date, policy: Policy | None = None) -> pd.DataFrame:
+    """Drafted individualized recommendations a head has not approved within `individualized.approval_days`
+    working days (config/policy.yaml): the letter has not left, and its items wait meanwhile."""
+    policy = policy or load_policy()
+    ir, link = table_of(IndividualizedRecommendation), table_of(IndividualizedItem)
+    rows = connection.execute(
+        select(ir.c.reference, ir.c.ministry_code, ir.c.issued_on, func.count(link.c.id))
+        .select_from(ir.outerjoin(link, link.c.individualized_id == ir.c.id))
+        .where(ir.c.status == IndividualizedStatus.DRAFT.value, ir.c.issued_on <= as_of)
+        .group_by(ir.c.id, ir.c.reference, ir.c.ministry_code, ir.c.issued_on)
+    ).all()
+    calendar = WorkingCalendar.from_policy(policy.calendar)
+    frame = _frame([(*row, calendar.working_days_between(as_date_or_none(row[2]) or as_of, as_of)) for row in rows],
+                   SECTION_COLUMNS["drafts_waiting"])
+    _dates(frame, "drafted_on")
+    frame["items"] = pd.to_numeric(frame["items"]).astype("int64")
+    frame["working_days"] = pd.to_numeric(frame["working_days"]).astype("int64")
+    frame = frame[frame["working_days"] > policy.individualized.approval_days]
+    return _sorted(frame, ["drafted_on", "ministry", "reference"])
 
 
 # --- 3. level 2: awaiting the Ombudsman's decision --------------------------------------------------
@@ -240,6 +268,19 @@ def _awaiting_decision(connection: Connection) -> pd.DataFrame:
     frame["ir_rank"] = pd.to_numeric(frame["ir_id"]).fillna(-1)
     frame = frame.sort_values(["id", "level2", "ir_rank"], kind="stable").drop_duplicates("id", keep="last")
     return _sorted(frame, ["response_due_on", "ministry", "external_id"])[list(SECTION_COLUMNS["awaiting_decision"])]
+
+
+def _decisions(connection: Connection, since: date, as_of: date) -> pd.DataFrame:
+    """The Commissioner's level-2 decisions taken in the period (table `decision`)."""
+    d, r = table_of(CommissionerDecision), table_of(Recommendation)
+    rows = connection.execute(
+        select(r.c.external_id, r.c.ministry_code, d.c.decision, d.c.decided_on, d.c.due_on, d.c.actor)
+        .select_from(d.join(r, r.c.id == d.c.recommendation_id))
+        .where(d.c.decided_on.between(since, as_of))
+    ).all()
+    frame = _frame(rows, SECTION_COLUMNS["decisions"])
+    _dates(frame, "decided_on", "due_on")
+    return _sorted(frame, ["decided_on", "ministry", "external_id"])
 
 
 # --- 4. unassigned ----------------------------------------------------------------------------------
@@ -318,7 +359,7 @@ def _response_rates(connection: Connection, as_of: date) -> pd.DataFrame:
                 ir.c.ministry_code, func.count(ir.c.id),
                 func.sum(case((ir.c.status == IndividualizedStatus.ANSWERED.value, 1), else_=0)),
             )
-            .where(ir.c.issued_on <= as_of)
+            .where(ir.c.issued_on <= as_of, ir.c.status != IndividualizedStatus.DRAFT.value)
             .group_by(ir.c.ministry_code)
         ).all(),
         ["ministry", "individualized_issued", "individualized_answered"],

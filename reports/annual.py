@@ -33,9 +33,9 @@ if TYPE_CHECKING:  # matplotlib is imported only to draw the charts
 
 from followup.models.calendar import local_today
 from followup.models.db import get_engine, tuples
-from followup.models.domain import Status
-from followup.models.followup import IndividualizedItem, IndividualizedRecommendation
-from followup.models.policy import ANSWERED_STATUSES, LATE_STATUSES, OPEN_STATUSES
+from followup.models.domain import IndividualizedStatus, Status
+from followup.models.followup import CommissionerDecision, IndividualizedItem, IndividualizedRecommendation
+from followup.models.policy import ANSWERED_STATUSES, CLOSED_STATUSES, DECIDED_STATUSES, LATE_STATUSES, OPEN_STATUSES
 from followup.models.registry import (
     Facility,
     Ministry,
@@ -49,11 +49,13 @@ from followup.spreadsheets.export import tagged_ids
 
 #: status at the cutoff -> the report's group; the groups add up to the recommendations issued
 GROUPS: dict[str, str] = {
-    **{status: str(status) for status in (*sorted(ANSWERED_STATUSES), Status.WITHDRAWN)},
+    **{status: str(status) for status in (*sorted(ANSWERED_STATUSES), Status.WITHDRAWN, Status.CLOSED)},
     **dict.fromkeys(OPEN_STATUSES, "open"),
     **dict.fromkeys(LATE_STATUSES, "overdue"),
 }
-GROUP_COLUMNS = ["issued", "implemented", "partially_implemented", "rejected", "withdrawn", "open", "overdue", "escalated"]
+GROUP_COLUMNS = ["issued", "implemented", "partially_implemented", "rejected", "withdrawn", "closed", "open", "overdue", "escalated"]
+#: the Commissioner's level-2 decisions, in the order the report lists them (steps/office.py `Decision`)
+DECISIONS = ["parliament_report", "prosecutor_referral", "new_deadline", "closed"]
 VISIT_KINDS = ["planned", "special", "follow_up"]
 GRADES = ["A", "B", "C", "D", "E"]
 NOT_GIVEN = "—"  # a recommendation without a category, a facility without a region
@@ -72,6 +74,8 @@ class YearData:
     individualized: pd.DataFrame  # id, ministry_code, issued_on, response_due_on, status, answered_on, level2_on
     individualized_items: pd.DataFrame  # individualized_id, recommendation_id
     grades: pd.DataFrame  # id, grade (treaty-body follow-up, every recommendation graded so far)
+    #: the Commissioner's level-2 decisions taken in the year: recommendation_id, ministry_code, decision, decided_on
+    decisions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["recommendation_id", "ministry_code", "decision", "decided_on"]))
     ministries: dict[str, dict[str, str]] = field(default_factory=dict)  # code -> {ru, kk, en}
 
 
@@ -139,12 +143,18 @@ def read_year(engine: Engine | None = None, year: int | None = None, *, today: d
                          .where(or_(h.c.recommendation_id.in_(cohort), implemented_in_year)),
                          ["recommendation_id", "id", "to_status", "effective_on", "at"])
         individualized = _frame(c, select(ir.c.id, ir.c.ministry_code, ir.c.issued_on, ir.c.response_due_on, ir.c.status,
-                                          ir.c.answered_on, ir.c.level2_on).where(ir.c.issued_on <= cutoff),
+                                          ir.c.answered_on, ir.c.level2_on)
+                                .where(ir.c.issued_on <= cutoff, ir.c.status != IndividualizedStatus.DRAFT.value),
                                 ["id", "ministry_code", "issued_on", "response_due_on", "status", "answered_on", "level2_on"])
         items = _frame(c, select(item.c.individualized_id, item.c.recommendation_id)
-                       .join(ir, ir.c.id == item.c.individualized_id).where(ir.c.issued_on <= cutoff),
+                       .join(ir, ir.c.id == item.c.individualized_id)
+                       .where(ir.c.issued_on <= cutoff, ir.c.status != IndividualizedStatus.DRAFT.value),
                        ["individualized_id", "recommendation_id"])
         grades = _frame(c, select(r.c.id, r.c.grade).where(r.c.grade.is_not(None)), ["id", "grade"])
+        d = table_of(CommissionerDecision)
+        decisions = _frame(c, select(d.c.recommendation_id, r.c.ministry_code, d.c.decision, d.c.decided_on)
+                           .join(r, r.c.id == d.c.recommendation_id).where(d.c.decided_on.between(start, cutoff)),
+                           ["recommendation_id", "ministry_code", "decision", "decided_on"])
         m = table_of(Ministry)
         ministries = {code: {"ru": ru, "kk": kk, "en": en}
                       for code, ru, kk, en in c.execute(select(m.c.code, m.c.name_ru, m.c.name_kk, m.c.name_en))}
@@ -154,8 +164,9 @@ def read_year(engine: Engine | None = None, year: int | None = None, *, today: d
         history = history[history["recommendation_id"].isin(wanted)].reset_index(drop=True)
         items = items[items["recommendation_id"].isin(wanted)].reset_index(drop=True)
         grades = grades[grades["id"].isin(wanted)].reset_index(drop=True)
+        decisions = decisions[decisions["recommendation_id"].isin(wanted)].reset_index(drop=True)
     history = _dated(history)
-    return YearData(year, cutoff, visits, facilities, recs, history, individualized, items, grades, ministries)
+    return YearData(year, cutoff, visits, facilities, recs, history, individualized, items, grades, decisions, ministries)
 
 
 # --- computing -------------------------------------------------------------------------------------
@@ -251,6 +262,13 @@ def compute(data: YearData) -> AnnualReport:
     grade_counts = data.grades["grade"].value_counts().reindex(GRADES, fill_value=0)
     grade_table = pd.DataFrame({"grade": GRADES, "recommendations": grade_counts.values})
 
+    # the Commissioner's level-2 decisions taken in the year, by kind and by ministry (any year's items)
+    decided = data.decisions
+    decision_counts = decided["decision"].value_counts().reindex(DECISIONS, fill_value=0)
+    decision_table = pd.DataFrame({"decision": DECISIONS, "recommendations": decision_counts.values.astype(int),
+                                   "ministries": [decided.loc[decided["decision"] == k, "ministry_code"].nunique() for k in DECISIONS]})
+    decision_table.loc[len(decision_table)] = ["total", int(len(decided)), int(decided["ministry_code"].nunique())]
+
     # the month-by-month flow: issued in the month vs implementations that took effect in it
     months = range(1, 13)
     issued_month = pd.Series([d.month for d in recs["issued_on"]], dtype="int64").value_counts()
@@ -280,6 +298,7 @@ def compute(data: YearData) -> AnnualReport:
         "median_days": float(pd.Series(implemented_days).median()) if implemented_days else None,
         "individualized": int(len(irs)),
         "individualized_level2": int(level2.sum()),
+        "decisions": int(len(decided)),
     }
     tables = {
         "visits": visit_table,
@@ -290,6 +309,7 @@ def compute(data: YearData) -> AnnualReport:
         "recommendations_by_region": _with_total(_groups(recs, "region", escalated), "region", recs, escalated),
         "recommendations_by_category": _with_total(_groups(recs, "category", escalated), "category", recs, escalated),
         "individualized": ir_table,
+        "decisions": decision_table,
         "grades": grade_table,
         "monthly": monthly,
     }
@@ -300,7 +320,7 @@ def compute(data: YearData) -> AnnualReport:
 
 
 TABLES = ["visits", "facilities_by_type", "facilities_by_ministry", "facilities_by_region", "recommendations_by_ministry",
-          "recommendations_by_region", "recommendations_by_category", "individualized", "grades", "monthly"]
+          "recommendations_by_region", "recommendations_by_category", "individualized", "decisions", "grades", "monthly"]
 
 
 def number(value: Any, language: str, decimals: int = 0) -> str:
@@ -323,13 +343,14 @@ def display_tables(report: AnnualReport, language: str) -> dict[str, pd.DataFram
     names = {code: (n.get(language) or n["ru"]) for code, n in report.ministries.items()}
     labels = {
         "kind": words["visit_kinds"], "facility_type": words["facility_types"], "ministry_code": names, "category": words["categories"],
-        "month": dict(enumerate(words["months"], start=1)),
+        "month": dict(enumerate(words["months"], start=1)), "decision": words["decisions"],
     }
     out = {}
     for key, table in report.tables.items():
         frame = table.copy()
-        if "withdrawn" in frame and not frame["withdrawn"].astype(int).any():
-            frame = frame.drop(columns=["withdrawn"])  # nothing withdrawn: a column of zeros is noise; the groups still add up
+        for quiet in ("withdrawn", "closed"):
+            if quiet in frame and not frame[quiet].astype(int).any():
+                frame = frame.drop(columns=[quiet])  # none: a column of zeros is noise; the groups still add up
         if key == "grades":
             frame.insert(1, "meaning", frame["grade"].map(words["grades"]))
         for column in frame.columns:
@@ -499,7 +520,9 @@ def current_picture(engine: Engine | None = None, as_of: date | None = None, *, 
 
     open: issued, in progress, on hold or unassigned; due_soon: of those, due within
     `due_within` days; overdue, escalated (in an individualized recommendation) and
-    awaiting_decision (level 2) as recorded; implemented etc. since the first of January.
+    awaiting_decision (level 2: before the Commissioner, or reported to Parliament or referred to
+    the prosecutor and still unanswered) as recorded; implemented etc. since the first of January
+    (like withdrawn ones, items the Commissioner closed are not counted).
     """
     engine = engine or get_engine()
     as_of = as_of or local_today()
@@ -514,7 +537,9 @@ def current_picture(engine: Engine | None = None, as_of: date | None = None, *, 
     last_on = history[history["on"] <= as_of].sort_values("id").drop_duplicates("recommendation_id", keep="last")
     changed_on = recs["id"].map(last_on.set_index("recommendation_id")["on"])
     this_year = changed_on.map(lambda d: isinstance(d, date) and d >= date(as_of.year, 1, 1)).astype(bool)
-    group = recs["status"].map({**dict.fromkeys(OPEN_STATUSES, "open"), **{s: str(s) for s in LATE_STATUSES}})
+    # level 2: before the Commissioner, or decided (reported, referred) and still unanswered
+    group = recs["status"].map({**dict.fromkeys(OPEN_STATUSES, "open"), **{s: str(s) for s in LATE_STATUSES},
+                                **dict.fromkeys(DECIDED_STATUSES - CLOSED_STATUSES, Status.AWAITING_DECISION.value)})
     finals = recs["status"].isin(ANSWERED_STATUSES) & this_year
     group = group.where(group.notna(), recs["status"].where(finals))
     soon = (group == "open") & recs["due_on"].map(lambda d: d is not None and not pd.isna(d) and 0 <= (d - as_of).days <= due_within)

@@ -42,6 +42,7 @@ from followup.models.followup import (
     IndividualizedItem,
     IndividualizedRecommendation,
     Reminder,
+    reminder_reference,  # one definition: the item page names the letters too
 )
 from followup.models.links import expiry, generations, ministry_link
 from followup.models.policy import CLOCK_RUNNING, WATCHED, decide, level2
@@ -75,6 +76,7 @@ class StepResult:
     reminders: int = 0
     notifications: list[str] = field(default_factory=list)  # dedupe keys queued
     individualized: list[str] = field(default_factory=list)  # references issued
+    drafts: list[str] = field(default_factory=list)  # references drafted, waiting for a head's approval
 
     def counts(self) -> dict[str, int]:
         by_status: dict[str, int] = {}
@@ -85,6 +87,7 @@ class StepResult:
             "reminders": self.reminders,
             "notifications": len(self.notifications),
             "individualized": len(self.individualized),
+            **({"drafts": len(self.drafts)} if self.drafts else {}),
             **{f"to_{k}": v for k, v in sorted(by_status.items())},
         }
 
@@ -337,14 +340,16 @@ def reference_for(code: str, as_of: date) -> str:
     return f"IR-{as_of:%Y%m%d}-{code.upper()}"
 
 
-def reminder_reference(code: str, as_of: date) -> str:
-    """A reminder letter's number, for the ministry to quote in its reply: one reminder per ministry
-    and day, so readable and unique like an individualized recommendation's (REM-20261123-INTERIOR)."""
-    return f"REM-{as_of:%Y%m%d}-{code.upper()}"
 
 
 def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, policy: Policy | None = None) -> StepResult:
-    """One individualized recommendation to one ministry: its newly escalated items, a new deadline."""
+    """One individualized recommendation to one ministry: its newly escalated items, a new deadline.
+
+    With `individualized.approval: required` the letter is only drafted: the items are escalated
+    and listed in it, but nothing is queued and it has no response deadline until a head approves
+    it with the office's outgoing number and date (`steps.office.approve`), so a draft never
+    reaches level 2. With `automatic` it leaves at once, numbered with its reference.
+    """
     key = _signing_key()
     engine = engine or get_engine()
     policy = policy or load_policy()
@@ -359,12 +364,12 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
         if items.empty:
             return result
         reference = reference_for(code, as_of)
-        response_due = policy.individualized.response_deadline.after(as_of)
+        draft = policy.individualized.approval == "required"
         ir_table = table_of(IndividualizedRecommendation)
         ir_id = session.connection().execute(
             insert(ir_table).returning(ir_table.c.id),
-            {"reference": reference, "ministry_code": code, "issued_on": as_of, "response_due_on": response_due,
-             "status": IndividualizedStatus.ISSUED.value, "created_at": now},
+            {"reference": reference, "ministry_code": code, "issued_on": as_of, "response_due_on": None,
+             "status": (IndividualizedStatus.DRAFT if draft else IndividualizedStatus.ISSUED).value, "created_at": now},
         ).scalar_one()
         ids = [int(i) for i in items["id"]]
         session.connection().execute(
@@ -372,30 +377,70 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
         )
         transition_many(
             session, [TransitionRequest(i, Status.OVERDUE, Status.ESCALATED, e) for i, e in zip(ids, items["external_id"], strict=True)],
-            actor=ACTOR, at=now, reason=f"included in individualized recommendation {reference}",
+            actor=ACTOR, at=now, reason=f"included in individualized recommendation {reference}"
+                                        + (" (a draft, for a head's approval)" if draft else ""),
             effective_on=[as_of] * len(ids),  # the run's day, also when a missed day is run later
         )
-        language, name = _addressee(session, code)
-        details = _items(session, ids)
-        answering = _how_to_answer(session, code, language, as_of, policy, key=key)
-        letter = _letter("individualized", language, {
-            "as_of": as_of, "reference": reference, "issued_on": as_of, "ministry": name,
-            "legal_basis": policy.legal_basis.strip(), "response_due_on": response_due,
-            "items": [_item(details, i, d) for i, d in zip(ids, items["due_on"], strict=True)], **answering,
-        })
-        queued = queue(session, [{
-            "recipient": f"ministry:{code}",
-            "kind": "individualized",
-            **letter,
-            "payload": {"reference": reference, "issued_on": as_of.isoformat(), "response_due_on": response_due.isoformat(),
-                        "reply_link": answering["reply_link"], "items": list(items["external_id"]),
-                        "attachment": f"{reference}.html"},
-            "dedupe_key": f"individualized:{reference}",
-        }])
-        result.individualized = [reference]
-        result.notifications = list(queued)
         result.changes = [Change(e, code, Status.OVERDUE.value, Status.ESCALATED.value, reference) for e in items["external_id"]]
+        if draft:
+            result.drafts = [reference]
+            return result
+        due_of = {int(i): d for i, d in zip(items["id"], items["due_on"], strict=True)}
+        result.notifications = issue_individualized(
+            session, letter_id=ir_id, outgoing_number=reference, outgoing_date=as_of, policy=policy, key=key, now=now,
+            approved_by=ACTOR, due_of=due_of)
+        result.individualized = [reference]
     return result
+
+
+def issue_individualized(session: Session, *, letter_id: int, outgoing_number: str, outgoing_date: date, policy: Policy, key: str,
+                         now: datetime, approved_by: str, signer: tuple[str, str | None] | None = None,
+                         due_of: dict[int, Any] | None = None) -> list[str]:
+    """Send an individualized recommendation drawn up by escalation: number and date it, set its
+    response deadline from the outgoing date, render its letter (signed by `signer`, (full name,
+    position), when a head approved it; blank signature lines otherwise) and queue it, in the
+    session's transaction. Returns the queued dedupe keys.
+
+    The reply link and the deadline are dated from the outgoing date, the day the letter leaves.
+    `due_of` gives each item's deadline as escalation saw it (moved by days on hold); without it,
+    the stored deadline moved by the item's days on hold.
+    """
+    ir, link, r = table_of(IndividualizedRecommendation), table_of(IndividualizedItem), table_of(Recommendation)
+    connection = session.connection()
+    letter = connection.execute(select(ir.c.reference, ir.c.ministry_code, ir.c.issued_on).where(ir.c.id == letter_id)).one()
+    rows = connection.execute(
+        select(r.c.id, r.c.external_id, r.c.due_on, r.c.days_on_hold)
+        .select_from(link.join(r, r.c.id == link.c.recommendation_id))
+        .where(link.c.individualized_id == letter_id).order_by(r.c.id)
+    ).all()
+    if due_of is None:
+        due_of = {row.id: (row.due_on + timedelta(days=row.days_on_hold or 0)) if row.due_on else None for row in rows}
+    response_due = policy.individualized.response_deadline.after(outgoing_date)
+    code = letter.ministry_code
+    connection.execute(update(ir).where(ir.c.id == letter_id).values(
+        status=IndividualizedStatus.ISSUED.value, response_due_on=response_due, outgoing_number=outgoing_number,
+        outgoing_date=outgoing_date, approved_by=approved_by, approved_at=now,
+        signer_name=signer[0] if signer else None, signer_position=signer[1] if signer else None))
+    language, name = _addressee(session, code)
+    ids = [int(row.id) for row in rows]
+    details = _items(session, ids)
+    answering = _how_to_answer(session, code, language, outgoing_date, policy, key=key)
+    rendered = _letter("individualized", language, {
+        "as_of": letter.issued_on, "reference": outgoing_number, "issued_on": outgoing_date, "ministry": name,
+        "legal_basis": policy.legal_basis.strip(), "response_due_on": response_due,
+        "items": [_item(details, i, due_of.get(i)) for i in ids], **answering,
+        "signer": {"name": signer[0], "position": signer[1]} if signer else None,
+    })
+    queued = queue(session, [{
+        "recipient": f"ministry:{code}",
+        "kind": "individualized",
+        **rendered,
+        "payload": {"reference": letter.reference, "outgoing_number": outgoing_number, "issued_on": outgoing_date.isoformat(),
+                    "response_due_on": response_due.isoformat(), "reply_link": answering["reply_link"],
+                    "items": [e for e, *_ in (details[i] for i in ids)], "attachment": f"{letter.reference}.html"},
+        "dedupe_key": f"individualized:{letter.reference}",
+    }])
+    return list(queued)
 
 
 def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
@@ -417,8 +462,10 @@ def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
     with Session(engine) as session, session.begin():
         lock(session, "level2")
         due = session.connection().execute(
-            select(ir.c.id, ir.c.reference, ir.c.ministry_code, ir.c.issued_on, ir.c.response_due_on)
-            .where(ir.c.status == IndividualizedStatus.ISSUED.value, ir.c.response_due_on < as_of)
+            # a draft (status draft, no deadline) is never read; a letter's date is the day it left
+            select(ir.c.id, ir.c.reference, ir.c.ministry_code, func.coalesce(ir.c.outgoing_date, ir.c.issued_on).label("issued_on"),
+                   ir.c.response_due_on)
+            .where(ir.c.status == IndividualizedStatus.ISSUED.value, ir.c.response_due_on.is_not(None), ir.c.response_due_on < as_of)
         ).all()
         if not due:
             return result

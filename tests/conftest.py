@@ -138,6 +138,11 @@ def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # letters carry signed reply links: the key every worker and the web app share (a test of a
     # missing key removes it)
     monkeypatch.setenv("FOLLOWUP_SECRET_KEY", "test-secret-key-not-for-production")
+    # individualized recommendations leave on their own in the tests written before approval
+    # existed; the tests of drafts point FOLLOWUP_POLICY_FILE at a `required` copy
+    from followup.config.policy import copy_with_approval
+
+    monkeypatch.setenv("FOLLOWUP_POLICY_FILE", str(copy_with_approval(tmp_path / "policy-automatic.yaml", "automatic")))
     get_settings.cache_clear()
 
 

@@ -161,8 +161,8 @@ def test_the_weekly_digest_of_a_spring(spring):
     assert isinstance(digest, Digest)
     assert (digest.since, digest.as_of) == (SINCE, AS_OF)
     assert digest.keys == [
-        "new_overdue", "individualized", "awaiting_decision", "unassigned", "replies_received", "response_rates",
-        "failed_notifications",
+        "new_overdue", "individualized", "drafts_waiting", "awaiting_decision", "decisions", "unassigned", "replies_received",
+        "response_rates", "failed_notifications",
     ]
     for section in digest.sections:
         assert tuple(section["rows"].columns) == SECTION_COLUMNS[section["key"]]

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
+from followup.config.policy import copy_with_approval
 from followup.models.followup import IndividualizedRecommendation, Notification
 from followup.models.registry import StatusChange
 from followup.operations.deployments import free_port
@@ -78,6 +79,8 @@ def office(tmp_path_factory) -> Office:
                 # the letters' reply links: every worker signs with the same key (started before the
                 # per-test environment of conftest, the module's workers get it here)
                 "FOLLOWUP_SECRET_KEY": "test-secret-key-not-for-production",
+                # individualized recommendations leave on their own here (the tests of drafts use `required`)
+                "FOLLOWUP_POLICY_FILE": str(copy_with_approval(tmp / "policy-automatic.yaml", "automatic")),
                 "FOLLOWUP_REPORTS_DIR": str(tmp / "reports"),
                 "PREFECT_WORKER_QUERY_SECONDS": "2",
                 "PREFECT_LOGGING_LEVEL": "INFO",

@@ -91,7 +91,7 @@ def test_the_report_counts_the_year_as_the_office_would_by_hand(year_2025):
         "visits": 4, "planned": 2, "special": 1, "follow_up": 1, "facilities": 3,
         "issued": 7, "implemented": 2, "partially_implemented": 1, "rejected": 1, "overdue": 1, "escalated": 1,
         "implementation_rate": pytest.approx(2 / 7), "median_days": 65.5,  # (42 + 89) / 2
-        "individualized": 1, "individualized_level2": 1,
+        "individualized": 1, "individualized_level2": 1, "decisions": 0,
     }
     ministries = table(report, "recommendations_by_ministry", "ministry_code")
     assert {k: {c: ministries[k][c] for c in ("issued", "implemented", "partially_implemented", "rejected", "open", "overdue",
@@ -146,7 +146,7 @@ def test_the_report_is_written_as_a_printable_page_with_charts_and_spreadsheets(
     assert list(by_ministry.columns[:3]) == ["Ведомство", "Направлено", "Исполнено"]
     assert by_ministry.iloc[-1]["Ведомство"] == "Итого" and by_ministry.iloc[-1]["Исполнено, %"] == 28.6
     sheets = pd.read_excel(files.xlsx, sheet_name=None)
-    assert len(sheets) == 10 and sheets["Рекомендации по ведомствам"].iloc[-1]["Направлено"] == 7
+    assert len(sheets) == 11 and sheets["Рекомендации по ведомствам"].iloc[-1]["Направлено"] == 7
 
 
 def test_the_report_reads_in_english_too(year_2025, tmp_path):
