@@ -227,9 +227,128 @@ def export_recommendations_cmd(
     out.print(f"exported {count} recommendations to {file}", soft_wrap=True)
 
 
+@app.command("list")
+def list_cmd(
+    ministry: Annotated[str | None, typer.Option(help="the ministry's code, name or alias")] = None,
+    status: Annotated[list[str] | None, typer.Option("--status", help="a status code (issued, overdue, ...); repeat for several")] = None,
+    facility: Annotated[str | None, typer.Option(help="the facility's name, or a part of it")] = None,
+    region: Annotated[str | None, typer.Option(help="the facility's region")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="only late items: overdue, escalated, at level 2")] = False,
+    due_within: Annotated[int | None, typer.Option("--due-within", metavar="DAYS", help="only items whose deadline falls within DAYS")] = None,
+    search: Annotated[str | None, typer.Option(help="words of the text (Russian or Kazakh; each a word's beginning)")] = None,
+    sort: Annotated[str, typer.Option(help="due_on, -due_on, issued_on, -issued_on, external_id, status or ministry")] = "due_on",
+    page: Annotated[int, typer.Option(help="the page to print, from 1")] = 1,
+    page_size: Annotated[int, typer.Option("--page-size", help="items per page (at most 500)")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="print the page as a JSON array on stdout")] = False,
+) -> None:
+    """List the registry's items, filtered and sorted, one page at a time (as the workspace's list)."""
+    from followup.models.calendar import local_today
+    from followup.models.db import get_engine
+    from followup.models.listing import RegistryFilter, list_items
+
+    with _clear_errors():
+        _ensure_schema()
+        try:
+            filters = RegistryFilter(ministry=ministry, statuses=tuple(status or ()), facility=facility, region=region,
+                                     overdue=overdue, due_within_days=due_within, search=search, sort=sort, page=page,
+                                     page_size=page_size)
+            with get_engine().connect() as connection:
+                listed = list_items(connection, filters, today=local_today())
+        except ValueError as exc:
+            _fail(str(exc), 2)
+    if as_json:
+        sys.stdout.write(json.dumps([
+            {"external_id": i.external_id, "ministry": i.ministry_code, "status": i.status,
+             "due_on": i.due_on.isoformat() if i.due_on else None, "issued_on": i.issued_on.isoformat(),
+             "facility": i.facility, "region": i.region, "source": i.source, "category": i.category, "priority": i.priority,
+             "awaiting_review": i.awaiting_review, "text": i.text} for i in listed.rows
+        ], ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"{listed.total} items · page {listed.page} of {listed.pages}", title_justify="left")
+    for column in ("external_id", "ministry", "status", "deadline", "facility", "text"):
+        table.add_column(column, overflow="fold")
+    for i in listed.rows:
+        table.add_row(i.external_id, i.ministry_code or "", i.status, f"{i.due_on:%d.%m.%Y}" if i.due_on else "",
+                      i.facility or "", i.text if len(i.text) <= 120 else i.text[:119] + "…")
+    out.print(table)
+
+
+def _print_record(external_id: str, missing: int = 2) -> int:
+    """The recommendation's header (text, ministry, facility, region, deadline, status); its id.
+    Exits with one sentence (and the code `missing`) when there is none."""
+    from followup.models.db import get_engine
+    from followup.models.listing import get_item
+
+    with get_engine().connect() as connection:
+        record = get_item(connection, external_id)
+    if record is None:
+        _fail(f"no recommendation {external_id!r} in the registry", missing)
+    ministry = f"{record.ministry_name_ru} ({record.ministry_code})" if record.ministry_code else "(none: unassigned)"
+    place = ", ".join(p for p in (record.facility, record.facility_type, record.region) if p) or "-"
+    deadline = f"{record.due_on:%d.%m.%Y}" if record.due_on else "-"
+    if record.days_on_hold:
+        deadline += f" (+{record.days_on_hold} days on hold)"
+    header = Table.grid(padding=(0, 2))
+    header.add_column(style="bold")
+    header.add_column(overflow="fold")
+    for label, value in (("recommendation", record.external_id), ("text", record.text), ("ministry", ministry),
+                         ("facility", place), ("issued", f"{record.issued_on:%d.%m.%Y}"), ("deadline", deadline),
+                         ("status", record.status + (" (claim under review)" if record.awaiting_review else ""))):
+        header.add_row(label, value)
+    out.print(header)
+    return record.id
+
+
+@app.command()
+def show(external_id: Annotated[str, typer.Argument(help="the recommendation's external_id")]) -> None:
+    """Print a recommendation whole: text, ministry, facility, deadline, status, then its timeline
+    (status changes, replies with their files, letters it was listed in, follow-up grades)."""
+    from followup.models.db import get_engine
+    from followup.models.listing import timeline
+
+    with _clear_errors():
+        _ensure_schema()
+        rec_id = _print_record(external_id)
+        with get_engine().connect() as connection:
+            entries = timeline(connection, rec_id)
+    tz = get_settings().tz
+    table = Table(title="timeline", title_justify="left")
+    for column in ("when", "what", "who", "details"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        when = e.at.astimezone(tz).strftime("%d.%m.%Y %H:%M") if e.at and e.kind in ("status", "edit") else f"{e.on:%d.%m.%Y}"
+        if e.kind == "status":
+            what, details = f"{e.from_status or '(new)'} → {e.to_status}", e.reason or ""
+            if e.evidence:
+                details += f"\nevidence: {e.evidence}"
+        elif e.kind == "edit":
+            what = "edited: " + ", ".join(sorted((e.changes or {}).keys()))
+            details = e.reason or ""
+        elif e.kind == "reply":
+            what = f"reply {e.reference}: claims {e.to_status}"
+            details = f"{e.reason or ''}\noutcome: {e.details.get('outcome')}"
+            if e.files:
+                details += "\nfiles: " + ", ".join(f.filename for f in e.files)
+        elif e.kind == "reminder":
+            what = f"reminder {e.reference or ''}".strip()
+            due = e.details.get("due_on")
+            details = f"deadline {due:%d.%m.%Y}" if due else ""
+        elif e.kind == "individualized":
+            what = f"individualized recommendation {e.reference}"
+            due, answered = e.details.get("response_due_on"), e.details.get("answered_on")
+            details = (f"answer due {due:%d.%m.%Y}" if due else "draft") + (f", answered {answered:%d.%m.%Y}" if answered else
+                                                                           ", not answered")
+        else:
+            what = f"grade {e.details.get('grade')} (round {e.details.get('round')})"
+            details = " ".join(x for x in (e.reference, e.reason) if x)
+        table.add_row(when, what, e.actor or "", details)
+    out.print(table)
+
+
 @app.command()
 def history(external_id: Annotated[str, typer.Argument(help="the recommendation's external_id")]) -> None:
-    """Print a recommendation's state log, oldest first: when, who, from → to, why, evidence."""
+    """Print a recommendation's state log, oldest first: when, who, from → to, why, evidence
+    (after its text, ministry, facility and deadline; `followup show` adds replies and letters)."""
     from followup.models.crud import get_history, get_recommendation
     from followup.models.db import session_scope
 
@@ -244,6 +363,7 @@ def history(external_id: Annotated[str, typer.Argument(help="the recommendation'
             from followup.models.procedure import grade_history
 
             grades = grade_history(session=session, recommendation_id=rec.id)
+        _print_record(external_id)
     tz = get_settings().tz
     table = Table(title=f"{rec.external_id} — {rec.status}", title_justify="left")
     for column in ("when (Asia/Almaty)", "who", "change", "why", "evidence"):
@@ -438,6 +558,91 @@ def assign(
             changed = assign_items(session=session, assignments={external_id: code}, actor=actor or default_actor(),
                                    reason=reason or f"assigned to {code} by the office")
     out.print(f"{external_id}: {'assigned to ' + code if changed else 'already with ' + code}", soft_wrap=True, highlight=False)
+
+
+# --- the office's actions: hold, resume, withdraw; level-2 decisions; approval of drafts -----------------
+# The actor is FOLLOWUP_ACTOR. Deciding and approving need an active head (followup users add);
+# holding, resuming and withdrawing need an active clerk or above once the office has any
+# workspace user, so scripts written for a registry without users keep working.
+
+ReasonOpt = Annotated[str, typer.Option("--reason", help="why, for the item's history")]
+ItemArg = Annotated[str, typer.Argument(help="the recommendation's external_id")]
+
+
+def _office_move(action: str, external_id: str, reason: str) -> None:
+    from followup.spreadsheets.ingest import default_actor
+    from followup.steps import office
+
+    act = {"hold": office.hold, "resume": office.resume, "withdraw": office.withdraw}[action]
+    with _clear_errors():
+        _ensure_schema()
+        change = act(external_id=external_id, actor=default_actor(), reason=reason)
+    out.print(f"{change.external_id}: {change.from_status} -> {change.to_status}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def hold(external_id: ItemArg, reason: ReasonOpt) -> None:
+    """Put a recommendation on hold (it waits on the office): its deadline clock stops until it resumes."""
+    _office_move("hold", external_id, reason)
+
+
+@app.command()
+def resume(external_id: ItemArg, reason: ReasonOpt) -> None:
+    """Take a recommendation off hold, back where it stood; its deadline moves by the days it was held."""
+    _office_move("resume", external_id, reason)
+
+
+@app.command()
+def withdraw(external_id: ItemArg, reason: ReasonOpt) -> None:
+    """Withdraw a recommendation: the office drops it, nothing more is asked of the ministry (final)."""
+    _office_move("withdraw", external_id, reason)
+
+
+@app.command("decide")
+def decide_command(
+    key: Annotated[str, typer.Argument(metavar="EXTERNAL_ID|REF", help="an item awaiting a decision, or an individualized recommendation (all its items awaiting one)")],
+    decision: Annotated[str, typer.Option("--decision", help="parliament_report, prosecutor_referral, new_deadline or closed")],
+    reason: Annotated[str, typer.Option("--reason", help="the decision's basis, for the history and the annual report")],
+    due: Annotated[date | None, typer.Option("--due", parser=parse_date_option, metavar="DATE", help="new_deadline: the new deadline, DD.MM.YYYY or YYYY-MM-DD")] = None,
+) -> None:
+    """Record the Commissioner's level-2 decision (needs FOLLOWUP_ACTOR to be an active head)."""
+    from followup.spreadsheets.ingest import default_actor
+    from followup.steps import office
+
+    with _clear_errors():
+        chosen = office.parse_decision(decision)
+        _ensure_schema()
+        decided = office.record_decision(key=key, decision=chosen, reason=reason, actor=default_actor(), due=due)
+    out.print(f"{chosen.value}: {', '.join(decided)}" + (f" (new deadline {due:%d.%m.%Y})" if due else ""), soft_wrap=True, highlight=False)
+
+
+@app.command()
+def approve(
+    reference: Annotated[str | None, typer.Argument(metavar="REF", help="the draft individualized recommendation (IR-20261123-INTERIOR)")] = None,
+    number: Annotated[str | None, typer.Option("--number", help="the office's outgoing registry number (default: the reference)")] = None,
+    on: Annotated[date | None, typer.Option("--date", parser=parse_date_option, metavar="DATE", help="the outgoing date (default: today)")] = None,
+    every: Annotated[bool, typer.Option("--all", help="approve every pending draft (numbered with their references)")] = False,
+) -> None:
+    """Approve and send drafted individualized recommendations, signed by you (FOLLOWUP_ACTOR, an active head)."""
+    from followup.interfaces.web.events import notification_queued
+    from followup.spreadsheets.ingest import default_actor
+    from followup.steps import office
+
+    if every == (reference is not None):
+        _fail("name one draft (followup approve REF) or give --all", 2)
+    if every and number:
+        _fail("--number names one letter: approve the drafts one by one to number them", 2)
+    with _clear_errors():
+        _ensure_schema()
+        references = [d.reference for d in office.pending_drafts()] if every else [reference or ""]
+        if not references:
+            out.print("no draft individualized recommendation waits for approval", highlight=False)
+            return
+        approved = [office.approve(reference=ref, actor=default_actor(), outgoing_number=number, outgoing_date=on) for ref in references]
+    for ref in approved:
+        out.print(f"{ref}: approved and queued for the ministry", soft_wrap=True, highlight=False)
+    # wakes the dispatcher when a Prefect server is named (PREFECT_API_URL); else the schedule sends it
+    notification_queued(keys=[office.letter_key(ref) for ref in approved])
 
 
 def _cell(value: object) -> str:
@@ -843,6 +1048,77 @@ def demo() -> None:
 
     with _clear_errors():
         run_demo(out)
+
+
+def _read_password() -> str:
+    """The new password from standard input: asked twice at a terminal, else the first line (never an argument,
+    which the shell's history and `ps` would show)."""
+    if sys.stdin.isatty():
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        _fail("no password given on standard input")
+    return str(password)
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="the sign-in name; the history names the user's actions with it")],
+    role: Annotated[str, typer.Option(help="clerk, head or admin")],
+    full_name: Annotated[str | None, typer.Option("--full-name", help="as printed under a letter the user signs")] = None,
+    position: Annotated[str | None, typer.Option(help="the user's position, printed under a signed letter")] = None,
+) -> None:
+    """Add an office user; the password is read from standard input (twice at a terminal)."""
+    from followup.models.db import session_scope
+    from followup.models.users import UserError, create_user
+
+    password = _read_password()
+    with _clear_errors():
+        _ensure_schema()
+        try:
+            with session_scope() as session:
+                user = create_user(session=session, name=name, role=role, password=password, full_name=full_name,
+                                   position=position)
+                added = f"user {user.name} added as {user.role}"
+        except UserError as exc:
+            _fail(str(exc), 2)
+    out.print(added, soft_wrap=True, highlight=False)
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="the user's sign-in name")]) -> None:
+    """Disable an office user: no more sign-ins, and every open session ends at once."""
+    from followup.models.db import session_scope
+    from followup.models.users import UserError, disable_user
+
+    with _clear_errors():
+        _ensure_schema()
+        try:
+            with session_scope() as session:
+                disable_user(session=session, name=name)
+        except UserError as exc:
+            _fail(str(exc), 2)
+    out.print(f"user {name} disabled", soft_wrap=True, highlight=False)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """The office's users: role, name and position, active or not, last sign-in."""
+    from followup.models.db import session_scope
+    from followup.models.users import list_users
+
+    with _clear_errors():
+        _ensure_schema()
+        with session_scope() as session:
+            rows = [(u.name, u.role, u.full_name or "", u.position or "", "yes" if u.active else "no",
+                     f"{u.last_login_at:%d.%m.%Y %H:%M}" if u.last_login_at else "") for u in list_users(session=session)]
+    table = Table(title="office users", title_justify="left")
+    for column in ("name", "role", "full name", "position", "active", "last sign-in"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
 
 
 def main() -> None:  # pragma: no cover

@@ -101,7 +101,8 @@ SESSION_COOKIE = "followup_session"
 #: a session lasts a working day at most (and never past its link's expiry)
 SESSION_SECONDS = 12 * 3600
 #: the internal pages a language link may return to (never an address from outside)
-_RETURN_PATHS = re.compile(r"^/(?:m/(?:items/\d{1,12}|replies(?:/\d{1,12})?|reply|upload)?|c/)?$")
+_RETURN_PATHS = re.compile(r"^/(?:m/(?:items/\d{1,12}|replies(?:/\d{1,12})?|reply|upload)?|c/"
+                           r"|office/(?:login|queues|letters|ministries|users|items/[^\s?#\\]{1,200})?)?$")
 _KEPT_SALT = "followup.web-kept-evidence.v1"
 
 
@@ -184,6 +185,9 @@ def create_app(*, engine: Engine | None = None, policy: Policy | None = None,
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _routes(app)
+    from followup.interfaces.web import office  # the office's workspace, /office/ (imports this module)
+
+    office.install(app)
     _error_handlers(app)
     return app
 
@@ -1124,7 +1128,9 @@ _STATUS_KEYS = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "no
 def _error_page(request: Request, status: int, key: str) -> Response:
     """A refusal: what happened, in a sentence, and whom to call. Never the address asked for, never data."""
     try:
-        response = page(request, "error.html", status, key=key)
+        office = request.url.path.startswith("/office/")
+        response = page(request, "office/error.html" if office else "error.html", status, key=key, officer=None,
+                        oflash=None, section="")
     except Exception:  # noqa: BLE001 - the error page itself must not fail
         logger.exception("the error page failed")
         response = HTMLResponse("<!doctype html><title>Error</title><p>Error.</p>", status_code=status)

@@ -17,12 +17,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, Subquery, case, func, select
 
 from followup.models.db import one_of
-from followup.models.domain import ClaimOutcome, ReplyState
-from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder
+from followup.models.domain import ClaimOutcome, IndividualizedStatus, ReplyState
+from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder, reminder_reference
 from followup.models.policy import ANSWERABLE_STATUSES, LATE_STATUSES
 from followup.models.registry import Facility, Ministry, Recommendation, StatusChange, table_of
 from followup.models.replies import Evidence, Reply, ReplyClaim
-from followup.steps.deadlines import reminder_reference
 
 PAGE_SIZE = 50
 NO_LETTER = "none"
@@ -99,7 +98,8 @@ def _items(ministry: str, *, only_open: bool = True) -> Subquery:
     ir, ii, rem = table_of(IndividualizedRecommendation), table_of(IndividualizedItem), table_of(Reminder)
     latest_ir = (
         select(ir.c.id).select_from(ii.join(ir, ii.c.individualized_id == ir.c.id))
-        .where(ii.c.recommendation_id == r.c.id).order_by(ir.c.issued_on.desc(), ir.c.id.desc()).limit(1)
+        .where(ii.c.recommendation_id == r.c.id, ir.c.status != IndividualizedStatus.DRAFT.value)  # a draft has not left yet
+        .order_by(ir.c.issued_on.desc(), ir.c.id.desc()).limit(1)
         .correlate(r).scalar_subquery()
     )
     reminder_on = select(func.max(rem.c.sent_on)).where(rem.c.recommendation_id == r.c.id).correlate(r).scalar_subquery()
