@@ -686,7 +686,7 @@ def triage(
     # numbers, codes and dates stay on one line; the text takes what is left. A narrow terminal
     # (80 columns folded every id over three lines) shows only number, date, suggestion, text
     wide = out.width >= 120
-    columns = ("external_id", "source", "document", "issued", "themes", "text", "suggested", "rule") if wide else (
+    columns = ("external_id", "source", "document", "issued", "facility", "themes", "text", "suggested", "rule") if wide else (
         "external_id", "issued", "suggested", "text")
     for column in columns:
         short = column in ("external_id", "source", "issued", "suggested")
@@ -695,6 +695,7 @@ def triage(
         text = (row.text[:80] + "…") if len(row.text) > 80 else row.text
         values = {"external_id": row.external_id, "source": row.source, "document": _cell(row.mechanism_ref),
                   "issued": f"{row.issued_on:%d.%m.%Y}", "themes": _cell(row.themes), "text": text,
+                  "facility": " ".join(filter(None, (_cell(row.facility), f"({row.facility_type})" if _cell(row.facility_type) else ""))),
                   "suggested": _cell(row.suggested), "rule": _cell(row.rule)}
         table.add_row(*(values[c] for c in columns))
     out.print(table)

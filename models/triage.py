@@ -2,7 +2,8 @@
 
 International recommendations arrive without a ministry (status `unassigned`); nobody is
 reminded of them until the office assigns one. `suggest` matches the office's rules
-(`config/triage.yaml`) as a plain function; `triage_queue` reads the queue in three
+(`config/triage.yaml`: tags, words of the text, the facility's name or type) as a plain
+function; `triage_queue` reads the queue, with each item's facility and its type, in two
 statements; `assign` writes any number of assignments at once, each recorded in the history
 with the actor (the ministry change as an edit, unassigned -> issued as a status change).
 """
@@ -19,11 +20,13 @@ from sqlalchemy.orm import Session
 from followup.config.triage import TriageRule
 from followup.models.db import one_of, tuples
 from followup.models.domain import Status, TagKind
-from followup.models.registry import Ministry, Recommendation, RecommendationTag, table_of
+from followup.models.registry import Facility, Ministry, Recommendation, RecommendationTag, table_of
+from followup.models.search import fold
 from followup.models.transitions import TransitionRequest, record_edits, transition_many
 from followup.models.types import utcnow
 
-QUEUE_COLUMNS = ("external_id", "source", "mechanism_ref", "issued_on", "themes", "text", "suggested", "rule")
+QUEUE_COLUMNS = ("external_id", "source", "mechanism_ref", "issued_on", "facility", "facility_type", "themes", "text",
+                 "suggested", "rule")
 
 
 class AssignmentError(ValueError):
@@ -37,13 +40,17 @@ class Suggestion:
     because: str  # what matched, for the clerk: "theme 'Torture…'" / "keyword 'police'"
 
 
-def suggest(*, text: str, source: str | None, tags: Mapping[str, Sequence[str]], rules: Sequence[TriageRule]) -> Suggestion | None:
+def suggest(*, text: str, source: str | None, tags: Mapping[str, Sequence[str]], rules: Sequence[TriageRule],
+            facility: str | None = None, facility_type: str | None = None) -> Suggestion | None:
     """The first rule that matches a recommendation, or None (it stays for a person to decide).
 
-    A rule matches on ANY of its themes / affected persons found in the tags of that kind, or
-    ANY keyword found in the text, words anywhere and without case; `sources` limits it.
+    A rule matches on ANY of its themes / affected persons found in the tags of that kind, the
+    facility's type among its `facility_types`, ANY of its `facilities` in the facility's name
+    (folded as the search folds), or ANY keyword found in the text, words anywhere and without
+    case; `sources` limits it.
     """
     folded = text.casefold()
+    facility_folded = fold(facility)
     for i, rule in enumerate(rules):
         if rule.sources and source not in {s.value for s in rule.sources}:
             continue
@@ -52,6 +59,12 @@ def suggest(*, text: str, source: str | None, tags: Mapping[str, Sequence[str]],
                 hit = next((t for t in tags.get(kind, ()) if w.casefold() in t.casefold()), None)
                 if hit is not None:
                     return Suggestion(rule.ministry, i, f"{'theme' if kind == TagKind.THEME.value else 'affected persons'} {hit!r}")
+        if facility_type and facility_type in {t.value for t in rule.facility_types}:
+            return Suggestion(rule.ministry, i, f"facility type {facility_type!r}")
+        if facility_folded:
+            name = next((n for n in rule.facilities if fold(n) in facility_folded), None)
+            if name is not None:
+                return Suggestion(rule.ministry, i, f"facility {facility!r}")
         for keyword in rule.keywords:
             if keyword.casefold() in folded:
                 return Suggestion(rule.ministry, i, f"keyword {keyword!r}")
@@ -59,15 +72,18 @@ def suggest(*, text: str, source: str | None, tags: Mapping[str, Sequence[str]],
 
 
 def triage_queue(*, session: Session, rules: Sequence[TriageRule] = ()) -> pd.DataFrame:
-    """Every unassigned recommendation, oldest first, with the ministry the rules suggest (or None)."""
-    r, t = table_of(Recommendation), table_of(RecommendationTag)
+    """Every unassigned recommendation, oldest first, with its facility and the facility's type
+    (None for an international one) and the ministry the rules suggest (or None)."""
+    r, t, f = table_of(Recommendation), table_of(RecommendationTag), table_of(Facility)
     connection = session.connection()
     rows = tuples(connection.execute(
-        select(r.c.id, r.c.external_id, r.c.source, r.c.mechanism_ref, r.c.issued_on, r.c.text)
+        select(r.c.id, r.c.external_id, r.c.source, r.c.mechanism_ref, r.c.issued_on, r.c.text, f.c.name, f.c.facility_type)
+        .select_from(r.outerjoin(f, f.c.id == r.c.facility_id))
         .where(r.c.status == Status.UNASSIGNED.value)
         .order_by(r.c.issued_on, r.c.external_id)
     ))
-    frame = pd.DataFrame(rows, columns=["id", "external_id", "source", "mechanism_ref", "issued_on", "text"], dtype=object)
+    frame = pd.DataFrame(rows, columns=["id", "external_id", "source", "mechanism_ref", "issued_on", "text", "facility", "facility_type"],
+                         dtype=object)
     tags: dict[int, dict[str, list[str]]] = {}
     if len(frame):
         tag_rows = connection.execute(
@@ -78,7 +94,8 @@ def triage_queue(*, session: Session, rules: Sequence[TriageRule] = ()) -> pd.Da
         ).all()
         for rec_id, kind, value in tag_rows:
             tags.setdefault(rec_id, {}).setdefault(kind, []).append(value)
-    found = [suggest(text=x, source=s, tags=tags.get(i, {}), rules=rules) for i, x, s in zip(frame["id"], frame["text"], frame["source"], strict=True)]
+    found = [suggest(text=x, source=s, tags=tags.get(i, {}), rules=rules, facility=fa, facility_type=ft)
+             for i, x, s, fa, ft in zip(frame["id"], frame["text"], frame["source"], frame["facility"], frame["facility_type"], strict=True)]
     frame["themes"] = ["; ".join(tags.get(i, {}).get(TagKind.THEME.value, [])) or None for i in frame["id"]]
     frame["suggested"] = [f.ministry if f else None for f in found]
     frame["rule"] = [f"rules[{f.rule}]: {f.because}" if f else None for f in found]

@@ -22,7 +22,8 @@ from sqlalchemy.exc import NoResultFound
 from followup.config.loader import ConfigError
 from followup.config.policy import load_policy
 from followup.config.triage import TriageRule, load_triage
-from followup.models.domain import FOLLOW_UP_GRADES
+from followup.models.db import session_scope
+from followup.models.domain import FOLLOW_UP_GRADES, Status
 from followup.models.international import (
     committee_of,
     derive_external_id,
@@ -37,7 +38,7 @@ from followup.models.international import (
     to_project_frame,
 )
 from followup.models.procedure import FollowUpError, parse_grade
-from followup.models.registry import FollowUpGrade, Recommendation, RecommendationTag, StatusChange
+from followup.models.registry import Facility, FollowUpGrade, Recommendation, RecommendationTag, StatusChange
 from followup.models.triage import suggest
 from followup.notifications.digest import build_digest
 from followup.reports.annual import compute, read_year
@@ -45,6 +46,7 @@ from followup.steps.deadlines import check_deadlines
 from tests.test_deadlines import notifications
 from tests.test_import import import_json, run_cli
 
+GUARDHOUSE = "Гауптвахта гарнизона г. Алматы"
 TORTURE = "Torture and other cruel, inhuman or degrading treatment or punishment"
 UHRI_HEADER = "Symbol,Paragraph,Text,PublicationDate,Body,Themes,AffectedPersons,Sdgs,Countries,Annotation,FollowUp"
 
@@ -182,6 +184,32 @@ def test_the_first_triage_rule_that_matches_wins():
     found = suggest(text="psychiatric examination", source="treaty_body", tags={"theme": [TORTURE]}, rules=rules)
     assert (found.ministry, found.because) == ("interior", f"theme {TORTURE!r}")
     assert suggest(text="psychiatric examination", source="treaty_body", tags={}, rules=rules) is None  # rule limited to NPM
+
+
+def test_a_triage_rule_may_go_by_the_facility_and_its_type():
+    rules = [
+        TriageRule(ministry="health", keywords=["psychiatric"]),
+        TriageRule(ministry="defence", facility_types=["military_guardhouse"]),
+        TriageRule(ministry="education", facilities=["спецшкола"]),
+    ]
+    found = suggest(text="Provide daylight in the cells", source="npm_visit", tags={}, rules=rules,
+                    facility=GUARDHOUSE, facility_type="military_guardhouse")
+    assert (found.ministry, found.rule, found.because) == ("defence", 1, "facility type 'military_guardhouse'")
+    # the name as the search folds it: case, ё/е, Kazakh letters, punctuation
+    found = suggest(text="Repair the showers", source="npm_visit", tags={}, rules=rules, facility="СПЕЦШКОЛА №2 г. Шымкент")
+    assert (found.ministry, found.because) == ("education", "facility 'СПЕЦШКОЛА №2 г. Шымкент'")
+    assert suggest(text="Repair the showers", source="npm_visit", tags={}, rules=rules, facility_type="prison") is None
+    assert suggest(text="Repair the showers", source="npm_visit", tags={}, rules=rules) is None  # no facility, no match
+
+
+def test_a_triage_rule_with_an_unknown_facility_type_names_file_and_key(tmp_path):
+    path = tmp_path / "triage.yaml"
+    path.write_text("rules:\n  - ministry: defence\n    facility_types: [guardhouse]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"triage.yaml: rules\[0\].facility_types\[0\]: .*'military_guardhouse'"):
+        load_triage(path)
+    path.write_text("rules:\n  - ministry: defence\n    facilities: ['№']\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"triage.yaml: rules\[0\]: .*facilities: an entry without a letter or digit"):
+        load_triage(path)
 
 
 def test_grades_keep_their_meaning_and_the_hrc_sub_grades():
@@ -331,6 +359,30 @@ def test_unassigned_recommendations_are_triaged_by_hand_and_by_rules(engine, tmp
 
     narrow = CliRunner().invoke(app, ["triage"], env={"COLUMNS": "80"})
     assert "CCPR-C-KAZ-CO-2-50" in narrow.output and max(map(len, narrow.output.splitlines())) <= 80
+
+
+def unassigned_npm_item(engine, external_id: str, text: str, facility: str, facility_type: str | None) -> None:
+    """An NPM recommendation that came without a responsible ministry, from a facility of that type."""
+    with session_scope(engine) as session:
+        place = Facility(name=facility, facility_type=facility_type, region="Алматы")
+        session.add(place)
+        session.flush()
+        session.add(Recommendation(external_id=external_id, text=text, issued_on=date(2026, 2, 2), status=Status.UNASSIGNED.value,
+                                   facility_id=place.id))
+
+
+@pytest.mark.usefixtures("db_url")
+def test_the_triage_rules_settle_a_guardhouse_by_its_type(engine):
+    unassigned_npm_item(engine, "NPM-G-1", "Обеспечить камеры естественным освещением", GUARDHOUSE, "military_guardhouse")
+    listing = run_cli("triage")
+    assert listing.exit_code == 0, listing.output
+    assert GUARDHOUSE in listing.output and "(military_guardhouse)" in listing.output
+    assert "defence" in listing.output and "facility type 'military_guardhouse'" in listing.output  # the shipped rule
+    done = run_cli("triage", "--apply")
+    assert "assigned 1; 0 left" in done.output, done.output
+    item = rec(engine, "NPM-G-1")
+    assert (item.ministry_code, item.status) == ("defence", "issued")
+    assert history(engine, "NPM-G-1")[-1][3] == "assigned by the triage rules"
 
 
 # --- the follow-up procedure -------------------------------------------------------------------------

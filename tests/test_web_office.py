@@ -42,6 +42,7 @@ from followup.models.users import (
     disable_user,
 )
 from followup.steps.deadlines import check_deadlines, escalate_ministry
+from tests.test_international import GUARDHOUSE, unassigned_npm_item
 from tests.test_web_portal import link
 
 TODAY = date(2026, 4, 20)
@@ -278,6 +279,15 @@ def test_a_clerk_cannot_approve_or_decide(office: Engine, policy: Policy):
     assert status_of(office, "NPM-3") == Status.AWAITING_DECISION.value
     assert history_count(office) == before
     assert client.get("/office/users").status_code == 403
+
+
+def test_the_unassigned_queue_shows_the_facility_its_type_and_the_rules_suggestion(office: Engine, policy: Policy):
+    unassigned_npm_item(office, "NPM-G-1", "Обеспечить камеры естественным освещением", GUARDHOUSE, "military_guardhouse")
+    page = signed_in(office, policy, "anna").get("/office/queues")
+    assert page.status_code == 200
+    row = page.text[page.text.index('id="unassigned"'):page.text.index('id="unsent"')]
+    assert "NPM-G-1" in row and GUARDHOUSE in row and "гауптвахты" in row  # the type in the page's language
+    assert "facility type &#39;military_guardhouse&#39;" in row and '<option value="defence" selected>' in row
 
 
 def test_a_head_approves_a_draft_and_decides_level_two(office: Engine, policy: Policy, emitted: list[dict[str, Any]]):

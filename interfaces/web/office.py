@@ -494,6 +494,7 @@ class ReviewReply:
 def queues(request: Request) -> Response:
     from followup.config.triage import load_triage
     from followup.models.triage import triage_queue
+    from followup.notifications.render import strings
     from followup.steps.replies import list_claims_under_review
 
     with web._reading(request) as connection:
@@ -520,6 +521,8 @@ def queues(request: Request) -> Response:
     return _page(request, officer, "queues.html", section="queues", review=list(review.values())[:30],
                  review_total=len(review), drafts=drafts, level2=level2, draft_error=draft_error,
                  unassigned=unassigned.to_dict("records"), unassigned_total=len(unassigned), unsent=unsent,
+                 # the facility types' names as the annual report words them (else the code shows)
+                 facility_types=strings(web._lang(request)).get("report", {}).get("facility_types", {}),
                  unsent_total=unsent_total, ministries=ministries, decisions=_decisions(),
                  today=web._today(request).isoformat())
 
