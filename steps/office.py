@@ -95,6 +95,13 @@ class DraftLine:
 
 # --- who may --------------------------------------------------------------------------------------
 
+#: the role each of the office's actions needs, asked by these functions and by the workspace
+#: (which shows only what the user may do)
+NEEDED_ROLE: dict[str, Role] = {
+    "hold": Role.CLERK, "resume": Role.CLERK, "withdraw": Role.CLERK, "reply": Role.CLERK,
+    "decide": Role.HEAD, "approve": Role.HEAD,
+}
+
 
 def _require(session: Session, actor: str, role: Role, *, only_with_users: bool = False) -> OfficeUser | None:
     """The acting user if allowed; NotPermitted otherwise. `only_with_users`: a registry with no
@@ -149,7 +156,7 @@ def _refuse(item: _Item, what: str) -> OfficeError:
 
 
 def _move(engine: Engine | None, external_id: str, target: Status | None, *, actor: str, reason: str | None, what: str,
-          today: date | None, role: Role = Role.CLERK) -> Change:
+          today: date | None, role: Role) -> Change:
     """One item to `target` (None: back to where it stood before its hold), in one transaction."""
     why = _reason(reason)
     day = today or local_today()
@@ -186,18 +193,18 @@ def _before_hold(session: Session, item: _Item) -> Status:
 def hold(*, engine: Engine | None = None, external_id: str, actor: str, reason: str, today: date | None = None) -> Change:
     """Put an item on hold: it waits on the office itself, and its deadline clock stops (the days
     on hold move the deadline when it resumes)."""
-    return _move(engine, external_id, Status.ON_HOLD, actor=actor, reason=reason, what="put on hold", today=today)
+    return _move(engine, external_id, Status.ON_HOLD, actor=actor, reason=reason, what="put on hold", today=today, role=NEEDED_ROLE["hold"])
 
 
 def resume(*, engine: Engine | None = None, external_id: str, actor: str, reason: str, today: date | None = None) -> Change:
     """Take an item off hold, back to where it stood before the hold (from its history); its
     deadline moves by the days it was held."""
-    return _move(engine, external_id, None, actor=actor, reason=reason, what="resumed", today=today)
+    return _move(engine, external_id, None, actor=actor, reason=reason, what="resumed", today=today, role=NEEDED_ROLE["resume"])
 
 
 def withdraw(*, engine: Engine | None = None, external_id: str, actor: str, reason: str, today: date | None = None) -> Change:
     """Withdraw an item: the office drops it (a final status), nothing more is expected of the ministry."""
-    return _move(engine, external_id, Status.WITHDRAWN, actor=actor, reason=reason, what="withdrawn", today=today)
+    return _move(engine, external_id, Status.WITHDRAWN, actor=actor, reason=reason, what="withdrawn", today=today, role=NEEDED_ROLE["withdraw"])
 
 
 def record_reply(*, engine: Engine | None = None, external_id: str, status: str, responded_on: date, note: str | None = None,
@@ -216,7 +223,7 @@ def record_reply(*, engine: Engine | None = None, external_id: str, status: str,
     if responded_on > day:
         raise OfficeError(f"the reply's date {responded_on:%d.%m.%Y} is in the future (today is {day:%d.%m.%Y})")
     with Session(engine or get_engine()) as session, session.begin():
-        _require(session, actor, Role.CLERK, only_with_users=True)
+        _require(session, actor, NEEDED_ROLE["reply"], only_with_users=True)
         item = _item(session, external_id)
         if item.issued_on is not None and responded_on < item.issued_on:
             raise OfficeError(f"the reply's date {responded_on:%d.%m.%Y} is before {item.external_id} was issued "
@@ -274,7 +281,7 @@ def record_decision(*, engine: Engine | None = None, key: str, decision: str | D
     r, link, ir = table_of(Recommendation), table_of(IndividualizedItem), table_of(IndividualizedRecommendation)
     now = utcnow()
     with Session(engine or get_engine()) as session, session.begin():
-        _require(session, actor, Role.HEAD)
+        _require(session, actor, NEEDED_ROLE["decide"])
         connection = session.connection()
         columns = (r.c.id, r.c.external_id, r.c.status, r.c.ministry_code, r.c.due_on, r.c.days_on_hold)
         rows = connection.execute(select(*columns).where(r.c.external_id == key.strip())).all()
@@ -360,7 +367,7 @@ def approve(*, engine: Engine | None = None, reference: str, actor: str, outgoin
     sent_on = outgoing_date or day
     ir = table_of(IndividualizedRecommendation)
     with Session(engine or get_engine()) as session, session.begin():
-        user = _require(session, actor, Role.HEAD)
+        user = _require(session, actor, NEEDED_ROLE["approve"])
         assert user is not None
         connection = session.connection()
         letter = connection.execute(

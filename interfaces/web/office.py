@@ -39,6 +39,7 @@ from followup.models.transitions import TRANSITIONS
 from followup.models.types import utcnow
 from followup.models.users import LoginRefused, OfficeUser, Role, check_login, create_user, disable_user, may
 from followup.models.users import UserError as AccountError
+from followup.steps.office import NEEDED_ROLE
 
 logger = logging.getLogger("followup.web")
 
@@ -48,12 +49,12 @@ OFFICE_SESSION_HOURS = 12
 #: the actions of an item's page, the role each needs, and the status it moves to (None: several)
 ACTIONS: dict[str, tuple[Role, Status | None]] = {
     "assign": (Role.CLERK, None),
-    "hold": (Role.CLERK, Status.ON_HOLD),
-    "resume": (Role.CLERK, None),
-    "withdraw": (Role.CLERK, Status.WITHDRAWN),
-    "reply": (Role.CLERK, None),
+    "hold": (NEEDED_ROLE["hold"], Status.ON_HOLD),
+    "resume": (NEEDED_ROLE["resume"], None),
+    "withdraw": (NEEDED_ROLE["withdraw"], Status.WITHDRAWN),
+    "reply": (NEEDED_ROLE["reply"], None),
     "grade": (Role.CLERK, None),
-    "decide": (Role.HEAD, None),
+    "decide": (NEEDED_ROLE["decide"], None),
 }
 TEXT_LIMIT = 2000
 
@@ -576,7 +577,7 @@ async def return_reply(request: Request, reply_id: str) -> Response:
 def _approve(request: Request, reference: str, fields: dict[str, str]) -> Response:
     from followup.steps import office as steps
 
-    officer = _checked(request, fields.get("csrf", ""), Role.HEAD)
+    officer = _checked(request, fields.get("csrf", ""), NEEDED_ROLE["approve"])
     t = Translator(web._lang(request))
     number = fields.get("number", "").strip()[:60]
     on = _day(fields.get("outgoing_on", ""))
