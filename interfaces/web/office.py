@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 from sqlmodel import Session as UserSession
 from starlette.concurrency import run_in_threadpool
 
-from followup.config.settings import get_settings
 from followup.interfaces.web import app as web
 from followup.interfaces.web import events, portal, workspace
 from followup.interfaces.web.i18n import Translator
@@ -127,8 +126,18 @@ def _checked(request: Request, csrf: str, needed: Role = Role.CLERK) -> Officer:
 
 def _page(request: Request, officer: Officer | None, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     flash = request.session.pop("oflash", None)
+    lang = web._lang(request)
+    if officer is not None and "ministries" not in context:
+        with web._reading(request) as connection:
+            context["ministries"] = workspace.ministries(connection)
+    from followup.notifications.render import strings
+
+    listed = context.get("ministries", ())
+    names = {m.code: m.name(lang) for m in (listed.values() if isinstance(listed, dict) else listed)}
+    types = strings(lang).get("report", {}).get("facility_types", {})
     return web.page(request, f"office/{template}", status, officer=officer, oflash=flash, section=context.pop("section", ""),
-                    **context)
+                    body_name=lambda code: names.get(code, code) if code else "—",
+                    type_name=lambda code: types.get(code, code) if code else "", **context)
 
 
 def _flash(request: Request, key: str, kind: str = "success", **params: str) -> None:
@@ -192,11 +201,11 @@ def _login(request: Request, fields: dict[str, str]) -> Response:
     if refused is not None:
         limiter.failed(client)
         t = Translator(web._lang(request))
-        if refused.reason == "locked" and refused.until is not None:
-            local = refused.until.astimezone(get_settings().tz)
-            error = t("office.login.locked", until=f"{local:%H:%M}")
-        else:
-            error = t(f"office.login.{refused.reason}")
+        # a locked account reads like a wrong password: otherwise five guesses at a name would tell
+        # whether it exists (the page says that five failures close an account; the log says which)
+        error = t("office.login.disabled" if refused.reason == "disabled" else "office.login.wrong")
+        if refused.reason == "locked":
+            logger.warning("office sign-in refused: account %s is locked until %s", name, refused.until)
         return _page(request, None, "login.html", 400, values={"name": name}, error=error)
     keep: dict[str, Any] = {k: request.session[k] for k in ("lang", "lang_chosen") if k in request.session}
     request.session.clear()
@@ -495,7 +504,6 @@ class ReviewReply:
 def queues(request: Request) -> Response:
     from followup.config.triage import load_triage
     from followup.models.triage import triage_queue
-    from followup.notifications.render import strings
     from followup.steps.replies import list_claims_under_review
 
     with web._reading(request) as connection:
@@ -523,7 +531,6 @@ def queues(request: Request) -> Response:
                  review_total=len(review), drafts=drafts, level2=level2, draft_error=draft_error,
                  unassigned=unassigned.to_dict("records"), unassigned_total=len(unassigned), unsent=unsent,
                  # the facility types' names as the annual report words them (else the code shows)
-                 facility_types=strings(web._lang(request)).get("report", {}).get("facility_types", {}),
                  unsent_total=unsent_total, ministries=ministries, decisions=_decisions(),
                  today=web._today(request).isoformat())
 
