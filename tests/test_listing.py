@@ -210,3 +210,39 @@ def test_a_re_imported_text_is_found_by_its_new_words(listed, tmp_path):
     import_recommendations(write_csv(tmp_path / "items-2.csv", HEADER, *changed), engine=listed, actor="clerk")
     assert found(listed, search="вентиляц") == ["R-1"]
     assert found(listed, search="освещением") == []
+
+
+def test_walking_the_deadline_is_chosen_only_when_matches_are_common():
+    from followup.models.listing import walk_in_order
+
+    # 100,000 matches of a million: the first page is met after about 500 entries of the index
+    assert walk_in_order(matching=100_000, wanted=50, registry_size=1_000_000)
+    # 500 matches: fetching and sorting them is cheaper than walking 100,000 entries
+    assert not walk_in_order(matching=500, wanted=50, registry_size=1_000_000)
+    assert not walk_in_order(matching=0, wanted=50, registry_size=1_000_000)
+
+
+def test_a_common_word_pages_in_the_same_order_as_sorting_every_match(engine, tmp_path):
+    """When most items hold the searched word the page is found by walking the deadline's index
+    (SQLite cannot tell how common a word is); the pages, with items without a deadline last,
+    are the ones sorting every match gives, on both databases."""
+    rows = []
+    for n in range(1, 61):
+        word = "питьевой воды" if n % 4 else "освещения"
+        due = "" if n % 7 == 0 else f"{1 + n * 13 % 28:02d}.{1 + n % 12:02d}.2026"
+        rows.append(f'W-{n:02d},"Обеспечить наличие {word} в камере {n}",05.01.2026,{due},interior,'
+                    f'ИВС г. Кокшетау,police_temporary_detention,Акмолинская область,conditions,npm_visit,,')
+    import_recommendations(write_csv(tmp_path / "many.csv", HEADER, *rows), engine=engine, actor="clerk")
+    with engine.connect() as connection:
+        every = list_items(connection, RegistryFilter(search="питьев", page_size=500), today=TODAY).rows
+        expected = sorted(every, key=lambda r: (r.due_on is None, r.due_on or date.min, r.id))
+        assert len(every) == 45
+        for sort, ordered in (("due_on", expected), ("-due_on", sorted(every, key=lambda r: (
+                r.due_on is None, -(r.due_on or date.min).toordinal(), -r.id)))):
+            for page in (1, 2, 5):
+                got = list_items(connection, RegistryFilter(search="ПИТЬЕВ", sort=sort, page=page, page_size=10), today=TODAY)
+                assert got.total == 45
+                assert [r.external_id for r in got.rows] == [r.external_id for r in ordered[(page - 1) * 10:page * 10]], (sort, page)
+        # with a second condition the count reads the table, and agrees
+        narrowed = list_items(connection, RegistryFilter(search="питьев", overdue=False, ministry="interior", page_size=10), today=TODAY)
+        assert narrowed.total == 45 and [r.external_id for r in narrowed.rows] == [r.external_id for r in expected[:10]]
