@@ -407,3 +407,38 @@ def test_users_add_reads_the_password_from_standard_input_and_keeps_an_argon2_ha
     assert empty.exit_code == 2
     wrong_role = runner.invoke(cli, ["users", "add", "eve", "--role", "boss"], input=PASSWORD + "\n")
     assert wrong_role.exit_code == 2 and "not a role" in wrong_role.output
+
+
+def test_the_scorecards_trend_counts_items_open_at_each_month_end(session):
+    """An item settled two years ago is not read at all; one settled in the window counts until
+    its month; one still waiting counts from the month it was issued; late ones are counted apart."""
+    from datetime import UTC, datetime
+
+    from followup.interfaces.web.workspace import trend
+    from followup.models.domain import Status as S
+    from followup.models.registry import Recommendation
+    from followup.models.transitions import TransitionRequest, transition_many
+
+    def item(external_id: str, issued: date, *moves: tuple[S, S, date]) -> None:
+        rec = Recommendation(external_id=external_id, text="Обеспечить питьевой водой", issued_on=issued, ministry_code="interior")
+        session.add(rec)
+        session.flush()
+        at = datetime.combine(issued, datetime.min.time(), UTC)
+        transition_many(session, [TransitionRequest(rec.id, None, S.ISSUED)], actor="clerk", reason="created", at=at,
+                        effective_on=[issued])
+        for before, after, day in moves:
+            transition_many(session, [TransitionRequest(rec.id, before, after)], actor="clerk", reason="moved",
+                            at=datetime.combine(day, datetime.min.time(), UTC), effective_on=[day])
+
+    item("OLD", date(2024, 1, 10), (S.ISSUED, S.IMPLEMENTED, date(2024, 6, 1)))
+    item("SETTLED", date(2026, 1, 15), (S.ISSUED, S.IMPLEMENTED, date(2026, 5, 20)))
+    item("LATE", date(2026, 3, 2), (S.ISSUED, S.OVERDUE, date(2026, 8, 3)))
+    session.commit()
+    with session.connection() as connection:
+        points = trend(connection, date(2026, 11, 30))["interior"]
+    by_month = {day.month: (open_, late) for day, open_, late in points}
+    # the line starts at the first month end with an item issued (December 2025 had none left open)
+    assert points[0][0] == date(2026, 1, 31) and points[-1][0] == date(2026, 11, 30) and len(points) == 11
+    assert by_month[1] == (1, 0) and by_month[4] == (2, 0)  # SETTLED from January, LATE from March
+    assert by_month[5] == (1, 0)  # SETTLED implemented on 20 May
+    assert by_month[8] == (1, 1) and by_month[11] == (1, 1)  # LATE overdue since August

@@ -7,11 +7,11 @@ trend. Plain statements on a connection, each a handful of queries whatever the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from followup.config.settings import get_settings
 from followup.models.domain import NotificationStatus
@@ -169,20 +169,28 @@ def trend(connection: Connection, today: date, months: int = 12) -> dict[str, li
     """Per ministry, for each month end of the last `months`: (day, open items, late items) as the
     history had them then (open: waiting on the ministry or the office; late: LATE_STATUSES)."""
     r, h = table_of(Recommendation), table_of(StatusChange)
-    recs = pd.DataFrame(connection.execute(select(r.c.id, r.c.ministry_code, r.c.issued_on)).all(),
+    waiting = {str(s) for s in OPEN_STATUSES | LATE_STATUSES}
+    late_statuses = {str(s) for s in LATE_STATUSES}
+    ends = month_ends(today, months)
+    # only the items that may have been waiting at one of the month ends: those waiting now, and
+    # those whose history moved during the window (an item settled before it stayed settled: it
+    # counts at no month end), so the years before the window are not read
+    start = ends[0].replace(day=1)
+    moved = select(h.c.recommendation_id).where(or_(h.c.effective_on >= start, h.c.at >= datetime.combine(start - timedelta(days=1), time.min, UTC)))
+    relevant = or_(r.c.status.in_(sorted(waiting)), r.c.id.in_(moved))
+    recs = pd.DataFrame(connection.execute(select(r.c.id, r.c.ministry_code, r.c.issued_on).where(relevant)).all(),
                         columns=["id", "ministry_code", "issued_on"], dtype=object)
-    history = pd.DataFrame(connection.execute(select(h.c.recommendation_id, h.c.id, h.c.to_status, h.c.effective_on,
-                                                     h.c.at)).all(),
-                           columns=["recommendation_id", "id", "to_status", "effective_on", "at"], dtype=object)
+    history = pd.DataFrame(connection.execute(
+        select(h.c.recommendation_id, h.c.id, h.c.to_status, h.c.effective_on, h.c.at)
+        .select_from(h.join(r, h.c.recommendation_id == r.c.id)).where(relevant)).all(),
+        columns=["recommendation_id", "id", "to_status", "effective_on", "at"], dtype=object)
     if len(history):
         recorded = pd.to_datetime(history["at"], utc=True).dt.tz_convert(get_settings().tz).dt.date
         history = history.assign(on=history["effective_on"].where(history["effective_on"].notna(), recorded))
     else:
         history = history.assign(on=pd.Series(dtype=object))
-    waiting = {str(s) for s in OPEN_STATUSES | LATE_STATUSES}
-    late_statuses = {str(s) for s in LATE_STATUSES}
     result: dict[str, list[tuple[date, int, int]]] = {}
-    for day in month_ends(today, months):
+    for day in ends:
         issued = recs[recs["issued_on"].map(lambda d, day=day: d is not None and d <= day)]
         if issued.empty:
             continue
