@@ -264,7 +264,7 @@ def list_cmd(
              "awaiting_review": i.awaiting_review, "text": i.text} for i in listed.rows
         ], ensure_ascii=False) + "\n")
         return
-    table = Table(title=f"{listed.total} items · page {listed.page} of {listed.pages}", title_justify="left")
+    table = Table(title=f"{listed.total_label} items · page {listed.page} of {listed.pages_label}", title_justify="left")
     for column in ("external_id", "ministry", "status", "deadline", "facility", "text"):
         table.add_column(column, overflow="fold")
     for i in listed.rows:

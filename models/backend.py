@@ -167,6 +167,10 @@ class Backend(ABC):
         one of `words` (folded by `models.search.query_words`), a word beginning with it: the
         word-prefix AND both databases answer from their full-text index."""
 
+    #: where counting every match of a common word costs more than a page can wait, the count of a
+    #: search stops here and the list says "N+" (None: counted whole)
+    search_count_limit: ClassVar[int | None] = None
+
     def text_search_count(self, words: Sequence[str]) -> Select[Any] | None:  # noqa: ARG002 - the interface's arguments
         """A COUNT of the recommendations the text search alone selects, answered by the full-text
         index without reading the table, where that is faster than counting rows (SQLite's FTS5
@@ -424,6 +428,11 @@ class PostgresBackend(Backend):
         20,000 placeholders (SQLite keeps a plain IN; its limit is 32,766 parameters, callers
         send chunks of at most 20,000)."""
         return column == any_(bindparam(None, list(keys), type_=ARRAY(column.type)))
+
+    #: a GIN index answers which rows match but not whether they are visible: counting 100,000
+    #: matches of a million visits most of the table's pages (0.5-1.3 s); a thousand are enough to
+    #: tell the office to narrow the search, and the page itself is found by walking the deadline
+    search_count_limit: ClassVar[int | None] = 1000
 
     def text_search(self, table: Table, words: Sequence[str]) -> ColumnElement[bool]:
         """`to_tsvector('simple', search_text) @@ to_tsquery('simple', 'w1:* & w2:*')`, written as

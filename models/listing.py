@@ -114,6 +114,21 @@ class ItemPage:
     page: int
     page_size: int
     pages: int  # at least 1, even when nothing matches
+    at_least: bool = False  # the search's count stopped at the database's limit: `total` or more match
+
+    @property
+    def total_label(self) -> str:
+        """How many match, as a reader is told: "1000+" when the count stopped at its limit."""
+        return f"{self.total}+" if self.at_least else str(self.total)
+
+    @property
+    def pages_label(self) -> str:
+        return f"{self.pages}+" if self.at_least else str(self.pages)
+
+    @property
+    def has_next(self) -> bool:
+        """Whether a next page exists (past a stopped count: while pages come back full)."""
+        return self.page < self.pages or (self.at_least and len(self.rows) == self.page_size)
 
 
 @dataclass(frozen=True)
@@ -309,9 +324,14 @@ def list_items(connection: Connection, filters: RegistryFilter, *, today: date) 
     backend, words = backend_of(connection), query_words(filters.search)
     only_search = bool(words) and len(where) == 1
     counting = backend.text_search_count(words) if only_search else None
-    if counting is None:
+    limit = backend.search_count_limit if words else None
+    if counting is None and limit is not None:
+        counting = select(func.count()).select_from(select(r.c.id).where(*where).limit(limit + 1).subquery())
+    elif counting is None:
         counting = select(func.count()).select_from(r).where(*where)
     total = int(connection.execute(counting).scalar_one())
+    at_least = limit is not None and total > limit
+    total = min(total, limit) if limit is not None else total
     offset = (filters.page - 1) * filters.page_size
     statement = _rows(filters, where).limit(filters.page_size).offset(offset)
     index = _SORT_INDEXES.get(filters.sort.lstrip("-"))
@@ -322,7 +342,7 @@ def list_items(connection: Connection, filters: RegistryFilter, *, today: date) 
             statement = backend.in_index_order(statement, r, index)
     rows = connection.execute(statement).all()
     return ItemPage(rows=[_item_row(row) for row in rows], total=total, page=filters.page, page_size=filters.page_size,
-                    pages=max(1, math.ceil(total / filters.page_size)))
+                    pages=max(1, math.ceil(total / filters.page_size), filters.page if at_least else 1), at_least=at_least)
 
 
 def all_items(connection: Connection, filters: RegistryFilter, *, today: date) -> list[ItemRow]:

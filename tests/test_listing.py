@@ -246,3 +246,24 @@ def test_a_common_word_pages_in_the_same_order_as_sorting_every_match(engine, tm
         # with a second condition the count reads the table, and agrees
         narrowed = list_items(connection, RegistryFilter(search="питьев", overdue=False, ministry="interior", page_size=10), today=TODAY)
         assert narrowed.total == 45 and [r.external_id for r in narrowed.rows] == [r.external_id for r in expected[:10]]
+
+
+def test_a_search_count_that_stops_at_its_limit_says_so_and_still_pages(engine, tmp_path, monkeypatch):
+    """PostgreSQL stops counting a search at 1,000 (a GIN index cannot count without visiting the
+    rows): the list then says "1000+" and keeps offering the next page while pages come back full."""
+    from followup.models.backend import backend_of
+
+    rows = [f'C-{n:02d},"Обеспечить камеры питьевой водой {n}",05.01.2026,{1 + n % 28:02d}.04.2026,interior,'
+            f'ИВС г. Кокшетау,police_temporary_detention,Акмолинская область,conditions,npm_visit,,' for n in range(1, 15)]
+    import_recommendations(write_csv(tmp_path / "count.csv", HEADER, *rows), engine=engine, actor="clerk")
+    with engine.connect() as connection:
+        monkeypatch.setattr(type(backend_of(connection)), "search_count_limit", 5)
+        first = list_items(connection, RegistryFilter(search="питьевой", page_size=4), today=TODAY)
+        assert (first.total, first.at_least, first.total_label, first.has_next) == (5, True, "5+", True)
+        third = list_items(connection, RegistryFilter(search="питьевой", page_size=4, page=3), today=TODAY)
+        assert len(third.rows) == 4 and third.has_next and third.pages_label == "3+"
+        last = list_items(connection, RegistryFilter(search="питьевой", page_size=4, page=4), today=TODAY)
+        assert len(last.rows) == 2 and not last.has_next  # 14 in all
+        # a filter without words is counted whole
+        plain = list_items(connection, RegistryFilter(ministry="interior", page_size=4), today=TODAY)
+        assert not plain.at_least and plain.total_label == str(plain.total)
