@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
+from string import Formatter
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -44,26 +46,49 @@ CITY_DISTRICTS = {
     "г. Шымкент": ("Абайского", "Аль-Фарабийского", "Енбекшинского", "Каратауского", "Туранского"),
 }
 
-# type -> (count, ministry, RU place, RU persons (gen.), RU staff (gen.), KK place, KK persons (gen.))
-TYPES: dict[str, tuple[int, str, str, str, str, str, str]] = {
-    "police_temporary_detention": (190, "interior", "камерах ИВС", "задержанных", "сотрудников ИВС",
-                                   "уақытша ұстау изоляторының камераларында", "ұсталғандардың"),
-    "pre_trial_detention": (23, "interior", "камерах следственного изолятора", "подследственных",
-                            "сотрудников СИЗО", "тергеу изоляторының камераларында", "тергеудегі адамдардың"),
-    "prison": (80, "interior", "жилых секциях учреждения", "осужденных", "персонала учреждения",
-               "тұрғын секцияларда", "сотталғандардың"),
-    "psychiatric_hospital": (25, "health", "палатах отделений", "пациентов", "медицинского персонала",
-                             "бөлімшелердің палаталарында", "пациенттердің"),
-    "social_care_home": (70, "labour", "жилых комнатах", "получателей услуг", "персонала центра",
-                         "тұрғын бөлмелерде", "қызмет алушылардың"),
-    "childrens_home": (40, "education", "спальных комнатах", "воспитанников", "педагогов и воспитателей",
-                       "жатын бөлмелерде", "тәрбиеленушілердің"),
-    "special_school": (15, "education", "спальном корпусе", "учащихся", "педагогов школы",
-                       "жатақхана корпусында", "оқушылардың"),
-    "military_guardhouse": (30, "defence", "камерах гауптвахты", "военнослужащих", "командиров подразделений",
-                            "гауптвахта камераларында", "әскери қызметшілердің"),
-    "other": (1, "interior", "камерах спецприемника", "арестованных в административном порядке",
-              "сотрудников спецприемника", "арнайы қабылдау орнының камераларында", "қамалғандардың"),
+class FacilityType(NamedTuple):
+    """How the texts name one type of facility: the Russian phrases in the case each template needs
+    (``place`` after "в", ``place_acc`` after "Оборудовать"/"Заменить"), the Kazakh ones in the
+    locative and the genitive."""
+
+    facilities: int  # how many the country has
+    ministry: str
+    place: str  # RU prepositional: "в камерах ИВС"
+    place_acc: str  # RU accusative: "Оборудовать камеры ИВС"
+    who: str  # RU genitive plural (= accusative for persons): "прогулку задержанных"
+    staff: str  # RU genitive: "для сотрудников ИВС"
+    kplace: str  # KK locative: "камераларында"
+    kwho: str  # KK genitive: "ұсталғандардың"
+
+
+TYPES: dict[str, FacilityType] = {
+    "police_temporary_detention": FacilityType(
+        190, "interior", "камерах ИВС", "камеры ИВС", "задержанных", "сотрудников ИВС",
+        "уақытша ұстау изоляторының камераларында", "ұсталғандардың"),
+    "pre_trial_detention": FacilityType(
+        23, "interior", "камерах следственного изолятора", "камеры следственного изолятора", "подследственных",
+        "сотрудников СИЗО", "тергеу изоляторының камераларында", "тергеудегі адамдардың"),
+    "prison": FacilityType(
+        80, "interior", "жилых секциях учреждения", "жилые секции учреждения", "осужденных",
+        "персонала учреждения", "тұрғын секцияларда", "сотталғандардың"),
+    "psychiatric_hospital": FacilityType(
+        25, "health", "палатах отделений", "палаты отделений", "пациентов", "медицинского персонала",
+        "бөлімшелердің палаталарында", "пациенттердің"),
+    "social_care_home": FacilityType(
+        70, "labour", "жилых комнатах", "жилые комнаты", "получателей услуг", "персонала центра",
+        "тұрғын бөлмелерде", "қызмет алушылардың"),
+    "childrens_home": FacilityType(
+        40, "education", "спальных комнатах", "спальные комнаты", "воспитанников", "педагогов и воспитателей",
+        "жатын бөлмелерде", "тәрбиеленушілердің"),
+    "special_school": FacilityType(
+        15, "education", "спальном корпусе", "спальный корпус", "учащихся", "педагогов школы",
+        "жатақхана корпусында", "оқушылардың"),
+    "military_guardhouse": FacilityType(
+        30, "defence", "камерах гауптвахты", "камеры гауптвахты", "военнослужащих", "командиров подразделений",
+        "гауптвахта камераларында", "әскери қызметшілердің"),
+    "other": FacilityType(
+        1, "interior", "камерах спецприемника", "камеры спецприемника", "арестованных в административном порядке",
+        "сотрудников спецприемника", "арнайы қабылдау орнының камераларында", "қамалғандардың"),
 }
 NSC_REGIONS = ("г. Астана", "г. Алматы", "Карагандинская область")  # pre-trial centres run by the NSC
 NSC_PRE_TRIAL = len(NSC_REGIONS)
@@ -74,82 +99,212 @@ CATEGORY_WEIGHTS = {
     "sanitary_standards": 13, "food": 4, "contact_with_outside_world": 3, "complaints_procedure": 3,
     "staff_conduct": 3, "accessibility": 2,
 }
-_OBJ = ("матрасы", "одеяла", "комплекты постельного белья", "средства личной гигиены", "холодильники",
-        "стиральные машины", "электрочайники", "настольные игры и книги", "бахилы и халаты")
+
+
+def plural_ru(n: int, forms: tuple[str, str, str]) -> str:
+    """The form of a Russian noun phrase that agrees with the number ``n``.
+
+    Why: a count written in digits still governs its noun ("1 оконный блок", "3 оконных блока",
+    "5 оконных блоков"; after "не менее": "1 часа", "2 часов"), and a wrong ending is the first thing a
+    reader of the demo notices. ``forms`` are the phrase after 1 / after 2–4 / after 5–20 in the case the
+    template puts it in; 11–14 take the third form, 21 the first, 22–24 the second.
+    """
+    if n % 10 == 1 and n % 100 != 11:
+        return forms[0]
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return forms[1]
+    return forms[2]
+
+
+class Counted(NamedTuple):
+    """A number slot of the templates: the plausible values and the noun it counts, in the template's
+    case (Kazakh keeps the noun singular after a number, so its three forms are one)."""
+
+    values: tuple[int, ...]
+    forms: tuple[str, str, str]
+
+
+def _kk(noun: str) -> tuple[str, str, str]:
+    return (noun, noun, noun)
+
+
+#: every number a recommendation carries comes from one of these slots
+COUNTED: dict[str, Counted] = {
+    # Russian, accusative after "заменить", "адаптировать", "отремонтировать душевую на", "заполнить"
+    "windows": Counted(tuple(range(1, 13)), ("оконный блок", "оконных блока", "оконных блоков")),
+    "toilets": Counted((1, 2, 3, 4), ("санузел", "санузла", "санузлов")),
+    "showers": Counted(tuple(range(2, 9)), ("лейку", "лейки", "леек")),
+    "vacancies": Counted((1, 2, 3, 4, 5), ("вакантную ставку", "вакантные ставки", "вакантных ставок")),
+    "months": Counted((3, 6), ("месяц", "месяца", "месяцев")),  # "не реже одного раза в 6 месяцев"
+    "training_hours": Counted((4, 8, 12, 16, 24, 36), ("академический час", "академических часа",
+                                                       "академических часов")),
+    # Russian, genitive after "ремонт", "не менее", "не реже", "в течение", "не более"
+    "rooms": Counted(tuple(range(1, 9)), ("помещения", "помещений", "помещений")),
+    "walk_hours": Counted((1, 2), ("часа", "часов", "часов")),
+    "exam_hours": Counted((24,), ("часа", "часов", "часов")),
+    "trainees": Counted(tuple(range(10, 41)), ("сотрудника", "сотрудников", "сотрудников")),
+    "calls": Counted((2, 3, 4), ("раза", "раз", "раз")),
+    "report_days": Counted((10, 15, 30), ("календарного дня", "календарных дней", "календарных дней")),
+    "complaint_days": Counted((5, 10, 15), ("рабочего дня", "рабочих дней", "рабочих дней")),
+    "video_days": Counted((30, 60, 90), ("суток", "суток", "суток")),
+    "area": Counted((4, 5, 6), ("кв. м", "кв. м", "кв. м")),
+    "beds": Counted(tuple(range(4, 41)), ("шт.", "шт.", "шт.")),
+    "bodycams": Counted(tuple(range(5, 31)), ("шт.", "шт.", "шт.")),
+    # Kazakh: the noun after a number stays singular
+    "kk_windows": Counted(tuple(range(1, 13)), _kk("терезе блогын")),
+    "kk_rooms": Counted(tuple(range(1, 9)), _kk("үй-жайда")),
+    "kk_bedding": Counted(tuple(range(10, 61)), _kk("жиынтығын")),
+    "kk_trainees": Counted(tuple(range(10, 41)), _kk("қызметкерді")),
+    "kk_drugs": Counted(tuple(range(5, 21)), _kk("атау")),
+    "kk_exam_hours": Counted((24,), _kk("сағат")),
+    "kk_vacancies": Counted((1, 2, 3, 4, 5), _kk("бос штат бірлігін")),
+    "kk_showers": Counted(tuple(range(2, 9)), _kk("душ қондырғысын")),
+    "kk_meals": Counted((3, 4, 5), _kk("рет")),
+    "kk_calls": Counted((2, 3, 4), _kk("рет")),
+    "kk_toilets": Counted((1, 2, 3, 4), _kk("санитариялық торапты")),
+}
+#: hot meals a day by facility type (children five times, hospitals and care homes four, detention three)
+MEALS_PER_DAY = {"childrens_home": 5, "special_school": 5, "psychiatric_hospital": 4, "social_care_home": 4}
+MEALS_RU = {3: "трехразовым", 4: "четырехразовым", 5: "пятиразовым"}
+
+#: what to buy and how many one facility plausibly needs; the first six wear out and are replaced
+ITEMS: tuple[tuple[str, int, int], ...] = (
+    ("матрасы", 10, 60), ("одеяла", 10, 60), ("комплекты постельного белья", 20, 120), ("холодильники", 1, 3),
+    ("стиральные машины", 1, 3), ("электрочайники", 2, 8), ("средства личной гигиены", 50, 200),
+    ("настольные игры и книги", 10, 50), ("бахилы и халаты", 20, 100))
+DURABLE = ITEMS[:6]
 _DRUG = ("антибиотики", "инсулин", "противотуберкулезные препараты", "обезболивающие средства",
          "перевязочный материал")
 _TOPIC = ("Предупреждение пыток и жестокого обращения", "Стамбульский протокол",
           "Права лиц, лишенных свободы", "Правила Нельсона Манделы", "Деэскалация конфликтов")
-RU: dict[str, tuple[str, ...]] = {
+
+# (template, what the ministry's reply says was done); the fields are TYPES' phrases, COUNTED's slots
+# (a slot writes "<number> <noun>"), {meals}, {item} or {durable} with {qty}, {items}, {drug}, {topic}, {next}
+RU: dict[str, tuple[tuple[str, str], ...]] = {
     "detention_conditions": (
-        "Обеспечить естественное освещение и приточную вентиляцию в {place}; заменить {n} оконных блоков.",
-        "Провести текущий ремонт {n} помещений, используемых для содержания {who}, устранить сырость и грибок.",
-        "Обеспечить в {place} не менее {m} кв. м жилой площади на одного человека.",
-        "Оборудовать {place} кнопками вызова дежурного и индивидуальными спальными местами ({n} шт.).",
-        "Обеспечить ежедневную прогулку {who} продолжительностью не менее {h} часа на оборудованной площадке."),
+        ("Обеспечить естественное освещение и приточную вентиляцию в {place}; заменить {windows}.",
+         "заменены оконные блоки, приточная вентиляция восстановлена"),
+        ("Провести текущий ремонт {rooms} для содержания {who}, устранить сырость и грибок.",
+         "выполнен текущий ремонт помещений"),
+        ("Обеспечить в {place} не менее {area} жилой площади на одного человека.",
+         "проведено перераспределение мест, норма жилой площади соблюдается"),
+        ("Оборудовать {place_acc} индивидуальными спальными местами ({beds}) и системой вызова дежурного.",
+         "установлены спальные места и система вызова дежурного"),
+        ("Обеспечить ежедневную прогулку {who} продолжительностью не менее {walk_hours} на оборудованной площадке.",
+         "график прогулок изменен, площадка оборудована")),
     "procurement": (
-        "Закупить {obj} в количестве {n} шт. для нужд {who}.",
-        "Предусмотреть в бюджете на {next} год средства на приобретение: {obj}.",
-        "Заменить изношенный инвентарь в {place}: {obj} ({n} ед.)."),
+        ("Закупить {item} в количестве {qty} шт. для нужд {who}.", "закупка произведена, товар поставлен"),
+        ("Предусмотреть в бюджете на {next} год средства на приобретение: {items}.",
+         "средства предусмотрены в бюджете на {next} год"),
+        ("Заменить изношенный инвентарь в {place}: {durable} ({qty} шт.).", "изношенный инвентарь заменен")),
     "legal_training": (
-        "Провести для {staff} обучение по теме «{topic}» с охватом не менее {n} сотрудников.",
-        "Разместить в {place} памятки о правах {who} на казахском и русском языках.",
-        'Привести локальные акты в соответствие с приказом "Об утверждении Правил внутреннего '
-        'распорядка" и ознакомить с ними {who}.',
-        "Включить в программу повышения квалификации {staff} модуль «{topic}» ({h} академ. часов)."),
+        ("Провести для {staff} обучение по теме «{topic}» с охватом не менее {trainees}.",
+         "проведено обучение персонала"),
+        ("Разместить в {place} памятки о правах {who} на казахском и русском языках.", "памятки размещены"),
+        ('Привести локальные акты в соответствие с приказом "Об утверждении Правил внутреннего '
+         'распорядка" и ознакомить с ними {who}.', "локальные акты приведены в соответствие"),
+        ("Включить в программу повышения квалификации {staff} модуль «{topic}» ({training_hours}).",
+         "модуль включен в программу повышения квалификации")),
     "medical_care": (
-        "Обеспечить медицинскую часть необходимыми лекарственными средствами, в том числе: {drug}.",
-        "Обеспечить медицинский осмотр {who} в течение {h} часов с момента поступления и фиксацию телесных повреждений.",
-        "Укомплектовать штат медицинских работников: вакантны {n} ставки.",
-        "Организовать осмотр {who} врачом-психиатром и стоматологом не реже одного раза в {m} месяцев."),
+        ("Обеспечить медицинскую часть необходимыми лекарственными средствами, в том числе: {drug}.",
+         "аптечный запас пополнен"),
+        ("Обеспечить медицинский осмотр {who} в течение {exam_hours} с момента поступления и фиксацию "
+         "телесных повреждений.", "порядок медицинского осмотра при поступлении утвержден"),
+        ("Укомплектовать штат медицинских работников, заполнив {vacancies}.", "вакантные ставки заполнены"),
+        ("Организовать осмотр {who} врачом-психиатром и стоматологом не реже одного раза в {months}.",
+         "утвержден график осмотров узкими специалистами")),
     "sanitary_standards": (
-        "Оборудовать санузлы в {place} приватными перегородками и обеспечить круглосуточный доступ к воде.",
-        "Обеспечить помывку {who} не реже одного раза в неделю и отремонтировать душевую на {n} леек.",
-        "Провести дезинсекцию и дератизацию помещений, акт представить в НПМ в течение {h} дней.",
-        "Устранить в {place} нарушения санитарных норм: протечки кровли, отсутствие горячей воды."),
+        ("Оборудовать санузлы в {place} приватными перегородками и обеспечить круглосуточный доступ к воде.",
+         "санузлы оборудованы перегородками"),
+        ("Обеспечить помывку {who} не реже одного раза в неделю и отремонтировать душевую на {showers}.",
+         "душевая отремонтирована"),
+        ("Провести дезинсекцию и дератизацию помещений, акт представить в НПМ в течение {report_days}.",
+         "проведена санитарная обработка"),
+        ("Устранить в {place} нарушения санитарных норм: протечки кровли, отсутствие горячей воды.",
+         "кровля отремонтирована, горячее водоснабжение восстановлено")),
     "food": (
-        "Обеспечить {who} {n}-разовым горячим питанием в соответствии с утвержденными нормами.",
-        "Организовать диетическое питание для {who} с хроническими заболеваниями."),
+        ("Обеспечить {who} {meals} горячим питанием в соответствии с утвержденными нормами.",
+         "рацион питания пересмотрен"),
+        ("Организовать диетическое питание для {who} с хроническими заболеваниями.",
+         "введено диетическое питание")),
     "contact_with_outside_world": (
-        "Обеспечить {who} возможность звонков родственникам не реже {n} раз в месяц.",
-        "Оборудовать комнату для свиданий и обеспечить конфиденциальность встреч с адвокатом."),
+        ("Обеспечить возможность телефонных звонков {who} родственникам не реже {calls} в месяц.",
+         "установлен таксофон"),
+        ("Оборудовать комнату для свиданий и обеспечить конфиденциальность встреч с адвокатом.",
+         "комната для свиданий оборудована")),
     "complaints_procedure": (
-        "Установить в {place} ящики для жалоб, недоступные персоналу, и вскрывать их с участием прокурора.",
-        "Вести журнал жалоб {who} и рассматривать их в срок не более {h} дней."),
+        ("Установить в {place} ящики для жалоб, недоступные персоналу, и вскрывать их с участием прокурора.",
+         "установлены ящики для жалоб"),
+        ("Вести журнал жалоб {who} и рассматривать их в срок не более {complaint_days}.",
+         "журнал учета жалоб заведен")),
     "staff_conduct": (
-        "Провести служебную проверку по сообщениям о применении физической силы и сообщить о результатах в НПМ.",
-        "Оснастить персонал нагрудными видеорегистраторами ({n} шт.) и хранить записи не менее {h} суток."),
+        ("Провести служебную проверку по сообщениям о применении физической силы и сообщить о результатах "
+         "в НПМ.", "проведена служебная проверка"),
+        ("Оснастить персонал нагрудными видеорегистраторами ({bodycams}) и хранить записи не менее {video_days}.",
+         "персонал оснащен видеорегистраторами")),
     "accessibility": (
-        "Обеспечить доступ лиц с инвалидностью: установить пандус и поручни, адаптировать {n} санузла.",),
+        ("Обеспечить доступ лиц с инвалидностью: установить пандус и поручни, адаптировать {toilets}.",
+         "установлен пандус"),),
 }
-KK: dict[str, tuple[str, ...]] = {
-    "detention_conditions": ("{kplace} табиғи жарық пен желдетуді қамтамасыз ету, {n} терезе блогын ауыстыру.",
-                             "{kplace} {n} үй-жайға ағымдағы жөндеу жүргізу, ылғал мен зеңді жою."),
-    "procurement": ("{kwho} қажеттіліктері үшін {n} жиынтық төсек-орын жабдықтарын сатып алу.",
-                    "{next} жылға арналған бюджетте матрастар мен көрпелер сатып алуға қаражат қарастыру."),
-    "legal_training": ("Қызметкерлер үшін «Азаптаудың алдын алу» тақырыбында оқыту өткізу, кемінде {n} қызметкерді қамту.",
-                       "{kplace} {kwho} құқықтары туралы жадынаманы қазақ және орыс тілдерінде орналастыру."),
-    "medical_care": ("Медициналық бөлімді қажетті дәрі-дәрмекпен қамтамасыз ету, {n} атау бойынша қорды толықтыру.",
-                     "{kwho} түскен сәттен бастап {h} сағат ішінде медициналық тексеруден өтуін қамтамасыз ету.",
-                     "Медицина қызметкерлерінің бос {n} штат бірлігін толықтыру."),
-    "sanitary_standards": ("Санитариялық тораптарды қалқалармен жабдықтау және суға тәулік бойы қолжетімділікті қамтамасыз ету.",
-                           "{kwho} аптасына кемінде бір рет жуынуын қамтамасыз ету, {n} душ торын жөндеу."),
-    "food": ("{kwho} тамақтану сапасын жақсарту, күніне {n} рет ыстық тамақ беру.",),
-    "contact_with_outside_world": ("{kwho} туыстарымен айына кемінде {n} рет телефон арқылы сөйлесуін қамтамасыз ету.",),
-    "complaints_procedure": ("{kplace} шағымдарға арналған жәшіктер орнату және оларды прокурордың қатысуымен ашу.",),
-    "staff_conduct": ("Күш қолдану фактілері бойынша қызметтік тексеру жүргізу және нәтижесі туралы ҰАМ-ға хабарлау.",),
-    "accessibility": ("Мүмкіндігі шектеулі адамдар үшін пандус пен тұтқалар орнату, {n} санитариялық торапты бейімдеу.",),
+KK: dict[str, tuple[tuple[str, str], ...]] = {
+    "detention_conditions": (
+        ("{kplace} табиғи жарық пен желдетуді қамтамасыз ету, {kk_windows} ауыстыру.",
+         "заменены оконные блоки, приточная вентиляция восстановлена"),
+        ("{kk_rooms} ағымдағы жөндеу жүргізу, ылғал мен зеңді жою.", "выполнен текущий ремонт помещений")),
+    "procurement": (
+        ("{kwho} қажеттіліктері үшін төсек-орын жабдықтарының {kk_bedding} сатып алу.",
+         "закуплены комплекты постельного белья"),
+        ("{next} жылға арналған бюджетте матрастар мен көрпелер сатып алуға қаражат қарастыру.",
+         "средства предусмотрены в бюджете на {next} год")),
+    "legal_training": (
+        ("Қызметкерлер үшін «Азаптаудың алдын алу» тақырыбында оқыту өткізу, кемінде {kk_trainees} қамту.",
+         "проведено обучение персонала"),
+        ("{kplace} {kwho} құқықтары туралы жадынаманы қазақ және орыс тілдерінде орналастыру.",
+         "памятки размещены")),
+    "medical_care": (
+        ("Медициналық бөлімді қажетті дәрі-дәрмекпен қамтамасыз ету, қорды {kk_drugs} бойынша толықтыру.",
+         "аптечный запас пополнен"),
+        ("{kwho} түскен сәттен бастап {kk_exam_hours} ішінде медициналық тексеруден өтуін қамтамасыз ету.",
+         "порядок медицинского осмотра при поступлении утвержден"),
+        ("Медицина қызметкерлерінің {kk_vacancies} толықтыру.", "вакантные ставки заполнены")),
+    "sanitary_standards": (
+        ("Санитариялық тораптарды қалқалармен жабдықтау және суға тәулік бойы қолжетімділікті қамтамасыз ету.",
+         "санузлы оборудованы перегородками"),
+        ("{kwho} аптасына кемінде бір рет жуынуын қамтамасыз ету, {kk_showers} жөндеу.",
+         "душевая отремонтирована")),
+    "food": (("{kwho} тамақтану сапасын жақсарту, тәулігіне {kk_meals} ыстық тамақ беру.",
+              "рацион питания пересмотрен"),),
+    "contact_with_outside_world": (
+        ("{kwho} туыстарымен айына кемінде {kk_calls} телефон арқылы сөйлесуін қамтамасыз ету.",
+         "установлен таксофон"),),
+    "complaints_procedure": (
+        ("{kplace} шағымдарға арналған жәшіктер орнату және оларды прокурордың қатысуымен ашу.",
+         "установлены ящики для жалоб"),),
+    "staff_conduct": (
+        ("Күш қолдану фактілері бойынша қызметтік тексеру жүргізу және нәтижесі туралы ҰАМ-ға хабарлау.",
+         "проведена служебная проверка"),),
+    "accessibility": (
+        ("Мүмкіндігі шектеулі адамдар үшін пандус пен тұтқалар орнату, {kk_toilets} бейімдеу.",
+         "установлен пандус"),),
 }
 TAIL_RU = ("Информацию об исполнении направить в НПМ.", "О принятых мерах сообщить Уполномоченному по правам человека.")
 TAIL_KK = "Орындалуы туралы ақпаратты ҰАМ-ға жіберу."
 
 MINISTRY_ABBR = {"interior": "МВД", "health": "МЗ", "education": "МП", "labour": "МТСЗН",
                  "defence": "МО", "nsc": "КНБ"}
-DONE = {"detention_conditions": "выполнен ремонт помещений", "procurement": "закуплены матрасы и постельное белье",
-        "legal_training": "проведено обучение персонала", "medical_care": "аптечный запас пополнен",
-        "sanitary_standards": "проведена санитарная обработка", "food": "рацион питания пересмотрен",
-        "contact_with_outside_world": "установлен таксофон", "complaints_procedure": "установлены ящики для жалоб",
-        "staff_conduct": "проведена служебная проверка", "accessibility": "установлен пандус"}
+#: the documents a ministry attaches to a reply, by category: (wording, smallest and largest number)
+EVIDENCE: dict[str, tuple[tuple[str, int, int], ...]] = {
+    "detention_conditions": (("Акт выполненных работ №{n}", 1, 480), ("Фотоотчет, {n} л.", 2, 12)),
+    "procurement": (("Накладная №{n}", 1, 480), ("Договор о государственных закупках №{n}", 1, 480)),
+    "legal_training": (("Протокол обучения №{n}", 1, 60), ("Приказ №{n}", 1, 300)),
+    "medical_care": (("Приказ №{n}", 1, 300), ("Накладная №{n}", 1, 480)),
+    "sanitary_standards": (("Акт выполненных работ №{n}", 1, 480), ("Фотоотчет, {n} л.", 2, 12)),
+    "food": (("Приказ №{n}", 1, 300), ("Меню-раскладка, {n} л.", 2, 8)),
+    "contact_with_outside_world": (("Фотоотчет, {n} л.", 2, 12), ("Приказ №{n}", 1, 300)),
+    "complaints_procedure": (("Приказ №{n}", 1, 300), ("Фотоотчет, {n} л.", 2, 12)),
+    "staff_conduct": (("Заключение служебной проверки №{n}", 1, 120), ("Накладная №{n}", 1, 480)),
+    "accessibility": (("Акт выполненных работ №{n}", 1, 480), ("Фотоотчет, {n} л.", 2, 12)),
+}
 OTHER_NOTE = {"partially_implemented": "работы выполнены частично, завершение запланировано на {next} год",
               "rejected": "рекомендация не принята в связи с отсутствием финансирования",
               "in_progress": "вопрос включен в бюджетную заявку на {next} год"}
@@ -186,8 +341,9 @@ def _facility_name(rng: random.Random, ftype: str, region: str, seq: int, nsc: b
     code = PRISON_CODES[list(REGIONS).index(region) % len(PRISON_CODES)]
     if ftype == "police_temporary_detention":
         if region in CITY_DISTRICTS:
-            districts = CITY_DISTRICTS[region]
-            return f"ИВС ОП {districts[(seq - 1) % len(districts)]} района {region}"
+            districts = CITY_DISTRICTS[region]  # one per district first, then a second police station's
+            rank, district = divmod(seq - 1, len(districts))
+            return f"ИВС {f'ОП №{rank + 1} ' if rank else ''}УП {districts[district]} района {region}"
         if seq == 1:
             return f"ИВС ДП {region.replace('ая область', 'ой области')}"
         return f"ИВС ОП №{seq} г. {town} ({region})"
@@ -266,24 +422,56 @@ def _visits(rng: random.Random, year: int, names: list[str]) -> list[dict[str, s
     return rows
 
 
-def _text(rng: random.Random, ftype: str, category: str, year: int) -> str:
-    """One recommendation sentence; ~20 % Kazakh, a few with a second line."""
-    _, _, place, who, staff, kplace, kwho = TYPES[ftype]
+def _slot(rng: random.Random, ftype: str, name: str) -> str:
+    """One field of a template, drawn from its plausible values and written in agreement."""
+    kind = TYPES[ftype]
+    if name in ("place", "place_acc", "who", "staff", "kplace", "kwho"):
+        return str(getattr(kind, name))
+    if name in ("meals", "kk_meals"):
+        meals = MEALS_PER_DAY.get(ftype, 3)
+        return MEALS_RU[meals] if name == "meals" else f"{meals} {COUNTED[name].forms[0]}"
+    if name == "drug":
+        return rng.choice(_DRUG)
+    if name == "topic":
+        return rng.choice(_TOPIC)
+    if name == "items":
+        return ", ".join(item for item, _, _ in rng.sample(ITEMS, rng.randint(1, 2)))
+    counted = COUNTED[name]
+    n = rng.choice(counted.values)
+    return f"{n} {plural_ru(n, counted.forms)}"
+
+
+def render(template: str, rng: random.Random, ftype: str, year: int) -> str:
+    """Fill one template for a facility type: every field in agreement, every number plausible."""
+    fields: dict[str, str] = {"next": str(year + 1)}
+    for field, choices in (("item", ITEMS), ("durable", DURABLE)):
+        if f"{{{field}}}" in template:
+            item, low, high = rng.choice(choices)
+            fields |= {field: item, "qty": str(rng.randint(low, high))}
+    for _, name, _, _ in Formatter().parse(template):
+        if name and name not in fields:
+            fields[name] = _slot(rng, ftype, name)
+    text = template.format(**fields)
+    return text[0].upper() + text[1:]
+
+
+def _text(rng: random.Random, ftype: str, category: str, year: int) -> tuple[str, str]:
+    """One recommendation sentence and what the ministry replies once it is done; ~20 % Kazakh,
+    a few with a second line."""
     kazakh = rng.random() < 0.2
-    template = rng.choice(KK[category] if kazakh else RU[category])
-    text = template.format(place=place, who=who, staff=staff, kplace=kplace, kwho=kwho, next=year + 1,
-                           n=rng.randint(2, 40), m=rng.choice((2, 3, 4, 6)), h=rng.choice((1, 2, 3, 24, 30)),
-                           obj=", ".join(rng.sample(_OBJ, rng.randint(1, 2))), drug=rng.choice(_DRUG),
-                           topic=rng.choice(_TOPIC))
-    text = text[0].upper() + text[1:]
+    template, done = rng.choice(KK[category] if kazakh else RU[category])
+    text = render(template, rng, ftype, year)
     if rng.random() < 0.01:
         text += "\n" + (TAIL_KK if kazakh else rng.choice(TAIL_RU))
-    return text
+    return text, done.format(next=year + 1)
 
 
 def _recommendations(rng: random.Random, year: int, total: int, visits: list[dict[str, str]],
                      facilities: dict[str, dict[str, str]]) -> list[dict[str, str]]:
-    """Spread ``total`` items over visits (at least one each); one report date per visit."""
+    """Spread ``total`` items over visits (at least one each); one report date per visit.
+
+    Each row also carries ``done``, what the ministry's reply says once the item is implemented; it is
+    not a column of the import file (the frame keeps ``REC_COLUMNS`` only)."""
     weight = {"planned": 1.0, "special": 0.7, "follow_up": 0.4}
     counts = [1 if i < total else 0 for i in range(len(visits))]
     for i in rng.choices(range(len(visits)), [weight[v["kind"]] * rng.uniform(0.4, 1.6) for v in visits],
@@ -299,8 +487,8 @@ def _recommendations(rng: random.Random, year: int, total: int, visits: list[dic
             term = rng.choice((30, 60)) if roll < 0.20 else 90  # explicit short deadline for ~15 %
             due = "" if roll < 0.05 else (issued + timedelta(days=term)).isoformat()
             priority = rng.choices(("low", "normal", "high", "urgent"), (10, 72, 15, 3))[0]
-            rows.append({"external_id": f"{visit['visit_id']}-{item:02d}",
-                         "text": _text(rng, fac["facility_type"], category, year),
+            text, done = _text(rng, fac["facility_type"], category, year)
+            rows.append({"external_id": f"{visit['visit_id']}-{item:02d}", "text": text, "done": done,
                          "issued_on": issued.isoformat(), "due_on": due, "ministry": fac["ministry"],
                          "facility": fac["name"], "facility_type": fac["facility_type"], "region": fac["region"],
                          "category": category, "source": "npm_visit", "mechanism_ref": visit["visit_id"],
@@ -320,13 +508,13 @@ def _responses(rng: random.Random, year: int, recs: list[dict[str, str]]) -> lis
         responded = date.fromisoformat(rec["issued_on"]) + timedelta(days=round(rng.triangular(0, 120, 40)))
         if responded > cutoff:
             continue
-        action = DONE[rec["category"]] if status == "implemented" else OTHER_NOTE[status].format(next=year + 1)
+        action = rec["done"] if status == "implemented" else OTHER_NOTE[status].format(next=year + 1)
         note = (f"Письмо {MINISTRY_ABBR[rec['ministry']]} №{rng.randint(1, 40)}-{rng.randint(1, 12)}/"
                 f"{rng.randint(100, 9999)} от {responded:%d.%m.%Y}: {action}")
         evidence = ""
         if status in ("implemented", "partially_implemented") and rng.random() < 0.75:
-            evidence = rng.choice(("Акт выполненных работ №{n}", "Накладная №{n}", "Фотоотчет, {n} л.",
-                                   "Протокол обучения №{n}")).format(n=rng.randint(1, 480))
+            wording, low, high = rng.choice(EVIDENCE[rec["category"]])
+            evidence = wording.format(n=rng.randint(low, high))
         rows.append({"external_id": rec["external_id"], "status": status, "responded_on": responded.isoformat(),
                      "note": note, "evidence": evidence})
     return rows
