@@ -10,8 +10,9 @@ For each chosen database: one registry populated as `deadlines_bench.py` populat
 with Russian texts and their folded copies, history), then every tenth item's text replaced by
 a Kazakh one (through the table, so the search index follows as it does for an import), and
 PostgreSQL's statistics gathered (a live registry has them). Then, in a fresh process, each query
-through `models.listing.list_items` (the page and its COUNT, as the CLI and the web ask for them)
-and the COUNT alone; once to warm the caches, then `--repeat` times; the median and the slowest
+through `models.listing.list_items` (the page and its COUNT, as the CLI and the web ask for them:
+on PostgreSQL a search's count stops at `search_count_limit`, and the list says "1000+") and, for
+comparison, a whole COUNT of the same conditions; once to warm the caches, then `--repeat` times; the median and the slowest
 are printed. It also checks the answers: the Russian and Kazakh searches find items whose texts
 hold the words, the filtered page holds only the ministry's late items, by deadline.
 """
@@ -113,9 +114,9 @@ def child_measure(url: str, repeat: int, as_of_iso: str) -> dict:
                     *conditions(connection, filters, today=today))).scalar_one()
                 count_times.append((time.perf_counter() - started) * 1000)
             results[name] = {"median": statistics.median(times), "max": max(times), "count_median": statistics.median(count_times),
-                             "count_max": max(count_times), "total": page.total, "rows": len(page.rows)}
-            if counted != page.total:
-                problems.append(f"{name}: COUNT {counted} but the page says {page.total}")
+                             "count_max": max(count_times), "total": counted, "shown": page.total_label, "rows": len(page.rows)}
+            if (counted < page.total) if page.at_least else (counted != page.total):
+                problems.append(f"{name}: COUNT {counted} but the page says {page.total_label}")
             for word in fold(arguments.get("search", "")).split():
                 if any(not any(w.startswith(word) for w in fold(i.text).split()) for i in page.rows):
                     problems.append(f"{name}: an item without a word beginning with {word!r}")
@@ -168,11 +169,11 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"{args.rows:,} items, median / slowest of {args.repeat} runs after one warm-up, milliseconds")
-    print("| database | query | matching | page + count | count alone | under 300 ms |")
-    print("|---|---|---|---|---|---|")
+    print("| database | query | matching | the list says | page + its count | a whole COUNT | under 300 ms |")
+    print("|---|---|---|---|---|---|---|")
     for dialect, name, f in table:
         met = "yes" if f["max"] < 300 else "NO"
-        print(f"| {dialect} | {name} | {f['total']:,} | {f['median']:.0f} / {f['max']:.0f} | "
+        print(f"| {dialect} | {name} | {f['total']:,} | {f['shown']} | {f['median']:.0f} / {f['max']:.0f} | "
               f"{f['count_median']:.0f} / {f['count_max']:.0f} | {met} |")
     if failures:
         print()
