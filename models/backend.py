@@ -171,6 +171,10 @@ class Backend(ABC):
     #: search stops here and the list says "N+" (None: counted whole)
     search_count_limit: ClassVar[int | None] = None
 
+    def prepare_text_search(self, connection: Connection) -> None:  # noqa: ARG002 - the interface's arguments
+        """Anything the database needs, in the reader's transaction, before a text search (nothing here)."""
+        return None
+
     def text_search_count(self, words: Sequence[str]) -> Select[Any] | None:  # noqa: ARG002 - the interface's arguments
         """A COUNT of the recommendations the text search alone selects, answered by the full-text
         index without reading the table, where that is faster than counting rows (SQLite's FTS5
@@ -433,6 +437,12 @@ class PostgresBackend(Backend):
     #: matches of a million visits most of the table's pages (0.5-1.3 s); a thousand are enough to
     #: tell the office to narrow the search, and the page itself is found by walking the deadline
     search_count_limit: ClassVar[int | None] = 1000
+
+    def prepare_text_search(self, connection: Connection) -> None:
+        """`SET LOCAL work_mem = '32MB'` for this transaction: a common word's matches, combined with a
+        second index (the ministry's), overflow the default 4 MB bitmap, which then turns lossy and
+        every row of every page it names is tested again (twice as slow at a million items)."""
+        connection.exec_driver_sql("SET LOCAL work_mem = '32MB'")
 
     def text_search(self, table: Table, words: Sequence[str]) -> ColumnElement[bool]:
         """`to_tsvector('simple', search_text) @@ to_tsquery('simple', 'w1:* & w2:*')`, written as

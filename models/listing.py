@@ -324,6 +324,8 @@ def list_items(connection: Connection, filters: RegistryFilter, *, today: date) 
     backend, words = backend_of(connection), query_words(filters.search)
     only_search = bool(words) and len(where) == 1
     counting = backend.text_search_count(words) if only_search else None
+    if words:
+        backend.prepare_text_search(connection)
     limit = backend.search_count_limit if words else None
     if counting is None and limit is not None:
         counting = select(func.count()).select_from(select(r.c.id).where(*where).limit(limit + 1).subquery())
