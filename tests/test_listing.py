@@ -186,6 +186,8 @@ def test_show_prints_the_record_and_its_timeline_with_a_reply_and_a_letter(liste
     kinds = [e.kind for e in entries]
     assert "status" in kinds and "reminder" in kinds and kinds.count("reply") == 2
     assert kinds.index("reminder") < kinds.index("reply")  # in order of the days they took effect
+    # the import that created it comes first, although it was recorded today and the rest is dated in February
+    assert entries[0].kind == "status" and entries[0].from_status is None and entries[0].on > date(2026, 3, 1)
     letter = next(e for e in entries if e.kind == "reminder")
     assert letter.reference == "REM-20260224-INTERIOR" and letter.on == date(2026, 2, 24)
     portal = [e for e in entries if e.kind == "reply"][-1]
