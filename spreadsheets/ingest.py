@@ -65,6 +65,7 @@ from followup.spreadsheets.tabular import (
     RowError,
     parse_days,
     read_table,
+    some_of,
     write_table,
 )
 
@@ -140,10 +141,11 @@ def default_actor() -> str:
 
 
 def check_columns(frame: pd.DataFrame, path: Path, *, allowed_columns: tuple[str, ...], required: tuple[str, ...]) -> None:
-    unknown = [c for c in frame.columns if c not in allowed_columns]
+    known = set(allowed_columns)
+    unknown = [c for c in frame.columns if c not in known]
     if unknown:
         raise ImportFileError(
-            f"{path.name}: unknown column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"{path.name}: {f'{len(unknown):,} unknown columns' if len(unknown) > 1 else 'unknown column'} {some_of(unknown)}; "
             f"known columns: {', '.join(allowed_columns)}"
         )
     missing = [c for c in required if c not in frame.columns]
