@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     office_file: Path = CONFIG_DIR / "office.yaml"
     #: evidence files sent with replies, by content hash; outside any web root
     evidence_dir: Path = Path("var/evidence")
+    #: the most an imported .xlsx may unpack to, in megabytes (a zip bomb is refused before it is read)
+    xlsx_max_mb: int = Field(200, ge=1)
 
     @field_validator("database_url")
     @classmethod

@@ -118,12 +118,18 @@ def check_transition(from_status: str | None, to_status: str, *, label: str = "r
         raise IllegalTransition(f"{label}: unknown status {to_status!r} (known: {known})")
     if from_status == to_status:
         raise IllegalTransition(f"{label}: already {to_status}")
-    if not allowed(from_status, to_status):
-        nexts = sorted(s.value for s in TRANSITIONS.get(Status(from_status) if from_status else None, ()))
-        raise IllegalTransition(
-            f"{label}: cannot go from {from_status or '(new)'} to {to_status}; "
-            f"allowed: {', '.join(nexts) or 'nothing (final status)'}"
-        )
+    problem = illegal_move(from_status, to_status)
+    if problem:
+        raise IllegalTransition(f"{label}: {problem}")
+
+
+def illegal_move(from_status: str | None, to_status: str) -> str | None:
+    """Why the table refuses the move, naming the moves it allows (None when it allows it):
+    `cannot go from implemented to overdue; allowed: in_progress`."""
+    if allowed(from_status, to_status):
+        return None
+    nexts = sorted(s.value for s in TRANSITIONS.get(Status(from_status) if from_status else None, ()))
+    return f"cannot go from {from_status or '(new)'} to {to_status}; allowed: {', '.join(nexts) or 'nothing (final status)'}"
 
 
 def transition_many(

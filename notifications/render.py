@@ -41,6 +41,7 @@ from jinja2 import (
     select_autoescape,
 )
 
+from followup.models.cells import readable_csv
 from followup.models.dates import as_date_or_none
 
 __all__ = ["KINDS", "LANGUAGES", "Rendered", "format_date", "items_csv", "render", "render_report", "strings"]
@@ -221,7 +222,8 @@ def items_csv(sections: list[tuple[str, list[dict[str, Any]]]], language: str | 
          for heading, items in sections for n, item in enumerate(items, start=1)],
         columns=[labels["number"], labels["section"], labels["external_id"], labels["deadline"], labels["facility"], labels["text"]],
     )
-    return "\ufeff" + str(frame.to_csv(index=False, sep=s.get("csv_separator", ","), lineterminator="\r\n"))
+    # a spreadsheet for reading: a text starting with "=" stays text (models/cells.py)
+    return readable_csv(frame, sep=s.get("csv_separator", ","))
 
 
 # --- digest tables -------------------------------------------------------------------------

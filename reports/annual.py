@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # matplotlib is imported only to draw the charts
     from matplotlib.figure import Figure
 
 from followup.models.calendar import local_today
+from followup.models.cells import readable_csv
 from followup.models.db import get_engine, tuples
 from followup.models.domain import IndividualizedStatus, Status
 from followup.models.followup import CommissionerDecision, IndividualizedItem, IndividualizedRecommendation
@@ -46,6 +47,7 @@ from followup.models.registry import (
 )
 from followup.notifications.render import LOCAL_TZ, render_report, strings
 from followup.spreadsheets.export import tagged_ids
+from followup.spreadsheets.tabular import write_workbook
 
 #: status at the cutoff -> the report's group; the groups add up to the recommendations issued
 GROUPS: dict[str, str] = {
@@ -471,21 +473,14 @@ def write_report(report: AnnualReport, out: Path, language: str = "ru") -> Repor
     csv_files = []
     for key in TABLES:
         path = out / "tables" / f"{key}.csv"
-        shown[key].to_csv(path, index=False, encoding="utf-8-sig", sep=strings(language).get("csv_separator", ","),
-                          decimal="," if language in ("ru", "kk") else ".")
+        # tables for reading: a facility named "=HYPERLINK(…)" stays a name (models/cells.py)
+        path.write_text(readable_csv(shown[key], sep=strings(language).get("csv_separator", ","),
+                                     decimal="," if language in ("ru", "kk") else "."), encoding="utf-8", newline="")
         csv_files.append(path)
     xlsx = out / f"annual-report-{report.year}.xlsx"
     words = strings(language)["report"]
-    from openpyxl.utils import get_column_letter
-
-    with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
-        for key in TABLES:
-            sheet = words["tables"][key][:31].replace("/", " ").replace(":", " ")
-            shown[key].to_excel(writer, sheet_name=sheet, index=False)
-            columns = writer.sheets[sheet].column_dimensions
-            for i, header in enumerate(shown[key].columns):
-                width = max([len(str(header))] + [len(str(v)) for v in shown[key].iloc[:, i]])
-                columns[get_column_letter(i + 1)].width = min(max(10, width + 2), 60)
+    write_workbook(xlsx, {words["tables"][key][:31].replace("/", " ").replace(":", " "): shown[key] for key in TABLES},
+                   fit_widths=True)
     tables = {key: _html_table(shown[key], language) for key in TABLES}
     html = render_report(language, {
         "year": report.year, "as_of": report.cutoff, "headline": report.headline, "tables": tables,

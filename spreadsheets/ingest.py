@@ -53,7 +53,7 @@ from followup.models.registry import (
 from followup.models.search import fold
 from followup.models.transitions import (
     TransitionRequest,
-    allowed,
+    illegal_move,
     path_between,
     record_edits,
     transition_many,
@@ -65,6 +65,7 @@ from followup.spreadsheets.tabular import (
     RowError,
     parse_days,
     read_table,
+    some_of,
     write_table,
 )
 
@@ -140,10 +141,11 @@ def default_actor() -> str:
 
 
 def check_columns(frame: pd.DataFrame, path: Path, *, allowed_columns: tuple[str, ...], required: tuple[str, ...]) -> None:
-    unknown = [c for c in frame.columns if c not in allowed_columns]
+    known = set(allowed_columns)
+    unknown = [c for c in frame.columns if c not in known]
     if unknown:
         raise ImportFileError(
-            f"{path.name}: unknown column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"{path.name}: {f'{len(unknown):,} unknown columns' if len(unknown) > 1 else 'unknown column'} {some_of(unknown)}; "
             f"known columns: {', '.join(allowed_columns)}"
         )
     missing = [c for c in required if c not in frame.columns]
@@ -809,7 +811,7 @@ def import_responses(
     result = ImportResult(dry_run=dry_run)
     with Session(engine) as session, session.begin():
         current = _existing(session, ext[ext != ""].unique().tolist())
-        recorded = _recorded_replies(session, [int(i) for i in current["id"]])
+        recorded, last_dated = _dated_history(session, [int(i) for i in current["id"]])
         moves: list[_PaperRow] = []
         repeats: list[_PaperRow] = []
         for row in raw.index:
@@ -831,8 +833,19 @@ def import_responses(
                 result.unchanged += 1
                 repeats.append(paper)
                 continue
-            if not allowed(now_status, wanted):
-                errors.append(RowError(int(row), "status", f"cannot go from {now_status} to {wanted}"))
+            problem = illegal_move(now_status, wanted)
+            if problem:
+                errors.append(RowError(int(row), "status", problem))
+            last = last_dated.get(paper.recommendation_id)
+            too_early = False
+            if day is not None and last is not None and day < last[0]:
+                too_early = True
+                # the history is read in the order it was recorded (the annual report too): a reply
+                # dated before the item's last dated change (overdue, escalated, an earlier reply)
+                # would be counted after it, so the file is refused rather than the report wrong
+                errors.append(RowError(int(row), "responded_on", f"{day:%d.%m.%Y} is before the last recorded change of {key} "
+                                       f"({last[1]} on {last[0]:%d.%m.%Y}); a reply can only follow it"))
+            if problem or too_early:
                 continue
             moves.append(paper)
         if errors:
@@ -854,15 +867,23 @@ def import_responses(
     return result
 
 
-def _recorded_replies(session: Session, ids: list[int]) -> set[tuple[int, str, date]]:
-    """(recommendation, status, reply date) of the replies already in the history."""
+def _dated_history(session: Session, ids: list[int]) -> tuple[set[tuple[int, str, date]], dict[int, tuple[date, str]]]:
+    """The items' dated history entries (replies, overdue marks, escalations, the office's
+    decisions): every (recommendation, status, date) recorded, and per item its latest dated
+    change (date, status). Entries without a date (creation by an import, edits) are the
+    registry's bookkeeping, not events a reply could come before."""
     h = table_of(StatusChange)
     found: set[tuple[int, str, date]] = set()
+    latest: dict[int, tuple[date, str]] = {}
     for chunk in _chunks(ids):
-        found.update(
-            (r, s, as_date(d)) for r, s, d in session.connection().execute(
-                select(h.c.recommendation_id, h.c.to_status, h.c.effective_on)
-                .where(one_of(session.connection(), h.c.recommendation_id, chunk), h.c.effective_on.is_not(None))
-            ).all()
-        )
-    return found
+        rows = session.connection().execute(
+            select(h.c.recommendation_id, h.c.to_status, h.c.effective_on)
+            .where(one_of(session.connection(), h.c.recommendation_id, chunk), h.c.effective_on.is_not(None))
+            .order_by(h.c.id)
+        ).all()
+        for rec_id, status, day in rows:
+            day = as_date(day)
+            found.add((rec_id, status, day))
+            if rec_id not in latest or day >= latest[rec_id][0]:
+                latest[rec_id] = (day, status)
+    return found, latest

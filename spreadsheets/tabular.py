@@ -12,13 +12,17 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Sequence
+import zlib
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from followup.config.settings import get_settings
 from followup.models.dates import parse_date
 
 
@@ -67,13 +71,31 @@ def read_table(path: Path) -> pd.DataFrame:
         raise ImportFileError(f"{path}: no such file")
     frame = _read_csv(path) if suffix == ".csv" else _read_xlsx(path)
     frame.columns = [_header(c) for c in frame.columns]
-    dupes = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    # counted in one pass: a header of 20,000 columns is checked in milliseconds, not minutes
+    dupes = [c for c, n in Counter(frame.columns).items() if n > 1]
     if dupes:
-        raise ImportFileError(f"{path.name}: column {', '.join(map(repr, dupes))} appears twice in the header")
+        raise ImportFileError(
+            f"{path.name}: {'column' if len(dupes) == 1 else 'columns'} {some_of(dupes)} "
+            f"{'appears' if len(dupes) == 1 else 'appear'} more than once in the header"
+        )
     if len(frame.columns) == 0:
         raise ImportFileError(f"{path.name}: the file has no header row")
-    blank = (frame == "").all(axis=1)
+    # column by column in numpy: pandas' frame-wide `==` costs a millisecond a column
+    blank = np.ones(len(frame), dtype=bool)
+    for i in range(len(frame.columns)):
+        blank &= frame.iloc[:, i].to_numpy() == ""
     return frame.loc[~blank]
+
+
+#: how many names an error about columns lists before it says how many more there are
+NAMED = 5
+
+
+def some_of(names: Sequence[str]) -> str:
+    """The first few names, quoted, and how many more: an error about a header of 20,000 columns
+    fits on a line (`'a', 'b', 'c', 'd', 'e' and 19,995 more`)."""
+    shown = ", ".join(map(repr, names[:NAMED]))
+    return shown + (f" and {len(names) - NAMED:,} more" if len(names) > NAMED else "")
 
 
 def _header(value: object) -> str:
@@ -153,6 +175,8 @@ def _cell_text(value: object) -> str:
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, str):
+        return ooxml_unescape(value)
     return str(value)
 
 
@@ -160,23 +184,76 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    _check_unpacked_size(path)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError):
         raise ImportFileError(f"{path.name}: not an Excel .xlsx workbook (is it another format renamed?)") from None
     try:
         sheet = workbook.worksheets[0]
+        # the sheet's <dimension> is a claim another program wrote: read the rows that are there
+        # (a sheet claiming A1:C2 over five rows would otherwise lose three, silently)
+        if hasattr(sheet, "reset_dimensions"):
+            sheet.reset_dimensions()
         rows = sheet.iter_rows(values_only=True)
         header = next(rows, None)
         if header is None or all(v is None for v in header):
             raise ImportFileError(f"{path.name}: the first sheet is empty")
         width = max(i + 1 for i, v in enumerate(header) if v is not None)
         body = [[_cell_text(v) for v in (row + (None,) * width)[:width]] for row in rows]
+    except (zipfile.BadZipFile, EOFError, KeyError, ValueError, SyntaxError) as exc:
+        if isinstance(exc, ImportFileError):
+            raise
+        raise ImportFileError(f"{path.name}: a damaged .xlsx workbook (its first sheet cannot be read); save it again from Excel") from None
     finally:
         workbook.close()
     frame = pd.DataFrame(body, columns=[_cell_text(h) for h in header[:width]], dtype=object)
     frame.index = pd.RangeIndex(2, len(frame) + 2)
     return frame.astype(str) if len(frame) else frame
+
+
+_MB = 1024 * 1024
+
+
+def _check_unpacked_size(path: Path) -> None:
+    """Refuse a workbook that unpacks to more than `FOLLOWUP_XLSX_MAX_MB`, before any XML is parsed.
+
+    An .xlsx is a zip archive: 4 MB of deflated zeros unpack to 1 GB, which openpyxl would parse
+    until the machine gives out. The sizes the archive's directory declares are checked first
+    (they cost nothing), then every part is unpacked as a stream and counted, so a directory that
+    understates a part is caught too (zipfile stops at the declared size and the part's checksum
+    then fails: a damaged workbook).
+    """
+    limit_mb = get_settings().xlsx_max_mb
+    limit = limit_mb * _MB
+
+    def too_big(size: str) -> ImportFileError:
+        return ImportFileError(
+            f"{path.name}: unpacks to {size} the {limit_mb} MB an import reads "
+            "(FOLLOWUP_XLSX_MAX_MB); split the sheet or save it as CSV UTF-8"
+        )
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        raise ImportFileError(f"{path.name}: not an Excel .xlsx workbook (is it another format renamed?)") from None
+    with archive:
+        members = archive.infolist()
+        declared = sum(m.file_size for m in members)
+        if declared > limit:
+            raise too_big(f"{declared / _MB:,.0f} MB, more than")
+        unpacked = 0
+        try:
+            for member in members:
+                with archive.open(member) as part:
+                    while chunk := part.read(_MB):
+                        unpacked += len(chunk)
+                        if unpacked > limit:
+                            raise too_big("more than")
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError):
+            raise ImportFileError(
+                f"{path.name}: a damaged .xlsx workbook (a part does not unpack as the archive says); save it again from Excel"
+            ) from None
 
 
 # --- dates -----------------------------------------------------------------------------------
@@ -206,14 +283,19 @@ def parse_days(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def write_table(frame: pd.DataFrame, path: Path, *, date_columns: Sequence[str] = ()) -> None:
-    """Write a frame as CSV (UTF-8 with BOM so that Excel shows Cyrillic, comma) or XLSX."""
+    """Write a frame as CSV (UTF-8 with BOM so that Excel shows Cyrillic, comma) or XLSX.
+
+    The data the registry imports back (its export, a quarantine file, the portal's sheet):
+    a CSV holds every text exactly as it is, so it is data to import, not a sheet to open with
+    formulas (a sheet for reading is written by `models.cells.readable_csv`); an XLSX types every
+    text as text (`write_workbook`)."""
     path = Path(path)
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
         frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     elif suffix == ".xlsx":
-        _write_xlsx(frame, path, date_columns)
+        write_workbook(path, {"recommendations": frame}, date_columns=date_columns)
     else:
         raise ImportFileError(f"{path.name}: unsupported file type {suffix or '(none)'!r}; use .csv or .xlsx")
 
@@ -221,21 +303,73 @@ def write_table(frame: pd.DataFrame, path: Path, *, date_columns: Sequence[str] 
 def xlsx_bytes(frame: pd.DataFrame, *, date_columns: Sequence[str] = ()) -> bytes:
     """The frame as an XLSX workbook in memory (a download), written as `write_table` writes a file."""
     buffer = io.BytesIO()
-    _write_xlsx(frame, buffer, date_columns)
+    write_workbook(buffer, {"recommendations": frame}, date_columns=date_columns)
     return buffer.getvalue()
 
 
-def _write_xlsx(frame: pd.DataFrame, target: Path | io.BytesIO, date_columns: Sequence[str]) -> None:
+def write_workbook(target: Path | io.BytesIO, sheets: Mapping[str, pd.DataFrame], *, date_columns: Sequence[str] = (),
+                   fit_widths: bool = False) -> None:
+    """Every XLSX the project writes, one sheet per frame: each text cell is typed as text, never
+    run as a formula, and holds its text exactly.
+
+    openpyxl makes a text starting with "=" a formula (`=HYPERLINK(…)` would run when the sheet
+    is opened, and reads back empty) and "#N/A" an error cell: every cell a frame holds is a
+    value, so those are typed back as text. A carriage return, which XML reads back as a line
+    feed, and the control characters XML cannot hold are written as Excel writes them
+    (`_x000D_`), and `read_table` reads them back (`ooxml_unescape`): a text with a Windows
+    line break comes back from an export unchanged. `date_columns` are shown DD.MM.YYYY;
+    `fit_widths` sizes each column to its longest cell (up to 60 characters), for sheets
+    meant for reading.
+    """
+    from openpyxl.utils import get_column_letter
+
     with pd.ExcelWriter(target, engine="openpyxl") as writer:
-        frame.to_excel(writer, index=False, sheet_name="recommendations")
-        sheet = writer.sheets["recommendations"]
-        # openpyxl turns a text starting with "=" into a formula (read back as empty) and
-        # "#N/A" into an error cell: every cell the frame holds is a value, so keep it text
-        for row in sheet.iter_rows(min_row=2):
-            for cell in row:
-                if cell.data_type in ("f", "e"):
-                    cell.data_type = "s"
-        for i, column in enumerate(frame.columns, start=1):
-            if column in date_columns:
-                for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
-                    cell.number_format = "DD.MM.YYYY"
+        for name, frame in sheets.items():
+            cells = _escaped(frame)
+            cells.to_excel(writer, index=False, sheet_name=name)
+            sheet = writer.sheets[name]
+            for row in sheet.iter_rows():
+                for cell in row:
+                    if cell.data_type in ("f", "e"):
+                        cell.data_type = "s"
+            for i, column in enumerate(frame.columns, start=1):
+                if column in date_columns:
+                    for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
+                        cell.number_format = "DD.MM.YYYY"
+            if fit_widths:
+                for i, header in enumerate(frame.columns):
+                    width = max([len(str(header))] + [len(str(v)) for v in frame.iloc[:, i]])
+                    sheet.column_dimensions[get_column_letter(i + 1)].width = min(max(10, width + 2), 60)
+
+
+#: what an XML cell cannot hold as it is (carriage return, which XML turns into a line feed,
+#: and the control characters XML 1.0 forbids), and an "_" that starts what would read as an
+#: escape, so that a text that itself says "_x000D_" stays that text
+_OOXML_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x0d\x0e-\x1f]|_(?=x[0-9A-Fa-f]{4}_)")
+_OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def ooxml_escape(text: str) -> str:
+    """A text as an XLSX cell holds it: `\\r` as `_x000D_`, `_x000D_` as `_x005F_x000D_` (Excel's own escape)."""
+    return _OOXML_UNSAFE.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+
+
+def ooxml_unescape(text: str) -> str:
+    """The text an XLSX cell means: `_x000D_` is a carriage return, as Excel reads it."""
+    return _OOXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "_x" in text else text
+
+
+def _escaped(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text escaped for XLSX (only the few cells that need it are rewritten)."""
+    out = frame.copy()
+    out.columns = [ooxml_escape(c) if isinstance(c, str) else c for c in frame.columns]
+    for i, kind in enumerate(out.dtypes):
+        if pd.api.types.is_numeric_dtype(kind):
+            continue
+        column = out.iloc[:, i]
+        unsafe = column.map(lambda v: isinstance(v, str) and _OOXML_UNSAFE.search(v) is not None).astype(bool)
+        if unsafe.any():
+            column = column.copy()
+            column[unsafe] = column[unsafe].map(ooxml_escape)
+            out.isetitem(i, column)
+    return out

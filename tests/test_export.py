@@ -42,6 +42,10 @@ TEXTS = {
     "T-13": '"в кавычках целиком"',
     "T-14": "точка; с запятой, и запятая",
     "T-15": "1e5",
+    "T-16": "Windows line break\r\ninside a cell",
+    "T-17": "old Mac line break\rinside a cell",
+    "T-18": "Excel's own escape _x000D_ written as text",
+    "T-19": "=HYPERLINK(\"http://evil.example/\";\"click\")",
 }
 
 
@@ -120,8 +124,6 @@ def test_an_export_imports_back_unchanged(db_url, tmp_path, suffix):
 def test_text_survives_export_and_import_into_another_registry_byte_for_byte(db_url, tmp_path, suffix):
     """The office moves its registry: every text arrives exactly as written, and exports the same."""
     texts = dict(TEXTS)
-    if suffix == ".csv":
-        texts["T-16"] = "Windows line break\r\ninside a cell"
     import_json(_sheet(tmp_path / "npm.csv", texts))
     assert _texts(db_url) == texts
 
@@ -142,13 +144,16 @@ def test_text_survives_export_and_import_into_another_registry_byte_for_byte(db_
     assert import_json(first_export)["unchanged"] == len(texts)
 
 
-@pytest.mark.xfail(strict=True, reason="an .xlsx cell cannot carry a bare CR: XML reads CRLF back as LF (openpyxl writes it unescaped)")
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
 @pytest.mark.usefixtures("db_url")
-def test_a_windows_line_break_survives_xlsx(tmp_path):
-    """Known limitation: a CRLF inside a text comes back from .xlsx as LF, so the row re-imports as updated."""
-    import_json(_sheet(tmp_path / "npm.csv", {"T-1": "Windows line break\r\ninside a cell"}))
-    export_recommendations(tmp_path / "registry.xlsx")
-    assert import_json(tmp_path / "registry.xlsx")["unchanged"] == 1
+def test_a_carriage_return_in_a_text_or_an_id_survives_an_export(tmp_path, suffix):
+    """A Windows line break, or a lone CR, in a text or an id comes back from an .xlsx exactly
+    as from a CSV: XML would read it back as a line feed, so it is written as Excel writes it
+    (_x000D_); the re-import changes nothing and creates no second recommendation."""
+    texts = {"T-1": "Windows line break\r\ninside a cell", "T-2": "lone\rCR", "x\ry": "an id with a CR", "x\r\ny": "and CRLF"}
+    import_json(_sheet(tmp_path / "npm.csv", texts))
+    export_recommendations(tmp_path / f"registry{suffix}")
+    assert import_json(tmp_path / f"registry{suffix}") == {"created": 0, "updated": 0, "unchanged": 4, "rejected": 0}
 
 
 @pytest.mark.usefixtures("db_url")

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
 from followup.config.loader import load_ministries
+from followup.config.settings import get_settings
 from followup.interfaces.cli import app
 from followup.models.db import get_engine
 from followup.models.registry import Facility, Recommendation, StatusChange, Visit
@@ -469,3 +471,143 @@ def test_an_empty_deadline_cell_never_removes_a_deadline(db_url, tmp_path):
     counts = import_json(write_csv(tmp_path / "b.csv", "external_id,text,issued_on,due_on", "NPM-1,Текст,15.02.2024,"))
     assert counts == {"created": 0, "updated": 0, "unchanged": 1, "rejected": 0}
     assert str(recommendation(db_url, "NPM-1").due_on) == "2024-05-15"
+
+
+# --- hostile files ------------------------------------------------------------------------------
+
+
+def _one_sentence(result, name: str) -> str:
+    """A refused file: not 'bad rows' (1) nor success, one line naming the file, no traceback."""
+    assert result.exit_code not in (0, 1), result.output
+    message = result.output.strip()
+    assert message.startswith(f"{name}: ") and "\n" not in message, message
+    assert "Traceback" not in message
+    return message
+
+
+@pytest.mark.parametrize(("suffix", "width"), [(".csv", 20_000), (".xlsx", 16_000)])  # Excel stops at 16,384
+def test_a_header_of_20000_unknown_columns_is_refused_at_once_in_one_short_sentence(tmp_path, suffix, width):
+    """A sheet exported from another system with 20,000 columns: checked in seconds, not a minute,
+    and the error names the first few columns and how many there are, not 189 KB of names."""
+    header = ["external_id", "text", "issued_on", *(f"extra{i}" for i in range(width))]
+    path = tmp_path / f"wide{suffix}"
+    if suffix == ".csv":
+        path.write_text(",".join(header) + "\nNPM-1,Текст,15.02.2024\n", encoding="utf-8")
+    else:
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet()
+        sheet.append(header)
+        sheet.append(["NPM-1", "Текст", "15.02.2024"])
+        workbook.save(path)
+    started = time.monotonic()
+    result = run_cli("import", "recommendations", path)
+    assert time.monotonic() - started < 20
+    message = _one_sentence(result, path.name)
+    assert f"{width:,} unknown columns 'extra0', 'extra1', 'extra2', 'extra3', 'extra4' and {width - 5:,} more" in message
+    assert len(message) < 600
+
+
+def test_a_header_with_8000_repeated_columns_names_a_few_of_them(tmp_path):
+    """The duplicate check counts once over the header (it compared every column with every other)."""
+    names = [f"col{i}" for i in range(8_000)]
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet()
+    sheet.append(["external_id", "text", "issued_on", *names, *(n.upper() + " " for n in names)])
+    workbook.save(tmp_path / "twice.xlsx")
+    started = time.monotonic()
+    message = _one_sentence(run_cli("import", "recommendations", tmp_path / "twice.xlsx"), "twice.xlsx")
+    assert time.monotonic() - started < 20
+    assert "columns 'col0', 'col1', 'col2', 'col3', 'col4' and 7,995 more appear more than once in the header" in message
+    assert len(message) < 200
+
+
+def _workbook_parts(rows: list[list[object]]) -> dict[str, bytes]:
+    """A real workbook's parts (openpyxl), to tamper with."""
+    workbook = Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    with zipfile.ZipFile(buffer) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _zip(path: Path, parts: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    return path
+
+
+GOOD_ROWS: list[list[object]] = [["external_id", "text", "issued_on"], ["NPM-1", "Обеспечить водой", "15.02.2024"]]
+
+
+def test_an_xlsx_that_unpacks_to_a_gigabyte_is_refused_before_it_is_read(db_url, tmp_path):
+    """A 4 MB workbook whose first sheet unpacks to a gigabyte of rows: refused from its zip
+    directory in seconds (it once ran to the time limit at 2.6 GB of memory), nothing written."""
+    parts = _workbook_parts(GOOD_ROWS)
+    # without a <dimension> (it is optional): a reader reads rows until the sheet ends
+    sheet = parts.pop("xl/worksheets/sheet1.xml").replace(b'<dimension ref="A1:C2" />', b"")
+    head, tail = sheet.split(b"</sheetData>")
+    path = _zip(tmp_path / "bomb.xlsx", parts)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        # the first sheet itself: its two rows, then 1 GB of rows of zeros
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as member:
+            member.write(head)
+            rows = b"<row><c><v>0</v></c></row>" * (1 << 20)  # 26 MB
+            for _ in range(40):
+                member.write(rows)
+            member.write(b"</sheetData>" + tail)
+    assert path.stat().st_size < 8 << 20
+    started = time.monotonic()
+    message = _one_sentence(run_cli("import", "recommendations", path), "bomb.xlsx")
+    assert time.monotonic() - started < 10
+    assert "unpacks to 1,040 MB, more than the 200 MB an import reads (FOLLOWUP_XLSX_MAX_MB)" in message, message
+    assert row_counts(db_url)["recommendation"] == 0
+
+
+def _understate(archive: bytes, name: str, size: int) -> bytes:
+    """The archive with the central directory claiming `size` bytes for the member `name`."""
+    data = bytearray(archive)
+    at = 0
+    while (at := data.find(b"PK\x01\x02", at)) >= 0:
+        name_length = int.from_bytes(data[at + 28 : at + 30], "little")
+        if data[at + 46 : at + 46 + name_length] == name.encode():
+            data[at + 24 : at + 28] = size.to_bytes(4, "little")
+            return bytes(data)
+        at += 4
+    raise AssertionError(f"{name} not in the archive")
+
+
+@pytest.mark.parametrize("limit_mb", ["200", "1"])
+def test_an_xlsx_whose_zip_directory_understates_a_part_is_refused(db_url, tmp_path, monkeypatch, limit_mb):
+    """The directory says a few bytes, the part unpacks to 3 MB: what is really unpacked is
+    counted, and a part that does not match its directory is a damaged workbook."""
+    monkeypatch.setenv("FOLLOWUP_XLSX_MAX_MB", limit_mb)
+    get_settings.cache_clear()
+    parts = _workbook_parts(GOOD_ROWS)
+    parts["xl/media/zeros.bin"] = bytes(3 << 20)
+    path = tmp_path / "liar.xlsx"
+    path.write_bytes(_understate(_zip(tmp_path / "honest.xlsx", parts).read_bytes(), "xl/media/zeros.bin", 1000))
+    message = _one_sentence(run_cli("import", "recommendations", path), "liar.xlsx")
+    assert "a damaged .xlsx workbook" in message
+    assert row_counts(db_url)["recommendation"] == 0
+    # the honest archive is 3 MB unpacked: over a 1 MB limit, within the default
+    honest = run_cli("import", "recommendations", tmp_path / "honest.xlsx")
+    if limit_mb == "1":
+        assert "more than the 1 MB an import reads" in _one_sentence(honest, "honest.xlsx")
+    else:
+        assert honest.exit_code == 0, honest.output
+
+
+def test_a_sheet_whose_dimension_understates_its_rows_is_read_whole(db_url, tmp_path):
+    """Another program wrote <dimension ref="A1:C2"/> over five rows: every row is imported,
+    not one of five."""
+    rows: list[list[object]] = [GOOD_ROWS[0], *([f"NPM-{i}", f"Текст {i}", "15.02.2024"] for i in range(1, 6))]
+    parts = _workbook_parts(rows)
+    sheet = parts["xl/worksheets/sheet1.xml"].decode("utf-8")
+    assert '<dimension ref="A1:C6" />' in sheet
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace('<dimension ref="A1:C6" />', '<dimension ref="A1:C2" />').encode("utf-8")
+    path = _zip(tmp_path / "short.xlsx", parts)
+    assert import_json(path) == {"created": 5, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert row_counts(db_url)["recommendation"] == 5

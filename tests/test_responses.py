@@ -89,8 +89,8 @@ def test_every_bad_reply_is_listed_and_nothing_is_written(registry_url_with_stat
     lines = [line for line in result.output.splitlines() if line.startswith("row ")]
     expected = [
         ("row 3: external_id:", "NPM-404"),
-        ("row 4: status:", "cannot go from implemented to overdue"),
-        ("row 5: status:", "cannot go from withdrawn to in_progress"),
+        ("row 4: status:", "cannot go from implemented to overdue; allowed: in_progress"),  # as the README says
+        ("row 5: status:", "cannot go from withdrawn to in_progress; allowed: nothing (final status)"),
         ("row 6: responded_on:", "30.02.2024"),
         ("row 7: responded_on:", "in the future"),
         ("row 8: responded_on:", "before the recommendation was issued"),
@@ -158,3 +158,40 @@ def test_an_old_reply_file_does_not_move_an_item_back(engine, tmp_path):
     assert (again.updated, again.unchanged) == (0, 1)
     with Session(engine) as session:
         assert session.query(Recommendation).one().status == "escalated"
+
+
+def test_a_reply_dated_before_the_item_s_last_recorded_change_is_refused(registry_url_with_statuses, tmp_path):
+    """The ministry wrote on 1 March that work started; a file typed later says it had implemented
+    the item on 25 February. The history (and the annual report, which reads it in the order it
+    was recorded) cannot take a reply before what it follows: the row is refused, naming why."""
+    assert import_replies(write_csv(tmp_path / "march.csv", REPLIES, "NPM-1,in_progress,01.03.2024,работы начаты,")).exit_code == 0
+    before = row_counts(registry_url_with_statuses)
+    late = write_csv(tmp_path / "late.csv", REPLIES, "NPM-4,in_progress,20.02.2024,,", "NPM-1,implemented,25.02.2024,исполнено,")
+    result = import_replies(late)
+    assert result.exit_code == 1
+    assert "late.csv: 1 bad row, nothing was written" in result.output
+    assert [line for line in result.output.splitlines() if line.startswith("row ")] == [
+        "row 3: responded_on: 25.02.2024 is before the last recorded change of NPM-1 (in_progress on 01.03.2024); a reply can only follow it",
+    ]
+    assert row_counts(registry_url_with_statuses) == before
+    # dated on the day of the last change or later, it is recorded
+    same_day = write_csv(tmp_path / "same-day.csv", REPLIES, "NPM-1,implemented,01.03.2024,исполнено,")
+    assert json.loads(import_replies(same_day, "--json").stdout)["updated"] == 1
+
+
+@pytest.mark.usefixtures("db_url")
+def test_a_reply_dated_before_the_overdue_mark_is_refused(engine, tmp_path):
+    """The daily pass marked the item overdue on 16 May; a reply dated 10 May, typed afterwards,
+    would count as implemented after being overdue: refused, the overdue mark named."""
+    from followup.spreadsheets.ingest import ImportRejected, import_recommendations, import_responses
+    from followup.steps.deadlines import check_deadlines
+
+    import_recommendations(write_csv(tmp_path / "r.csv", "external_id,text,issued_on,due_on,ministry",
+                                     "NPM-1,Текст,15.02.2024,15.05.2024,МВД"), engine=engine)
+    check_deadlines(date(2024, 5, 16), engine=engine)
+    reply = write_csv(tmp_path / "reply.csv", "external_id,status,responded_on", "NPM-1,implemented,10.05.2024")
+    with pytest.raises(ImportRejected) as refused:
+        import_responses(reply, engine=engine)
+    assert [str(e) for e in refused.value.errors] == [
+        "row 2: responded_on: 10.05.2024 is before the last recorded change of NPM-1 (overdue on 16.05.2024); a reply can only follow it",
+    ]
