@@ -39,7 +39,7 @@ from followup.models.international import (
     split_tags,
     to_project_frame,
 )
-from followup.models.policy import REPLY_STATUSES
+from followup.models.policy import DECIDED_STATUSES, LATE_STATUSES, REPLY_STATUSES
 from followup.models.procedure import follow_up_due
 from followup.models.registry import (
     Facility,
@@ -841,8 +841,8 @@ def import_responses(
             if day is not None and last is not None and day < last[0]:
                 too_early = True
                 # the history is read in the order it was recorded (the annual report too): a reply
-                # dated before the item's last dated change (overdue, escalated, an earlier reply)
-                # would be counted after it, so the file is refused rather than the report wrong
+                # dated before the item's last dated answer (an earlier reply, a decision) would
+                # count after it and undo the newer answer, so the file is refused
                 errors.append(RowError(int(row), "responded_on", f"{day:%d.%m.%Y} is before the last recorded change of {key} "
                                        f"({last[1]} on {last[0]:%d.%m.%Y}); a reply can only follow it"))
             if problem or too_early:
@@ -867,11 +867,17 @@ def import_responses(
     return result
 
 
+#: the statuses the daily pass and escalation set as the deadlines pass (never an answer)
+_CLOCK_MARKS = frozenset(str(s) for s in LATE_STATUSES - DECIDED_STATUSES)
+
+
 def _dated_history(session: Session, ids: list[int]) -> tuple[set[tuple[int, str, date]], dict[int, tuple[date, str]]]:
-    """The items' dated history entries (replies, overdue marks, escalations, the office's
-    decisions): every (recommendation, status, date) recorded, and per item its latest dated
-    change (date, status). Entries without a date (creation by an import, edits) are the
-    registry's bookkeeping, not events a reply could come before."""
+    """The items' dated history entries: every (recommendation, status, date) recorded, and per
+    item its latest dated answer (date, status): a reply or the office's decision. The clock's
+    marks (overdue, escalated, level 2) do not count: a letter dated before the deadline that
+    arrives after the overdue mark is an answer in time, and the report, which lets the last
+    recorded entry win from the day it is dated, counts it so. Entries without a date (creation
+    by an import, edits) are the registry's bookkeeping."""
     h = table_of(StatusChange)
     found: set[tuple[int, str, date]] = set()
     latest: dict[int, tuple[date, str]] = {}
@@ -884,6 +890,8 @@ def _dated_history(session: Session, ids: list[int]) -> tuple[set[tuple[int, str
         for rec_id, status, day in rows:
             day = as_date(day)
             found.add((rec_id, status, day))
+            if status in _CLOCK_MARKS:
+                continue
             if rec_id not in latest or day >= latest[rec_id][0]:
                 latest[rec_id] = (day, status)
     return found, latest
