@@ -11,7 +11,9 @@ headings and the translation of DataFrame column names (`columns:`).
 Jinja2 runs with StrictUndefined (a missing context key raises `jinja2.UndefinedError`),
 autoescape on for .html and off for .txt and for subjects. Besides the caller's context, every
 template sees `lang`, `strings` (that language's strings.yaml), `subject` (the rendered subject
-line), the filter `d` (DD.MM.YYYY) and the function `period(since, until)`. The digest also
+line), the filters `d` (DD.MM.YYYY, for tables and lists) and `dd` (the date in running text and
+headings, with the language's year mark: "23.11.2026 г.", "23.11.2026 ж.") and the function
+`period(since, until)`. The digest also
 gets `counts` ({section key: row count}) and its `sections` are prepared for display (see
 `_digest_section`).
 
@@ -38,6 +40,7 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     UndefinedError,
+    pass_context,
     select_autoescape,
 )
 
@@ -110,6 +113,15 @@ def _day(value: date) -> str:
     return f"{value.day:02d}.{value.month:02d}.{value.year:04d}"
 
 
+@pass_context
+def dated(context: Any, value: Any) -> str:
+    """`dd`: the date as a letter's text writes it, DD.MM.YYYY and the year mark of the language
+    (strings.yaml `year_mark`: "г." in Russian, "ж." in Kazakh, none in English)."""
+    text = format_date(value)
+    mark = str(context.get("strings", {}).get("year_mark") or "")
+    return f"{text} {mark}" if mark and text != EMPTY else text
+
+
 def period(since: Any, until: Any) -> str:
     """16.11–23.11.2026, or 28.12.2026–04.01.2027 across a new year."""
     start, end = as_date_or_none(since, tz=LOCAL_TZ), as_date_or_none(until, tz=LOCAL_TZ)
@@ -131,6 +143,7 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["d"] = format_date
+    env.filters["dd"] = dated
     env.globals["period"] = period
     return env
 

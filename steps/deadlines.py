@@ -14,6 +14,7 @@ recommendation per ministry and day, one notification per dedupe key) back that 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -172,6 +173,36 @@ def _item(details: dict[int, tuple[Any, ...]], rec_id: Any, due: Any = None) -> 
             "due_on": as_date(deadline) if deadline is not None and not pd.isna(deadline) else None}
 
 
+def by_deadline(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A letter's items in the order a clerk works through them: by deadline, then by number
+    (numbers compared as people read them: NPM-2026-0009 before NPM-2026-0010, item 2 before 10)."""
+    return sorted(items, key=lambda item: (item["due_on"] is None, item["due_on"] or date.min, natural_key(item["external_id"])))
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """`REC-2` before `REC-10`: digits compared as numbers, the rest case-insensitively."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part.casefold()) for part in _DIGITS.split(str(text)) if part)
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _escalating_today(frame: pd.DataFrame, late: pd.DataFrame, policy: Policy, as_of: date) -> set[Any]:
+    """The ids of the items that today's escalation will put into an individualized recommendation:
+    what `decide` says of the overdue items, the newly late ones counted as overdue since the day
+    after their deadline (as the overdue mark just written says). The same rule, the same data."""
+    overdue = frame[frame["status"] == Status.OVERDUE]
+    if len(late):
+        newly = frame[frame["id"].isin(late["id"])].copy()
+        since = dict(zip(late["id"], late["overdue_since"], strict=True))
+        newly["status"] = Status.OVERDUE.value
+        newly["overdue_since"] = [since[i] for i in newly["id"]]
+        overdue = pd.concat([overdue, newly], ignore_index=True)
+    if overdue.empty:
+        return set()
+    return set(decide(overdue, policy, as_of).escalate["id"])
+
+
 def _addressee(session: Session, code: str) -> tuple[str, str]:
     """The ministry's language and its name in that language (config/ministries.yaml)."""
     ministry = session.get(Ministry, code)
@@ -269,15 +300,21 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
         ]
 
     reminders = decisions.reminders
-    if code is None or (reminders.empty and late.empty):
-        return  # a letter needs an addressee and something to say
+    if code is None:
+        return  # a letter needs an addressee
+    # items that escalate in today's pass go into the individualized recommendation, a formal
+    # letter of its own: the reminder does not repeat them
+    escalating = _escalating_today(frame, late, policy, as_of)
+    late = late[~late["id"].isin(escalating)]
+    if reminders.empty and late.empty:
+        return  # nothing to say
     # the ministry's letter: due soon, newly late, and what was overdue already
-    overdue_now = frame[frame["status"] == Status.OVERDUE]
+    overdue_now = frame[(frame["status"] == Status.OVERDUE) & ~frame["id"].isin(escalating)]
     details = _items(session, list({*map(int, reminders["id"]), *map(int, late["id"]), *map(int, overdue_now["id"])}))
     due_of = dict(zip(late["id"], late["due_on"], strict=True)) | dict(zip(reminders["id"], reminders["due_on"], strict=True))
     language, name = _addressee(session, code)
-    due_soon = [_item(details, i, due_of[i]) for i in reminders["id"]]
-    overdue = [_item(details, i, due_of.get(i)) for i in [*late["id"], *overdue_now["id"]]]
+    due_soon = by_deadline([_item(details, i, due_of[i]) for i in reminders["id"]])
+    overdue = by_deadline([_item(details, i, due_of.get(i)) for i in [*late["id"], *overdue_now["id"]]])
     dedupe_key = f"reminder:{code}:{as_of.isoformat()}"
     reference = reminder_reference(code, as_of)
     answering = _how_to_answer(session, code, language, as_of, policy, key=key, generation=generation)
@@ -427,7 +464,7 @@ def issue_individualized(session: Session, *, letter_id: int, outgoing_number: s
     answering = _how_to_answer(session, code, language, outgoing_date, policy, key=key)
     rendered = _letter("individualized", language, {
         "as_of": letter.issued_on, "reference": outgoing_number, "issued_on": outgoing_date, "ministry": name,
-        "legal_basis": policy.legal_basis.strip(), "response_due_on": response_due,
+        "legal_basis": policy.legal_basis.of(language).strip(), "response_due_on": response_due,
         "items": [_item(details, i, due_of.get(i)) for i in ids], **answering,
         "signer": {"name": signer[0], "position": signer[1]} if signer else None,
     })
@@ -521,7 +558,8 @@ def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
                     "answered": [{**_item(details, i), "status": state, "awaiting_review": review, "answered_on": on}
                                  for i, state, review, on in replied],
                 }),
-                "payload": {"reference": letter.reference, "ministry": letter.ministry_code, "items": [e for _, e in items]},
+                "payload": {"as_of": as_of.isoformat(), "reference": letter.reference, "ministry": letter.ministry_code,
+                            "items": [e for _, e in items]},
                 "dedupe_key": f"level2:{letter.reference}",
             }])
             result.notifications += list(queued)
