@@ -765,7 +765,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         for source, rule in (policy.get("sources") or {}).items() if rule.get("deadline")
     ) + f" ELSE {_duration_sql(sql, 'r.issued_on', policy['defaults']['deadline'])} END"
     name = "CASE m.language WHEN 'kk' THEN m.name_kk WHEN 'en' THEN m.name_en ELSE m.name_ru END"  # the addressee's language
-    history = HISTORY
+    history = HISTORY.replace("changes) ", "changes, recorded_on) ")  # the run's day on each entry it writes
     notify = ("INSERT INTO notification (recipient, kind, language, subject, body_text, body_html, payload, dedupe_key, status, "
               "attempts, last_error, created_at, sent_at) ")
 
@@ -861,7 +861,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
          params)
     run("derived: history", history +
         f"SELECT id, status, status, {NOW}, {ACTOR_}, {sql.p('reason_derived')}, NULL, NULL, "
-        f"{sql.jobj}('due_on', {sql.jarr}(NULL, {sql.iso('due')})) FROM bench_derived ORDER BY id",
+        f"{sql.jobj}('due_on', {sql.jarr}(NULL, {sql.iso('due')})), NULL FROM bench_derived ORDER BY id",
         {**params, "reason_derived": "deadline derived from config/policy.yaml (none was given)"})
     run("derived: update", "UPDATE recommendation SET due_on = d.due FROM bench_derived AS d WHERE d.id = recommendation.id")
     # the running items with their effective deadline and the smallest reminder offset sent for it
@@ -886,7 +886,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
     run("overdue: history", history +
         f"SELECT id, status, 'overdue', {NOW}, {ACTOR_}, "
         f"'deadline ' || {sql.ddmm('eff_due')} || ' passed without a final answer', "
-        f"NULL, {sql.days('eff_due', '1')}, NULL FROM bench_late ORDER BY id", params)
+        f"NULL, {sql.days('eff_due', '1')}, NULL, {AS_OF_} FROM bench_late ORDER BY id", params)
     # the items today's escalation takes (overdue now, newly late included): the individualized
     # recommendation lists them, the reminder does not repeat them
     temp("bench_esc_all",
@@ -974,7 +974,8 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         "FROM bench_esc AS e WHERE e.id = recommendation.id AND recommendation.status = 'overdue'", params)
     run("escalate: history", history +
         f"SELECT e.id, 'overdue', 'escalated', {NOW}, {ACTOR_}, "
-        f"'included in individualized recommendation ' || {reference.replace('COLUMN', 'e.ministry_code')}, NULL, {AS_OF_}, NULL "
+        f"'included in individualized recommendation ' || {reference.replace('COLUMN', 'e.ministry_code')}, NULL, {AS_OF_}, NULL, "
+        f"{AS_OF_} "
         "FROM bench_esc e ORDER BY e.id", params)
     temp("bench_esc_items", numbered("SELECT ministry_code, id, external_id, eff_due AS due, 'Срок исполнения (истёк)' AS label "
                                      "FROM bench_esc", "y.ministry_code", "y.id"), params, index=None)
@@ -1018,7 +1019,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         f"SELECT id, 'escalated', 'awaiting_decision', {NOW}, {ACTOR_}, "
         f"'no reply to individualized recommendation ' || reference || ' by ' || {sql.ddmm('response_due_on')} "
         f"|| {sql.p('l2_tail')}, "
-        f"NULL, {AS_OF_}, NULL FROM bench_l2 ORDER BY id",
+        f"NULL, {AS_OF_}, NULL, {AS_OF_} FROM bench_l2 ORDER BY id",
         {**params, "l2_tail": ": for the Ombudsman's decision (report to Parliament, referral to the prosecutor)"})
     temp("bench_l2_items", numbered("SELECT ir_id, reference, ministry_code, issued_on, response_due_on, id, external_id, "
                                     "due_on AS due, 'Срок исполнения (истёк)' AS label FROM bench_l2", "y.ir_id", "y.id"),
@@ -1120,9 +1121,9 @@ def child_inspect(url: str, dialect: str, history_max_id: int, workdir: str) -> 
                "CASE WHEN updated_at > :cutoff THEN 1 ELSE 0 END FROM recommendation ORDER BY id", {"cutoff": cutoff})
         digest("status_change (new)",
                "SELECT recommendation_id, from_status, to_status, actor, reason, evidence, effective_on, "
-               "CASE WHEN changes IS NULL THEN 1 ELSE 0 END, changes FROM status_change WHERE id > :h "
+               "CASE WHEN changes IS NULL THEN 1 ELSE 0 END, changes, recorded_on FROM status_change WHERE id > :h "
                "ORDER BY recommendation_id, from_status, to_status", {"h": history_max_id},
-               row=lambda r: (*r[:8], None if r[8] is None else jsonish(r[8])))
+               row=lambda r: (*r[:8], None if r[8] is None else jsonish(r[8]), r[9]))
         # the letter of each reminder by its key, looked up here: on SQLite a join would read past the
         # letter's body (hundreds of MB at 1M rows, stored before dedupe_key) once per reminder row
         key_of = {str(i): k for i, k in connection.execute(text("SELECT id, dedupe_key FROM notification")).all()}

@@ -14,7 +14,6 @@ recommendation per ministry and day, one notification per dedupe key) back that 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -51,7 +50,7 @@ from followup.models.registry import Facility, Ministry, Recommendation, table_o
 from followup.models.transitions import TransitionRequest, record_edits, transition_many
 from followup.models.types import utcnow
 from followup.notifications.outbox import queue
-from followup.notifications.render import items_csv, render, strings
+from followup.notifications.render import by_deadline, items_csv, render, strings
 
 ACTOR = "followup:scheduler"
 #: `load_watched(ministry=NO_MINISTRY)`: the open items that have no ministry
@@ -173,20 +172,6 @@ def _item(details: dict[int, tuple[Any, ...]], rec_id: Any, due: Any = None) -> 
             "due_on": as_date(deadline) if deadline is not None and not pd.isna(deadline) else None}
 
 
-def by_deadline(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A letter's items in the order a clerk works through them: by deadline, then by number
-    (numbers compared as people read them: NPM-2026-0009 before NPM-2026-0010, item 2 before 10)."""
-    return sorted(items, key=lambda item: (item["due_on"] is None, item["due_on"] or date.min, natural_key(item["external_id"])))
-
-
-def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
-    """`REC-2` before `REC-10`: digits compared as numbers, the rest case-insensitively."""
-    return tuple((0, int(part)) if part.isdigit() else (1, part.casefold()) for part in _DIGITS.split(str(text)) if part)
-
-
-_DIGITS = re.compile(r"(\d+)")
-
-
 def _escalating_today(frame: pd.DataFrame, late: pd.DataFrame, policy: Policy, as_of: date) -> set[Any]:
     """The ids of the items that today's escalation will put into an individualized recommendation:
     what `decide` says of the overdue items, the newly late ones counted as overdue since the day
@@ -293,6 +278,7 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
             session, requests, actor=ACTOR, at=now, reason="deadline passed without a final answer",
             reasons=[f"deadline {as_date(d):%d.%m.%Y} passed without a final answer" for d in late["due_on"]],
             effective_on=[as_date(d) for d in late["overdue_since"]],
+            recorded_on=as_of,  # the run's day: a pass for a past day is counted on that day, not today
         )
         result.changes += [
             Change(e, m, status_of[i], Status.OVERDUE.value, f"deadline {as_date(d):%d.%m.%Y}")
@@ -417,6 +403,7 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
             actor=ACTOR, at=now, reason=f"included in individualized recommendation {reference}"
                                         + (" (a draft, for a head's approval)" if draft else ""),
             effective_on=[as_of] * len(ids),  # the run's day, also when a missed day is run later
+            recorded_on=as_of,
         )
         result.changes = [Change(e, code, Status.OVERDUE.value, Status.ESCALATED.value, reference) for e in items["external_id"]]
         if draft:
@@ -544,6 +531,7 @@ def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
                 reason=f"no reply to individualized recommendation {letter.reference} by {letter.response_due_on:%d.%m.%Y}: "
                        "for the Ombudsman's decision (report to Parliament, referral to the prosecutor)",
                 effective_on=[as_of] * len(items),
+                recorded_on=as_of,
             )
             result.changes += [Change(e, letter.ministry_code, Status.ESCALATED.value, Status.AWAITING_DECISION.value, letter.reference) for _, e in items]
             replied = answered.get(letter.id, [])

@@ -96,8 +96,8 @@ def _digest_sections(empty: str | None = None) -> list[dict]:
         ),
         "response_rates": pd.DataFrame(
             [
-                {"ministry": "МВД", "issued": 120, "answered": 80, "response_rate": 80 / 120},
-                {"ministry": "Минобороны", "issued": 0, "answered": 0, "response_rate": float("nan")},
+                {"ministry": "interior", "sent": 150, "due": 120, "answered": 80, "response_rate": 80 / 120},
+                {"ministry": "prosecutor", "sent": 4, "due": 0, "answered": 0, "response_rate": float("nan")},
             ]
         ),
         "failed_notifications": pd.DataFrame(
@@ -303,7 +303,9 @@ def test_digest_sections_counts_and_subject() -> None:
     assert r.subject == "Дайджест НПМ: просрочено 3, индивидуальных рекомендаций 1, требуют решения 1 (16.11–23.11.2026)"
     assert "Новые просроченные рекомендации за период" in r.text
     assert "Новые просроченные рекомендации: 3" in r.text  # summary line
-    assert "Ответы министерств: 2" in r.text
+    # the figure says what it counts: answers of the items past their deadline, not the number of bodies
+    assert "Ответы госорганов: ответ получен на 80 из 120 рекомендаций с истёкшим сроком" in r.text
+    assert "Ответы госорганов: 2" not in r.text
     # column headers translated, unknown column kept as is
     assert "Номер рекомендации" in r.text and ">Номер рекомендации</th>" in r.html
     assert "mystery_column" in r.text and ">mystery_column</th>" in r.html
