@@ -989,7 +989,8 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         f"|| 'Просим проинформировать о принятых мерах в срок до ' || {sql.p('response_ddmm')} || '.', "
         + html(f"'<p>Исх. № ' || {ref} || '</p><p><strong>Кому:</strong> ' || {name} || '</p><p>' || {sql.p('legal')} || '</p>'",
                table("g.rows_html"), f"'<p>Срок ответа: ' || {sql.p('response_ddmm')} || '</p>'") + ", "
-        f"{sql.jobj}('reference', {ref}, 'issued_on', {sql.p('as_of_iso')}, 'response_due_on', {sql.p('response_iso')}, "
+        f"{sql.jobj}('reference', {ref}, 'outgoing_number', {ref}, 'issued_on', {sql.p('as_of_iso')}, "
+        f"'response_due_on', {sql.p('response_iso')}, "
         f"'reply_link', k.link, 'items', {sql.jcol('g.ids')}, 'attachment', {ref} || '.html'), "
         f"'individualized:' || {ref}, 'queued', 0, NULL, {NOW}, NULL "
         "FROM bench_esc_letters g JOIN ministry m ON m.code = g.ministry_code JOIN bench_links k ON k.code = m.code "
