@@ -752,7 +752,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         "as_of": day_param(as_of), "as_of_iso": as_of.isoformat(), "as_of_ddmm": f"{as_of:%d.%m.%Y}",
         "as_of_compact": f"{as_of:%Y%m%d}", "now": now if sql.pg else now.replace(tzinfo=None).isoformat(" ", "microseconds"),
         "actor": ACTOR, "response_due": day_param(response_due), "response_iso": response_due.isoformat(),
-        "response_ddmm": f"{response_due:%d.%m.%Y}", "legal": policy["legal_basis"].strip(), "office_language": office_language,
+        "response_ddmm": f"{response_due:%d.%m.%Y}", "legal": policy["legal_basis"]["ru"].strip(), "office_language": office_language,
     }
     AS_OF_, NOW, ACTOR_, NL, NOTHING = sql.p("as_of", "date"), sql.p("now", "ts"), sql.p("actor"), sql.nl, "''"
     CRLF, BOM = ("chr(13) || chr(10)", "chr(65279)") if sql.pg else ("char(13, 10)", "char(65279)")
@@ -765,7 +765,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         for source, rule in (policy.get("sources") or {}).items() if rule.get("deadline")
     ) + f" ELSE {_duration_sql(sql, 'r.issued_on', policy['defaults']['deadline'])} END"
     name = "CASE m.language WHEN 'kk' THEN m.name_kk WHEN 'en' THEN m.name_en ELSE m.name_ru END"  # the addressee's language
-    history = HISTORY
+    history = HISTORY.replace("changes) ", "changes, recorded_on) ")  # the run's day on each entry it writes
     notify = ("INSERT INTO notification (recipient, kind, language, subject, body_text, body_html, payload, dedupe_key, status, "
               "attempts, last_error, created_at, sent_at) ")
 
@@ -861,7 +861,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
          params)
     run("derived: history", history +
         f"SELECT id, status, status, {NOW}, {ACTOR_}, {sql.p('reason_derived')}, NULL, NULL, "
-        f"{sql.jobj}('due_on', {sql.jarr}(NULL, {sql.iso('due')})) FROM bench_derived ORDER BY id",
+        f"{sql.jobj}('due_on', {sql.jarr}(NULL, {sql.iso('due')})), NULL FROM bench_derived ORDER BY id",
         {**params, "reason_derived": "deadline derived from config/policy.yaml (none was given)"})
     run("derived: update", "UPDATE recommendation SET due_on = d.due FROM bench_derived AS d WHERE d.id = recommendation.id")
     # the running items with their effective deadline and the smallest reminder offset sent for it
@@ -886,19 +886,36 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
     run("overdue: history", history +
         f"SELECT id, status, 'overdue', {NOW}, {ACTOR_}, "
         f"'deadline ' || {sql.ddmm('eff_due')} || ' passed without a final answer', "
-        f"NULL, {sql.days('eff_due', '1')}, NULL FROM bench_late ORDER BY id", params)
-    # the reminder letters: one per ministry with something due soon or newly late, listing
-    # those (part 1: due soon; part 2: newly late, then those that were overdue already)
+        f"NULL, {sql.days('eff_due', '1')}, NULL, {AS_OF_} FROM bench_late ORDER BY id", params)
+    # the items today's escalation takes (overdue now, newly late included): the individualized
+    # recommendation lists them, the reminder does not repeat them
+    temp("bench_esc_all",
+         f"SELECT r.id, r.external_id, r.ministry_code, {sql.days('r.due_on', hold)} AS eff_due, r.overdue_since "
+         "FROM recommendation r WHERE r.status = 'overdue' AND r.due_on IS NOT NULL AND r.ministry_code IS NOT NULL", params)
+    # working days overdue, counted from the later of overdue_since and the day after the
+    # effective deadline (before the calendar's first day: certainly more than enough)
+    first_late = sql.days("a.eff_due", "1")
+    temp("bench_esc",
+         "SELECT e.id, e.external_id, e.ministry_code, e.eff_due FROM (SELECT a.*, CASE WHEN a.overdue_since IS NULL "
+         f"OR a.overdue_since < {first_late} THEN {first_late} ELSE a.overdue_since END AS since FROM bench_esc_all a) e "
+         f"LEFT JOIN bench_cal c ON c.day = e.since WHERE (CASE WHEN e.since >= {AS_OF_} THEN 0 "
+         f"WHEN e.since < {sql.p('cal_start', 'date')} THEN {sql.p('cum_as_of', 'int')} "
+         f"ELSE {sql.p('cum_as_of', 'int')} - c.cum END) >= {escalate_after}", params)
+    temp("bench_late_kept", "SELECT * FROM bench_late WHERE id NOT IN (SELECT id FROM bench_esc)")
+    # the reminder letters: one per ministry with something due soon or newly late (and not
+    # escalating today), listing those (part 1: due soon; part 2: newly late and those that were
+    # overdue already), each part by deadline, then by number
     temp("bench_items", numbered(
         "SELECT x.*, CASE WHEN x.section = 1 THEN 1 ELSE 2 END AS part, CASE WHEN x.section = 1 THEN 'Срок исполнения' "
         "ELSE 'Срок исполнения (истёк)' END AS label, CASE WHEN x.section = 1 THEN 'Срок исполнения истекает' "
         "ELSE 'Просрочено' END AS section_label FROM ("
         "SELECT ministry_code, 1 AS section, id, external_id, eff_due AS due FROM bench_soon "
-        "UNION ALL SELECT ministry_code, 2, id, external_id, eff_due FROM bench_late "
-        "UNION ALL SELECT ministry_code, 3, id, external_id, due_on FROM bench_overdue_now) x "
-        "WHERE x.ministry_code IN (SELECT ministry_code FROM bench_soon UNION SELECT ministry_code FROM bench_late)",
-        "y.ministry_code, y.part", "y.section, y.id", csv=True), params, index="ministry_code")
-    temp("bench_sections", letters("bench_items", "ministry_code, part", "section, id", cap=listed), params,
+        "UNION ALL SELECT ministry_code, 2, id, external_id, eff_due FROM bench_late_kept "
+        "UNION ALL SELECT ministry_code, 3, id, external_id, due_on FROM bench_overdue_now "
+        "WHERE id NOT IN (SELECT id FROM bench_esc)) x "
+        "WHERE x.ministry_code IN (SELECT ministry_code FROM bench_soon UNION SELECT ministry_code FROM bench_late_kept)",
+        "y.ministry_code, y.part", "y.due, y.external_id", csv=True), params, index="ministry_code")
+    temp("bench_sections", letters("bench_items", "ministry_code, part", "due, external_id", cap=listed), params,
          index="ministry_code")
     # a section longer than `listed` shows its first items and names the attached spreadsheet of all of them
     file_name = f"'reminder-' || w.code || '-' || {sql.p('as_of_iso')} || '.csv'"
@@ -928,7 +945,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         f"|| {CRLF} || coalesce(s1.csv || {CRLF}, '') || coalesce(s2.csv || {CRLF}, '') END, "
         f"'reminder:' || w.code || ':' || {sql.p('as_of_iso')}, 'queued', 0, NULL, {NOW}, NULL "
         "FROM (SELECT ministry_code AS code FROM bench_soon WHERE ministry_code IS NOT NULL "
-        "UNION SELECT ministry_code FROM bench_late WHERE ministry_code IS NOT NULL) w JOIN ministry m ON m.code = w.code "
+        "UNION SELECT ministry_code FROM bench_late_kept WHERE ministry_code IS NOT NULL) w JOIN ministry m ON m.code = w.code "
         "JOIN bench_links k ON k.code = w.code LEFT JOIN bench_sections s1 ON s1.ministry_code = w.code AND s1.part = 1 "
         "LEFT JOIN bench_sections s2 ON s2.ministry_code = w.code AND s2.part = 2 "
         "WHERE true ORDER BY w.code ON CONFLICT (dedupe_key) DO NOTHING",
@@ -940,20 +957,8 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         "WHERE s.ministry_code IS NOT NULL ORDER BY s.id ON CONFLICT (recommendation_id, due_on, offset_days) DO NOTHING", params)
     connection.commit()
 
-    # --- step 2: escalate (one transaction for all ministries: set-based) ---
+    # --- step 2: escalate (one transaction for all ministries: set-based; its items were found in step 1) ---
     begin()
-    temp("bench_esc_all",
-         f"SELECT r.id, r.external_id, r.ministry_code, {sql.days('r.due_on', hold)} AS eff_due, r.overdue_since "
-         "FROM recommendation r WHERE r.status = 'overdue' AND r.due_on IS NOT NULL AND r.ministry_code IS NOT NULL", params)
-    # working days overdue, counted from the later of overdue_since and the day after the
-    # effective deadline (before the calendar's first day: certainly more than enough)
-    first_late = sql.days("a.eff_due", "1")
-    temp("bench_esc",
-         "SELECT e.id, e.external_id, e.ministry_code, e.eff_due FROM (SELECT a.*, CASE WHEN a.overdue_since IS NULL "
-         f"OR a.overdue_since < {first_late} THEN {first_late} ELSE a.overdue_since END AS since FROM bench_esc_all a) e "
-         f"LEFT JOIN bench_cal c ON c.day = e.since WHERE (CASE WHEN e.since >= {AS_OF_} THEN 0 "
-         f"WHEN e.since < {sql.p('cal_start', 'date')} THEN {sql.p('cum_as_of', 'int')} "
-         f"ELSE {sql.p('cum_as_of', 'int')} - c.cum END) >= {escalate_after}", params)
     reference = f"'IR-' || {sql.p('as_of_compact')} || '-' || upper(COLUMN)"  # followup.steps.deadlines.reference_for
     run("escalate: letters",
         "INSERT INTO individualized_recommendation (reference, ministry_code, issued_on, response_due_on, status, answered_on, "
@@ -969,7 +974,8 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         "FROM bench_esc AS e WHERE e.id = recommendation.id AND recommendation.status = 'overdue'", params)
     run("escalate: history", history +
         f"SELECT e.id, 'overdue', 'escalated', {NOW}, {ACTOR_}, "
-        f"'included in individualized recommendation ' || {reference.replace('COLUMN', 'e.ministry_code')}, NULL, {AS_OF_}, NULL "
+        f"'included in individualized recommendation ' || {reference.replace('COLUMN', 'e.ministry_code')}, NULL, {AS_OF_}, NULL, "
+        f"{AS_OF_} "
         "FROM bench_esc e ORDER BY e.id", params)
     temp("bench_esc_items", numbered("SELECT ministry_code, id, external_id, eff_due AS due, 'Срок исполнения (истёк)' AS label "
                                      "FROM bench_esc", "y.ministry_code", "y.id"), params, index=None)
@@ -983,7 +989,8 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         f"|| 'Просим проинформировать о принятых мерах в срок до ' || {sql.p('response_ddmm')} || '.', "
         + html(f"'<p>Исх. № ' || {ref} || '</p><p><strong>Кому:</strong> ' || {name} || '</p><p>' || {sql.p('legal')} || '</p>'",
                table("g.rows_html"), f"'<p>Срок ответа: ' || {sql.p('response_ddmm')} || '</p>'") + ", "
-        f"{sql.jobj}('reference', {ref}, 'issued_on', {sql.p('as_of_iso')}, 'response_due_on', {sql.p('response_iso')}, "
+        f"{sql.jobj}('reference', {ref}, 'outgoing_number', {ref}, 'issued_on', {sql.p('as_of_iso')}, "
+        f"'response_due_on', {sql.p('response_iso')}, "
         f"'reply_link', k.link, 'items', {sql.jcol('g.ids')}, 'attachment', {ref} || '.html'), "
         f"'individualized:' || {ref}, 'queued', 0, NULL, {NOW}, NULL "
         "FROM bench_esc_letters g JOIN ministry m ON m.code = g.ministry_code JOIN bench_links k ON k.code = m.code "
@@ -1013,7 +1020,7 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         f"SELECT id, 'escalated', 'awaiting_decision', {NOW}, {ACTOR_}, "
         f"'no reply to individualized recommendation ' || reference || ' by ' || {sql.ddmm('response_due_on')} "
         f"|| {sql.p('l2_tail')}, "
-        f"NULL, {AS_OF_}, NULL FROM bench_l2 ORDER BY id",
+        f"NULL, {AS_OF_}, NULL, {AS_OF_} FROM bench_l2 ORDER BY id",
         {**params, "l2_tail": ": for the Ombudsman's decision (report to Parliament, referral to the prosecutor)"})
     temp("bench_l2_items", numbered("SELECT ir_id, reference, ministry_code, issued_on, response_due_on, id, external_id, "
                                     "due_on AS due, 'Срок исполнения (истёк)' AS label FROM bench_l2", "y.ir_id", "y.id"),
@@ -1045,7 +1052,8 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str) -> d
         + html("'<h1>Требуется решение</h1><p>Исх. №: ' || g.reference || '</p><p>Министерство: ' || " + name + " || '</p>'",
                table("g.rows_html"), f"coalesce('<h2>Рекомендации, по которым получен ответ (' || a.n || ')</h2>' || {table('a.rows_html')}, '')")
         + ", "
-        f"{sql.jobj}('reference', g.reference, 'ministry', g.ministry_code, 'items', {sql.jcol('g.ids')}), "
+        f"{sql.jobj}('as_of', {sql.p('as_of_iso')}, 'reference', g.reference, 'ministry', g.ministry_code, "
+        f"'items', {sql.jcol('g.ids')}), "
         "'level2:' || g.reference, "
         f"'queued', 0, NULL, {NOW}, NULL FROM bench_l2_letters g JOIN ministry m ON m.code = g.ministry_code "
         "LEFT JOIN bench_l2_answered_letters a ON a.ir_id = g.ir_id "
@@ -1114,9 +1122,9 @@ def child_inspect(url: str, dialect: str, history_max_id: int, workdir: str) -> 
                "CASE WHEN updated_at > :cutoff THEN 1 ELSE 0 END FROM recommendation ORDER BY id", {"cutoff": cutoff})
         digest("status_change (new)",
                "SELECT recommendation_id, from_status, to_status, actor, reason, evidence, effective_on, "
-               "CASE WHEN changes IS NULL THEN 1 ELSE 0 END, changes FROM status_change WHERE id > :h "
+               "CASE WHEN changes IS NULL THEN 1 ELSE 0 END, changes, recorded_on FROM status_change WHERE id > :h "
                "ORDER BY recommendation_id, from_status, to_status", {"h": history_max_id},
-               row=lambda r: (*r[:8], None if r[8] is None else jsonish(r[8])))
+               row=lambda r: (*r[:8], None if r[8] is None else jsonish(r[8]), r[9]))
         # the letter of each reminder by its key, looked up here: on SQLite a join would read past the
         # letter's body (hundreds of MB at 1M rows, stored before dedupe_key) once per reminder row
         key_of = {str(i): k for i, k in connection.execute(text("SELECT id, dedupe_key FROM notification")).all()}

@@ -21,10 +21,16 @@ class ConfigError(ValueError):
 
 
 class Names(BaseModel):
+    """A text in each language the letters are written in: none may be missing."""
+
     model_config = ConfigDict(extra="forbid")
     kk: str = Field(min_length=1)
     ru: str = Field(min_length=1)
     en: str = Field(min_length=1)
+
+    def of(self, language: str | None) -> str:
+        """The text in `language` (ru for an unknown one)."""
+        return str(getattr(self, language if language in ("kk", "ru", "en") else "ru"))
 
 
 class MinistryConfig(BaseModel):

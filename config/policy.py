@@ -18,7 +18,7 @@ import holidays
 from dateutil.relativedelta import relativedelta
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
-from followup.config.loader import ConfigError, load_yaml_model
+from followup.config.loader import ConfigError, Names, load_yaml_model
 from followup.models.dates import ImpossibleDate, NotADate, parse_date
 from followup.models.domain import Priority, Source
 
@@ -194,7 +194,9 @@ class Policy(_Strict):
     letters: Letters = Letters()
     replies: Replies = Replies()
     follow_up: FollowUpProcedure = FollowUpProcedure()
-    legal_basis: str = Field(min_length=1)
+    #: the legal-basis paragraph of an individualized recommendation, in each language a letter
+    #: may be written in (a Kazakh letter must not carry a Russian paragraph)
+    legal_basis: Names
 
     def terms_for(self, source: str | None, ministry_code: str | None, priority: str | None) -> Terms:
         """Resolve field by field: priority over ministry over source over defaults."""

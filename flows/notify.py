@@ -23,10 +23,9 @@ from followup.config.notifications import load_notification_config
 from followup.flows.pipeline import _as_of_name
 from followup.models.calendar import local_today
 from followup.models.db import get_engine
-from followup.notifications.digest import Digest, build_digest
+from followup.notifications.digest import Digest, build_digest, digest_message
 from followup.notifications.dispatch import DispatchResult, dispatch
 from followup.notifications.outbox import queue
-from followup.notifications.render import render
 
 DIGEST_KEY = "ombudsman-digest"
 OFFICE = "ombudsman"
@@ -117,15 +116,9 @@ def digest_markdown(digest: Digest) -> str:
 @task(cache_policy=NONE, task_run_name="queue the digest {as_of}")
 def queue_digest_task(digest: Digest, as_of: date, language: str) -> list[str]:
     """Render the digest in the office's language and put it in the outbox (once per day)."""
-    rendered = render("digest", language, {"as_of": digest.as_of, "since": digest.since, "sections": digest.sections})
+    message = digest_message(digest, language)
     with Session(get_engine()) as session, session.begin():
-        queued = queue(session, [{
-            "recipient": OFFICE, "kind": "digest", "language": language,
-            "subject": rendered.subject, "body_text": rendered.text, "body_html": rendered.html,
-            "payload": {"as_of": as_of.isoformat(), "since": digest.since.isoformat(),
-                        "counts": {s["key"]: len(s["rows"]) for s in digest.sections}},
-            "dedupe_key": f"digest:{as_of.isoformat()}",
-        }])
+        queued = queue(session, [{"recipient": OFFICE, **message, "dedupe_key": f"digest:{as_of.isoformat()}"}])
     return list(queued)
 
 

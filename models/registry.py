@@ -164,6 +164,9 @@ class StatusChange(SQLModel, table=True):
     #: (a ministry's reply dated 12.05 and filed on 20.05)
     effective_on: date | None = None
     changes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+    #: the day of the run that recorded it (the daily pass's `as_of`; None for a person's change): a
+    #: pass run today for a past day records that day's changes, and the digest counts them on it
+    recorded_on: date | None = None
 
 
 class RecommendationTag(SQLModel, table=True):

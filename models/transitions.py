@@ -143,6 +143,7 @@ def transition_many(
     evidences: Sequence[str | None] | None = None,
     reasons: Sequence[str] | None = None,
     effective_on: Sequence[date | None] | None = None,
+    recorded_on: date | None = None,
 ) -> int:
     """Apply a set of status changes and append their history, in the session's transaction.
 
@@ -150,7 +151,7 @@ def transition_many(
     only matches rows still in the status the caller read, so two concurrent runs cannot both
     move the same item; if any row moved meanwhile, ConcurrentChange is raised and the caller's
     transaction must roll back. `reasons`/`evidences`/`effective_on`, when given, are per
-    request.
+    request. `recorded_on`: the day of the run writing them (a scheduled pass's `as_of`).
     """
     if not requests:
         return 0
@@ -189,6 +190,7 @@ def transition_many(
         "evidence": list(evidences) if evidences else [evidence] * n,
         "effective_on": list(effective_on) if effective_on else [None] * n,
         "changes": [None] * n,
+        "recorded_on": [recorded_on] * n,
     })
     return n
 

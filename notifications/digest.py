@@ -1,10 +1,10 @@
-"""The data of the Ombudsman's weekly digest: seven tables, no rendering, no Prefect.
+"""The data of the Ombudsman's weekly digest: its tables, no Prefect.
 
 `build_digest(source, as_of)` reads the registry in a handful of SELECTs and shapes the
 rows with pandas. Every section is a DataFrame with stable English snake_case columns
 (`SECTION_COLUMNS`); a renderer translates the headers and formats the values. Dates are
 `datetime.date` objects on SQLite and PostgreSQL alike; counts are integers; no cell is NaN
-(a missing value is None).
+(a missing value is None). `digest_message(digest, language)` renders it as the office's message.
 
 The period. A digest made on `as_of` covers the `days` days that END WITH `as_of`, both ends
 included: ``since = as_of - (days - 1)``, ``since <= day <= as_of`` (7 days: Tuesday to the
@@ -20,22 +20,26 @@ that the first pass after an import marks overdue is new to the office that week
 describe the registry as it stands when the digest is built (current statuses), with
 `as_of` only deciding which deadlines have passed.
 
-Response rates. `issued`: the ministry's recommendations whose deadline has passed on
-`as_of` (effective deadline < as_of, i.e. due_on plus the days spent on hold, which move
-the deadline; items with no deadline yet are not counted). `answered`: of those, the ones
-whose current status is a ministry's answer: implemented, partially_implemented (a partial
-answer is an answer, as in config/policy.yaml) or rejected (a refusal is a reply; this is a
-response rate, not an implementation rate). Withdrawn items are left out of both counts:
-withdrawing is the office's act, not the ministry's reply, and nothing is expected of the
-ministry any more. Ministries with nothing due yet (issued == 0) have no rate and are left
-out, rather than shown as the worst with 0.
+Response rates. `sent`: every recommendation the ministry was sent (withdrawn ones left out).
+`due`: of those, the ones whose deadline has passed on `as_of` (effective deadline < as_of,
+i.e. due_on plus the days spent on hold, which move the deadline; items with no deadline yet
+are not counted). `answered`: of the due ones, those whose current status is a ministry's
+answer: implemented, partially_implemented (a partial answer is an answer, as in
+config/policy.yaml) or rejected (a refusal is a reply; this is a response rate, not an
+implementation rate); `response_rate` is answered / due. Withdrawn items are left out of every
+count: withdrawing is the office's act, not the ministry's reply, and nothing is expected of the
+ministry any more. Ministries with nothing due yet (due == 0) have no rate and are left out,
+rather than shown as the worst with 0.
+
+Individualized recommendations of the period carry their items (`section["items"]`: reference
+-> frame of `LETTER_ITEM_COLUMNS`), so the office reads which recommendations went to whom.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -57,8 +61,9 @@ from followup.models.followup import (
     Notification,
 )
 from followup.models.policy import ANSWERED_STATUSES, LATE_STATUSES, effective_due
-from followup.models.registry import Facility, Recommendation, StatusChange, table_of
+from followup.models.registry import Facility, Ministry, Recommendation, StatusChange, table_of
 from followup.models.replies import Reply, ReplyClaim
+from followup.notifications.render import by_deadline, items_csv, render
 
 #: the sections in digest order, each with its columns in order
 SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -72,10 +77,13 @@ SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
         "reference", "ministry", "responded_on", "channel", "items", "applied", "under_review", "returned", "refused",
     ),
     "response_rates": (
-        "ministry", "issued", "answered", "response_rate", "overdue", "individualized_issued", "individualized_answered",
+        "ministry", "sent", "due", "answered", "response_rate", "overdue", "individualized_issued", "individualized_answered",
     ),
     "failed_notifications": ("recipient", "kind", "subject", "status", "attempts", "last_error", "created_at"),
 }  # fmt: skip
+
+#: what the digest lists of each individualized recommendation issued in the period (section `individualized`, `items`)
+LETTER_ITEM_COLUMNS = ("external_id", "facility", "due_on", "days_overdue", "text")
 
 #: notifications the office must know about (`unroutable`: no Apprise URL has the recipient's tag)
 FAILED_NOTIFICATION_STATUSES = (NotificationStatus.FAILED.value, NotificationStatus.DEAD.value, "unroutable")
@@ -90,6 +98,9 @@ class Digest:
     since: date  # first day of the period: as_of - (days - 1)
     as_of: date  # last day of the period, the day of the digest
     sections: list[dict[str, Any]]  # [{"key": str, "rows": pandas.DataFrame}, ...] in SECTION_COLUMNS order
+    #: the state bodies' names by code and language ({"interior": {"ru": …, "kk": …, "en": …}}): the
+    #: rows keep the codes, the message shows the names in the office's language
+    ministries: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def section(self, key: str) -> pd.DataFrame:
         """The rows of one section by its key."""
@@ -115,9 +126,10 @@ def build_digest(connection_or_session: Connection | Session | Engine, as_of: da
     since = as_of - timedelta(days=days - 1)
     tz = get_settings().tz
     with _connected(connection_or_session) as connection:
+        letters = _individualized(connection, since, as_of)
         sections = {
             "new_overdue": _new_overdue(connection, since, as_of, tz),
-            "individualized": _individualized(connection, since, as_of),
+            "individualized": letters,
             "drafts_waiting": drafts_waiting(connection, as_of),
             "awaiting_decision": _awaiting_decision(connection),
             "decisions": _decisions(connection, since, as_of),
@@ -126,9 +138,13 @@ def build_digest(connection_or_session: Connection | Session | Engine, as_of: da
             "response_rates": _response_rates(connection, as_of),
             "failed_notifications": _failed_notifications(connection, tz),
         }
+        items = _letter_items(connection, list(letters["reference"]), as_of)
+        ministries = _ministry_names(connection)
     for key, frame in sections.items():
         assert tuple(frame.columns) == SECTION_COLUMNS[key], (key, tuple(frame.columns))
-    return Digest(since=since, as_of=as_of, sections=[{"key": key, "rows": sections[key]} for key in SECTION_COLUMNS])
+    return Digest(since=since, as_of=as_of, ministries=ministries, sections=[
+        {"key": key, "rows": sections[key], **({"items": items} if key == "individualized" else {})} for key in SECTION_COLUMNS
+    ])
 
 
 @contextmanager
@@ -185,8 +201,11 @@ def _new_overdue(connection: Connection, since: date, as_of: date, tz: tzinfo) -
                 h.c.effective_on.between(since, as_of),
                 # recorded in the period, whatever day it took effect: the first pass after an
                 # import of a backlog, or after days without runs, backdates its overdue marks,
-                # and the office would otherwise never see them as new
-                and_(h.c.at >= start, h.c.at < end),
+                # and the office would otherwise never see them as new. The period is the run's:
+                # a pass for a past day (`--as-of`) records its marks on that day (`recorded_on`),
+                # whatever the clock said; a person's change, on the day it was made
+                h.c.recorded_on.between(since, as_of),
+                and_(h.c.recorded_on.is_(None), h.c.at >= start, h.c.at < end),
             ),
         )
     ).all()
@@ -215,6 +234,38 @@ def _individualized(connection: Connection, since: date, as_of: date) -> pd.Data
     _dates(frame, "issued_on", "response_due_on")
     frame["items"] = frame["items"].astype("int64")
     return _sorted(frame, ["issued_on", "ministry", "reference"])
+
+
+def _letter_items(connection: Connection, references: list[str], as_of: date) -> dict[str, pd.DataFrame]:
+    """What each individualized recommendation of the period holds, by reference: its items by
+    deadline, then number (as the reminders list them), with facility, the deadline as the letter gave it (moved by days on
+    hold) and the days overdue on `as_of`. The office reads the digest to know what escalated."""
+    if not references:
+        return {}
+    r, f = table_of(Recommendation), table_of(Facility)
+    ir, link = table_of(IndividualizedRecommendation), table_of(IndividualizedItem)
+    rows = connection.execute(
+        select(ir.c.reference, r.c.id, r.c.external_id, f.c.name, r.c.due_on, r.c.days_on_hold, r.c.text)
+        .select_from(link.join(ir, ir.c.id == link.c.individualized_id).join(r, r.c.id == link.c.recommendation_id)
+                     .outerjoin(f, f.c.id == r.c.facility_id))
+        .where(ir.c.reference.in_(references))
+        .order_by(ir.c.reference, r.c.id)
+    ).all()
+    items: dict[str, list[tuple[Any, ...]]] = {reference: [] for reference in references}
+    for reference, _, external_id, facility, due_on, held, text in rows:
+        due = as_date_or_none(due_on)
+        due = due + timedelta(days=int(held or 0)) if due is not None else None
+        items[reference].append((external_id, facility, due, (as_of - due).days if due is not None else None, str(text)))
+    # in the order of the reminders: by deadline, then by number
+    return {reference: _frame([tuple(i.values()) for i in by_deadline([dict(zip(LETTER_ITEM_COLUMNS, row, strict=True)) for row in listed])],
+                              LETTER_ITEM_COLUMNS) for reference, listed in items.items()}
+
+
+def _ministry_names(connection: Connection) -> dict[str, dict[str, str]]:
+    """Each state body's name in Kazakh, Russian and English (config/ministries.yaml, as the registry holds it)."""
+    m = table_of(Ministry)
+    return {code: {"ru": ru, "kk": kk or ru, "en": en or ru}
+            for code, ru, kk, en in connection.execute(select(m.c.code, m.c.name_ru, m.c.name_kk, m.c.name_en)).all()}
 
 
 def drafts_waiting(connection: Connection, as_of: date, policy: Policy | None = None) -> pd.DataFrame:
@@ -370,13 +421,14 @@ def _response_rates(connection: Connection, as_of: date) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=kinds.get(c, "int64")) for c in columns})
 
     # NaT (no deadline yet) is not due
-    issued = pd.Series(effective_due(recs, as_of) < np.datetime64(as_of, "D"), index=recs.index)
-    answered = issued & recs["status"].isin([s.value for s in ANSWERED_STATUSES])
+    due = pd.Series(effective_due(recs, as_of) < np.datetime64(as_of, "D"), index=recs.index)
+    answered = due & recs["status"].isin([s.value for s in ANSWERED_STATUSES])
     late = recs["status"].isin([s.value for s in LATE_STATUSES])
-    per = pd.DataFrame({"ministry": recs["ministry"], "issued": issued, "answered": answered, "overdue": late})
+    sent = pd.Series(True, index=recs.index)  # every item the body has been sent (withdrawn ones left out above)
+    per = pd.DataFrame({"ministry": recs["ministry"], "sent": sent, "due": due, "answered": answered, "overdue": late})
     per = per.groupby("ministry").sum().astype("int64")
-    per = per[per["issued"] > 0]
-    per["response_rate"] = (per["answered"] / per["issued"]).astype("float64")
+    per = per[per["due"] > 0]
+    per["response_rate"] = (per["answered"] / per["due"]).astype("float64")
     for column in ("individualized_issued", "individualized_answered"):
         per[column] = letters[column].reindex(per.index).fillna(0).astype("int64")
     per = per.reset_index()
@@ -399,3 +451,38 @@ def _failed_notifications(connection: Connection, tz: tzinfo) -> pd.DataFrame:
     frame["attempts"] = pd.to_numeric(frame["attempts"]).fillna(0).astype("int64")
     frame["created_at"] = pd.Series([v.astimezone(tz) for v in frame["created_at"]], index=frame.index, dtype=object)
     return frame
+
+
+# --- the office's message ---------------------------------------------------------------------------
+
+
+def digest_message(digest: Digest, language: str, *, listed_items: int | None = None) -> dict[str, Any]:
+    """The digest as the office's message (the fields `outbox.queue` takes, but recipient and key):
+    rendered in the office's language with the state bodies' names, each individualized
+    recommendation followed by its first `listed_items` items (config/policy.yaml
+    `letters.listed_items`, like the reminders) and, when one holds more, every item of every
+    letter in an attached spreadsheet (the reminders' CSV writer)."""
+    if listed_items is None:
+        listed_items = load_policy().letters.listed_items
+    letters = next((s.get("items") or {} for s in digest.sections if s["key"] == "individualized"), {})
+    attachment = (f"digest-{digest.as_of.isoformat()}-individualized.csv"
+                  if any(len(items) > listed_items for items in letters.values()) else None)
+    rendered = render("digest", language, {
+        "as_of": digest.as_of, "since": digest.since, "sections": digest.sections, "ministries": digest.ministries,
+        "listed_items": listed_items, "attachment": attachment,
+    })
+    message: dict[str, Any] = {
+        "kind": "digest", "language": language, "subject": rendered.subject, "body_text": rendered.text,
+        "body_html": rendered.html,
+        "payload": {"as_of": digest.as_of.isoformat(), "since": digest.since.isoformat(),
+                    "counts": {s["key"]: len(s["rows"]) for s in digest.sections},
+                    **({"attachment": attachment} if attachment else {})},
+    }
+    if attachment:
+        ministry_of = dict(zip(digest.section("individualized")["reference"], digest.section("individualized")["ministry"], strict=True))
+        message["attachment"] = items_csv(
+            [(f"{reference} — {(digest.ministries.get(str(ministry_of.get(reference))) or {}).get(language, ministry_of.get(reference))}",
+              items.to_dict("records")) for reference, items in letters.items()],
+            language,
+        )
+    return message

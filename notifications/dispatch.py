@@ -1,4 +1,4 @@
-"""Send the outbox through Apprise: one letter per recipient and run, recipients in parallel.
+"""Send the outbox through Apprise: per recipient and run, one routine message plus one per formal document.
 
 Flows never send; they queue `Notification` rows with the change that caused them. This
 module takes what is queued and delivers it:
@@ -6,12 +6,16 @@ module takes what is queued and delivers it:
 1. **Claim** (one short transaction): queued rows, failed rows whose backoff has passed,
    unroutable rows (the routes may have been fixed) and rows claimed by a dispatcher that died
    (older than the lease) become `sending`. Two dispatchers never claim the same row.
-2. **Send**, per recipient tag, in a thread pool: everything claimed for one recipient goes
-   out as ONE message (one reminder letter, not forty mails) through fresh copies of the
-   Apprise servers that carry the tag — Apprise pauses 5.5 s between two sends through the
-   same server object, so sharing none means never waiting. Formal letters travel also as
-   attached HTML documents.
-3. **Mark** each recipient's rows right after its send: `sent` (with where it went, URLs
+2. **Send**, per recipient tag, in a thread pool (`messages_of`): everything routine claimed
+   for one recipient (reminders, acknowledgements, returned replies) goes out as ONE message
+   (one reminder letter, not forty mails), and each formal document (an individualized
+   recommendation, a level-2 notice, the digest) goes out ALONE under its own subject: a
+   ministry files the formal letter by its number and the office decides on each notice, so
+   neither may hide inside a reminder or under another letter's subject. Every message goes
+   through fresh copies of the Apprise servers that carry the tag — Apprise pauses 5.5 s
+   between two sends through the same server object, so sharing none means never waiting.
+   Formal letters travel also as attached HTML documents.
+3. **Mark** each message's rows right after its send: `sent` (with where it went, URLs
    masked), `failed` with a backoff, `dead` after the configured attempts, or `unroutable`
    when no URL carries the tag. A crash between sending and marking leaves the rows `sending`;
    the next dispatcher after the lease sends them again: a message may be repeated, never lost.
@@ -27,10 +31,11 @@ import os
 import re
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +49,14 @@ from followup.config.notifications import (
     apprise_config_path,
     load_notification_config,
 )
+from followup.config.settings import get_settings
+from followup.models.dates import as_date_or_none
 from followup.models.db import get_engine
 from followup.models.domain import NotificationStatus as NS
 from followup.models.followup import Notification
 from followup.models.registry import table_of
 from followup.models.types import utcnow
+from followup.notifications.render import strings
 
 SEPARATOR = "\n\n" + "─" * 60 + "\n\n"
 
@@ -134,7 +142,10 @@ def mask(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-# --- composing: one message per recipient ---------------------------------------------------------
+# --- composing: one routine message per recipient, one message per formal document ------------------
+
+#: kinds that are documents of their own: each leaves alone, under its own subject
+ALONE = frozenset({"individualized", "level2", "digest"})
 
 
 @dataclass
@@ -143,6 +154,49 @@ class Letter:
     text: str
     html: str | None
     attachments: list[tuple[str, str]] = field(default_factory=list)  # (file name, HTML content)
+    #: the day the letter is dated (its `as_of` or `issued_on`): the local outbox names its file by it
+    dated: date | None = None
+
+
+def messages_of(rows: Sequence[Any]) -> list[tuple[str, list[Any]]]:
+    """The messages one run sends, as (recipient, rows), in recipient order: per recipient, one
+    message with all of its routine rows, and one message for each formal document (`ALONE`)."""
+    by_recipient: dict[str, list[Any]] = {}
+    for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
+        by_recipient.setdefault(row.recipient, []).append(row)
+    messages: list[tuple[str, list[Any]]] = []
+    for recipient, batch in sorted(by_recipient.items()):
+        routine = [r for r in batch if r.kind not in ALONE]
+        if routine:
+            messages.append((recipient, routine))
+        messages += [(recipient, [r]) for r in batch if r.kind in ALONE]
+    return messages
+
+
+def letter_date(row: Any) -> date | None:
+    """The day a queued message is dated: its payload's `issued_on` or `as_of` (the run's day,
+    also when a past day is run), else the day it was queued in the office's time zone."""
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    for key in ("issued_on", "as_of"):
+        value = payload.get(key)
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value[:10])
+            except ValueError:
+                continue
+    created = getattr(row, "created_at", None)
+    return as_date_or_none(created, tz=get_settings().tz) if created is not None else None
+
+
+def _combined_subject(rows: Sequence[Any]) -> str:
+    """A subject that says what a routine message holds: both subjects, or how many of each kind."""
+    subjects = [r.subject for r in rows]
+    if len(subjects) <= 2:
+        return " | ".join(subjects)
+    s = strings(rows[0].language)
+    kinds = Counter(str(r.kind) for r in rows)
+    held = ", ".join(f"{s['values']['kind'].get(kind, kind)} — {n}" for kind, n in kinds.items())
+    return str(s["labels"]["combined"]).replace("{count}", str(len(rows))).replace("{kinds}", held)
 
 
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S | re.I)
@@ -150,18 +204,18 @@ _STYLE = re.compile(r"<style[^>]*>.*?</style>", re.S | re.I)
 
 
 def compose(rows: Sequence[Any]) -> Letter:
-    """All of one recipient's queued messages as one letter, oldest first."""
+    """One message of `messages_of` (a recipient's routine rows, or one formal document) as one letter, oldest first."""
     rows = sorted(rows, key=lambda r: (r.created_at, r.id))
     attachments = [
         (str(r.payload["attachment"]), r.attachment if r.attachment is not None else r.body_html)
         for r in rows
         if (r.attachment is not None or r.body_html) and isinstance(r.payload, dict) and r.payload.get("attachment")
     ]
+    dated = max((d for d in map(letter_date, rows) if d is not None), default=None)
     if len(rows) == 1:
         only = rows[0]
-        return Letter(only.subject, only.body_text, only.body_html, attachments)
-    subjects = [r.subject for r in rows]
-    subject = " | ".join(subjects) if len(subjects) <= 2 else f"{subjects[0]} (+{len(subjects) - 1})"
+        return Letter(only.subject, only.body_text, only.body_html, attachments, dated)
+    subject = _combined_subject(rows)
     text = SEPARATOR.join(f"{r.subject}\n\n{r.body_text}" for r in rows)
     html = None
     if any(r.body_html for r in rows):
@@ -179,7 +233,7 @@ def compose(rows: Sequence[Any]) -> Letter:
             + "<hr style='margin:2em 0'>".join(parts)
             + "</body></html>"
         )
-    return Letter(subject, text, html, attachments)
+    return Letter(subject, text, html, attachments, dated)
 
 
 # --- sending ----------------------------------------------------------------------------------------
@@ -215,6 +269,10 @@ def send_letter(letter: Letter, routes: Sequence[Route], *, delivery: Delivery) 
             server = copy.copy(route.server)  # its own throttle clock: no 5.5 s wait behind another recipient
             if getattr(server, "secure_protocol", None) == "outbox":
                 server.notify_format = apprise.NotifyFormat.HTML  # files for a browser: keep the HTML as it is
+                if letter.dated is not None and isinstance(getattr(server, "_default_args", None), dict):
+                    # the decorator plugin hands `_default_args` to deliver() as `meta`: a new dict on
+                    # this copy only, so that the file is named by the letter's own date
+                    server._default_args = {**server._default_args, "letter_date": letter.dated.isoformat()}
             host = getattr(server, "host", None)
             if host in delivery.trusted_hosts:
                 server.request_rate_per_sec = delivery.trusted_hosts[host]
@@ -248,7 +306,7 @@ def send_letter(letter: Letter, routes: Sequence[Route], *, delivery: Delivery) 
 
 @dataclass
 class Outcome:
-    """What happened to one recipient's messages in one run."""
+    """What happened to one message of a run (one recipient's routine rows, or one formal document)."""
 
     recipient: str
     keys: list[str]
@@ -278,7 +336,7 @@ class DispatchResult:
 
     @property
     def unroutable(self) -> list[str]:
-        return sorted(o.recipient for o in self.outcomes if o.status == NS.UNROUTABLE)
+        return sorted({o.recipient for o in self.outcomes if o.status == NS.UNROUTABLE})
 
     @property
     def failed(self) -> int:
@@ -347,7 +405,7 @@ def _mark(engine: Engine, outcome: Outcome, rows: Sequence[Any], *, now: datetim
 
 def deliver_to(recipient: str, rows: Sequence[Any], routes: Sequence[Route], *, engine: Engine, delivery: Delivery,
                secrets: Sequence[str], apprise_file: Path) -> Outcome:
-    """Compose, send and mark one recipient's messages."""
+    """Compose, send and mark one message to one recipient (rows from `messages_of`)."""
     keys = [r.dedupe_key for r in rows]
     mine = [r for r in routes if recipient in r.tags]
     if not mine:
@@ -373,15 +431,13 @@ def dispatch(*, engine: Engine | None = None, apprise_file: Path | None = None, 
     secrets = secrets_of(routes)
     rows = claim(engine, now=utcnow(), lease=timedelta(minutes=delivery.lease_minutes), recipients=recipients)
     result = DispatchResult(claimed=len(rows))
-    by_recipient: dict[str, list[Any]] = {}
-    for row in rows:
-        by_recipient.setdefault(row.recipient, []).append(row)
-    if not by_recipient:
+    messages = messages_of(rows)
+    if not messages:
         return result
-    with ThreadPoolExecutor(max_workers=min(delivery.concurrency, len(by_recipient)), thread_name_prefix="dispatch") as pool:
+    with ThreadPoolExecutor(max_workers=min(delivery.concurrency, len(messages)), thread_name_prefix="dispatch") as pool:
         futures = [
             pool.submit(deliver_to, recipient, batch, routes, engine=engine, delivery=delivery, secrets=secrets, apprise_file=apprise_file)
-            for recipient, batch in sorted(by_recipient.items())
+            for recipient, batch in messages
         ]
         result.outcomes = [f.result() for f in futures]
     return result

@@ -17,6 +17,8 @@ from typing import Any
 
 from apprise.decorators import notify
 
+from followup.config.settings import get_settings
+
 SCHEMA = "outbox"
 
 
@@ -30,9 +32,35 @@ def folder_of(meta: dict[str, Any]) -> Path:
     return Path((meta.get("host") or "") + (meta.get("fullpath") or ""))
 
 
-def _safe(name: str, limit: int = 80) -> str:
+#: bytes of a file name's subject part: file systems allow 255 bytes, a Cyrillic letter takes two
+NAME_BYTES = 180
+
+
+def _safe(name: str, limit: int = NAME_BYTES) -> str:
+    """The subject as a file name: characters no file system takes become spaces, and a name too
+    long for one is cut after its last whole word that fits, with "…" (never in mid-word)."""
     cleaned = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', " ", name).strip().strip(".")
-    return (" ".join(cleaned.split()) or "message")[:limit]
+    text = " ".join(cleaned.split()) or "message"
+    if len(text.encode("utf-8")) <= limit:
+        return text
+    words, kept = text.split(" "), ""
+    for word in words:
+        candidate = f"{kept} {word}" if kept else word
+        if len(candidate.encode("utf-8")) > limit - len("…".encode()):
+            break
+        kept = candidate
+    if not kept:  # one word longer than the limit: cut it by characters
+        kept = text.encode("utf-8")[: limit - 3].decode("utf-8", "ignore")
+    return kept.rstrip(" ,;(-–—") + "…"
+
+
+def _stamp(meta: dict[str, Any]) -> str:
+    """The file's date and time: the letter's own date (`letter_date`, set by the dispatcher: the day
+    of the run that wrote it, also when a past day is run) and the time of writing, in the office's
+    time zone (FOLLOWUP_TIMEZONE, Asia/Almaty), not the server's."""
+    now = datetime.now(get_settings().tz)
+    day = meta.get("letter_date") or now.date().isoformat()
+    return f"{day} {now:%H%M%S}"
 
 
 @notify(on=SCHEMA, name="Local outbox folder")  # type: ignore[untyped-decorator,no-untyped-call]  # Apprise is untyped
@@ -41,7 +69,7 @@ def deliver(body: str, title: str, notify_type: Any, body_format: Any, meta: dic
     """Write one message (and its attachments) into the folder the URL names."""
     folder = folder_of(meta)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y-%m-%d %H%M%S")
+    stamp = _stamp(meta)
     suffix = ".html" if getattr(body_format, "value", body_format) == "html" else ".txt"
     base = f"{stamp} {_safe(title or 'message')}"
     target = folder / f"{base}{suffix}"

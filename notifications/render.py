@@ -11,7 +11,9 @@ headings and the translation of DataFrame column names (`columns:`).
 Jinja2 runs with StrictUndefined (a missing context key raises `jinja2.UndefinedError`),
 autoescape on for .html and off for .txt and for subjects. Besides the caller's context, every
 template sees `lang`, `strings` (that language's strings.yaml), `subject` (the rendered subject
-line), the filter `d` (DD.MM.YYYY) and the function `period(since, until)`. The digest also
+line), the filters `d` (DD.MM.YYYY, for tables and lists) and `dd` (the date in running text and
+headings, with the language's year mark: "23.11.2026 г.", "23.11.2026 ж.") and the function
+`period(since, until)`. The digest also
 gets `counts` ({section key: row count}) and its `sections` are prepared for display (see
 `_digest_section`).
 
@@ -38,13 +40,14 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     UndefinedError,
+    pass_context,
     select_autoescape,
 )
 
 from followup.models.cells import readable_csv
 from followup.models.dates import as_date_or_none
 
-__all__ = ["KINDS", "LANGUAGES", "Rendered", "format_date", "items_csv", "render", "render_report", "strings"]
+__all__ = ["KINDS", "LANGUAGES", "Rendered", "by_deadline", "format_date", "items_csv", "natural_key", "render", "render_report", "strings"]
 
 LANGUAGES = ("ru", "kk", "en")  # ru is the default / fallback
 KINDS = ("reminder", "individualized", "level2", "digest", "acknowledgement", "reply_returned", "reply_confirm")
@@ -111,6 +114,15 @@ def _day(value: date) -> str:
     return f"{value.day:02d}.{value.month:02d}.{value.year:04d}"
 
 
+@pass_context
+def dated(context: Any, value: Any) -> str:
+    """`dd`: the date as a letter's text writes it, DD.MM.YYYY and the year mark of the language
+    (strings.yaml `year_mark`: "г." in Russian, "ж." in Kazakh, none in English)."""
+    text = format_date(value)
+    mark = str(context.get("strings", {}).get("year_mark") or "")
+    return f"{text} {mark}" if mark and text != EMPTY else text
+
+
 def period(since: Any, until: Any) -> str:
     """16.11–23.11.2026, or 28.12.2026–04.01.2027 across a new year."""
     start, end = as_date_or_none(since, tz=LOCAL_TZ), as_date_or_none(until, tz=LOCAL_TZ)
@@ -132,6 +144,7 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["d"] = format_date
+    env.filters["dd"] = dated
     env.globals["period"] = period
     return env
 
@@ -187,7 +200,9 @@ def render(kind: str, language: str | None, context: dict[str, Any]) -> Rendered
     ctx["lang"] = lang
     ctx["strings"] = s
     if kind == "digest":
-        sections = [_digest_section(section, s, lang) for section in context["sections"]]
+        names = {code: str(n.get(lang) or n.get("ru") or code) for code, n in (context.get("ministries") or {}).items()}
+        listed = context.get("listed_items")
+        sections = [_digest_section(section, s, lang, names=names, listed=listed) for section in context["sections"]]
         ctx["sections"] = sections
         ctx["counts"] = {section["key"]: section["count"] for section in sections}
     subject = _one_line(_ENV.from_string(s["subjects"][kind]).render(ctx))
@@ -204,6 +219,20 @@ def render_report(language: str | None, context: dict[str, Any]) -> str:
     ctx = {**context, "lang": lang, "strings": s, "office": context.get("office", s["office"])}
     ctx["subject"] = f"{s['report']['title']} {s['report']['subtitle'].format(year=context['year'])}"
     return _ENV.get_template("_report.html").render(ctx)
+
+
+def by_deadline(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Items in the order a clerk works through them (reminders, the digest's letters): by deadline,
+    then by number as people read numbers (NPM-2026-0009 before NPM-2026-0010, item 2 before 10)."""
+    return sorted(items, key=lambda item: (item["due_on"] is None, item["due_on"] or date.min, natural_key(item["external_id"])))
+
+
+def natural_key(text: Any) -> tuple[tuple[int, int | str], ...]:
+    """`REC-2` before `REC-10`: digits compared as numbers, the rest case-insensitively."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part.casefold()) for part in _DIGITS.split(str(text)) if part)
+
+
+_DIGITS = re.compile(r"(\d+)")
 
 
 def items_csv(sections: list[tuple[str, list[dict[str, Any]]]], language: str | None) -> str:
@@ -229,16 +258,23 @@ def items_csv(sections: list[tuple[str, list[dict[str, Any]]]], language: str | 
 # --- digest tables -------------------------------------------------------------------------
 
 
-def _digest_section(section: dict[str, Any], s: dict[str, Any], lang: str) -> dict[str, Any]:
+def _digest_section(section: dict[str, Any], s: dict[str, Any], lang: str, *, names: dict[str, str] | None = None,
+                    listed: int | None = None) -> dict[str, Any]:
     """{"key", "rows": DataFrame} -> what the digest templates show.
 
     Adds: heading, explanation (from strings.yaml `sections:`; an unknown key shows itself),
-    count, columns (raw names), headers (translated through `columns:`), cells (formatted
-    strings, full length, for HTML) and table_text (aligned plain-text table, long cells cut).
+    count, summary (the section's figure as strings.yaml `sections.<key>.summary` words it, with
+    {count} and the totals of its number columns; else the count), columns (raw names),
+    headers (translated through `columns:`), cells (formatted strings, full length, for HTML)
+    and table_text (aligned plain-text table, long cells cut).
     Cells: dates (and ISO strings in *_on/*_at/*_since columns) as DD.MM.YYYY, empty as "—",
-    lists joined with ", ", response_rate (a fraction) as a percentage, and the codes in
-    status/kind/source columns translated through strings.yaml `values:`.
+    lists joined with ", ", response_rate (a fraction) as a percentage, the state bodies' codes
+    in the `ministry` column as their names (`names`), and the codes in status/kind/source/
+    category columns translated through strings.yaml `values:` (categories: `report.categories`).
     `rows` may also be a list of dicts, or None for an empty section.
+    A section with `items` ({reference: DataFrame}, the individualized recommendations) also
+    gets `letters`: per letter its heading, its first `listed` items as a table and, when it
+    holds more, the note that says so.
     """
     key = section["key"]
     frame = section["rows"]
@@ -246,19 +282,28 @@ def _digest_section(section: dict[str, Any], s: dict[str, Any], lang: str) -> di
         frame = pd.DataFrame()
     elif not isinstance(frame, pd.DataFrame):
         frame = pd.DataFrame(list(frame))
+    names = names or {}
     texts = s["sections"].get(key) or {}
     columns = [str(c) for c in frame.columns]
     headers = [str(s["columns"].get(c, c)) for c in columns]
     cells = [
-        [_cell(value, column, s, lang) for value, column in zip(row, columns, strict=True)]
+        [_cell(value, column, s, lang, names) for value, column in zip(row, columns, strict=True)]
         for row in frame.astype(object).itertuples(index=False, name=None)
     ]
     numeric = [bool(cells) and all(_NUMERIC.fullmatch(row[i]) or row[i] == EMPTY for row in cells) for i in range(len(columns))]
-    return {
+    totals = {c: int(pd.to_numeric(frame[c], errors="coerce").fillna(0).sum()) for c in columns
+              if c != "response_rate" and pd.api.types.is_numeric_dtype(frame[c])}
+    summary = str(texts.get("summary", "{count}"))
+    for name, value in {"count": len(frame), **totals}.items():
+        summary = summary.replace("{" + name + "}", str(value))
+    if re.search(r"\{\w+\}", summary):  # a figure the rows do not have: the count, never a placeholder
+        summary = str(len(frame))
+    out = {
         "key": key,
         "heading": texts.get("heading", key),
         "explanation": texts.get("explanation", ""),
         "count": len(frame),
+        "summary": summary,
         "rows": frame,
         "columns": columns,
         "headers": headers,
@@ -267,17 +312,30 @@ def _digest_section(section: dict[str, Any], s: dict[str, Any], lang: str) -> di
         "align": ["right" if n else "left" for n in numeric],
         "nowrap": [c in ("external_id", "reference", "recipient") or _is_date_column(c) for c in columns],
         "table_text": _text_table(headers, cells, columns, numeric) if cells else "",
+        "letters": [],
     }
+    items = section.get("items") or {}
+    if items and "reference" in frame.columns:
+        ministry_of = dict(zip(frame["reference"], frame["ministry"] if "ministry" in frame.columns else frame["reference"], strict=True))
+        for reference in frame["reference"]:
+            letter = items.get(reference)
+            if letter is None:
+                continue
+            shown = letter if listed is None else letter.head(listed)
+            table = _digest_section({"key": "letter_items", "rows": shown.drop(columns=["text"], errors="ignore")}, s, lang, names=names)
+            out["letters"].append({**table, "reference": reference, "count": len(letter), "shown": len(shown),
+                                   "ministry": names.get(str(ministry_of.get(reference)), ministry_of.get(reference))})
+    return out
 
 
 _NUMERIC = re.compile(r"-?\d+([.,]\d+)?%?")
 
 
-def _cell(value: Any, column: str, s: dict[str, Any], lang: str) -> str:
+def _cell(value: Any, column: str, s: dict[str, Any], lang: str, names: dict[str, str] | None = None) -> str:
     if isinstance(value, (set, frozenset)):
         value = sorted(value, key=str)
     if isinstance(value, (list, tuple)) or type(value).__name__ == "ndarray":
-        return ", ".join(_cell(v, column, s, lang) for v in value)
+        return ", ".join(_cell(v, column, s, lang, names) for v in value)
     if value is None or value is pd.NaT or value is pd.NA:
         return EMPTY
     if isinstance(value, (datetime, date)):
@@ -300,6 +358,10 @@ def _cell(value: Any, column: str, s: dict[str, Any], lang: str) -> str:
             return format_date(text)
         except ValueError:
             return text
+    if column == "ministry" and names:
+        return names.get(text, text)
+    if column == "category":
+        return str(s["report"]["categories"].get(text, text))
     return str(s.get("values", {}).get(column, {}).get(text, text))
 
 

@@ -50,7 +50,7 @@ from followup.models.registry import Facility, Ministry, Recommendation, table_o
 from followup.models.transitions import TransitionRequest, record_edits, transition_many
 from followup.models.types import utcnow
 from followup.notifications.outbox import queue
-from followup.notifications.render import items_csv, render, strings
+from followup.notifications.render import by_deadline, items_csv, render, strings
 
 ACTOR = "followup:scheduler"
 #: `load_watched(ministry=NO_MINISTRY)`: the open items that have no ministry
@@ -172,6 +172,22 @@ def _item(details: dict[int, tuple[Any, ...]], rec_id: Any, due: Any = None) -> 
             "due_on": as_date(deadline) if deadline is not None and not pd.isna(deadline) else None}
 
 
+def _escalating_today(frame: pd.DataFrame, late: pd.DataFrame, policy: Policy, as_of: date) -> set[Any]:
+    """The ids of the items that today's escalation will put into an individualized recommendation:
+    what `decide` says of the overdue items, the newly late ones counted as overdue since the day
+    after their deadline (as the overdue mark just written says). The same rule, the same data."""
+    overdue = frame[frame["status"] == Status.OVERDUE]
+    if len(late):
+        newly = frame[frame["id"].isin(late["id"])].copy()
+        since = dict(zip(late["id"], late["overdue_since"], strict=True))
+        newly["status"] = Status.OVERDUE.value
+        newly["overdue_since"] = [since[i] for i in newly["id"]]
+        overdue = pd.concat([overdue, newly], ignore_index=True)
+    if overdue.empty:
+        return set()
+    return set(decide(overdue, policy, as_of).escalate["id"])
+
+
 def _addressee(session: Session, code: str) -> tuple[str, str]:
     """The ministry's language and its name in that language (config/ministries.yaml)."""
     ministry = session.get(Ministry, code)
@@ -262,6 +278,7 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
             session, requests, actor=ACTOR, at=now, reason="deadline passed without a final answer",
             reasons=[f"deadline {as_date(d):%d.%m.%Y} passed without a final answer" for d in late["due_on"]],
             effective_on=[as_date(d) for d in late["overdue_since"]],
+            recorded_on=as_of,  # the run's day: a pass for a past day is counted on that day, not today
         )
         result.changes += [
             Change(e, m, status_of[i], Status.OVERDUE.value, f"deadline {as_date(d):%d.%m.%Y}")
@@ -269,15 +286,21 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
         ]
 
     reminders = decisions.reminders
-    if code is None or (reminders.empty and late.empty):
-        return  # a letter needs an addressee and something to say
+    if code is None:
+        return  # a letter needs an addressee
+    # items that escalate in today's pass go into the individualized recommendation, a formal
+    # letter of its own: the reminder does not repeat them
+    escalating = _escalating_today(frame, late, policy, as_of)
+    late = late[~late["id"].isin(escalating)]
+    if reminders.empty and late.empty:
+        return  # nothing to say
     # the ministry's letter: due soon, newly late, and what was overdue already
-    overdue_now = frame[frame["status"] == Status.OVERDUE]
+    overdue_now = frame[(frame["status"] == Status.OVERDUE) & ~frame["id"].isin(escalating)]
     details = _items(session, list({*map(int, reminders["id"]), *map(int, late["id"]), *map(int, overdue_now["id"])}))
     due_of = dict(zip(late["id"], late["due_on"], strict=True)) | dict(zip(reminders["id"], reminders["due_on"], strict=True))
     language, name = _addressee(session, code)
-    due_soon = [_item(details, i, due_of[i]) for i in reminders["id"]]
-    overdue = [_item(details, i, due_of.get(i)) for i in [*late["id"], *overdue_now["id"]]]
+    due_soon = by_deadline([_item(details, i, due_of[i]) for i in reminders["id"]])
+    overdue = by_deadline([_item(details, i, due_of.get(i)) for i in [*late["id"], *overdue_now["id"]]])
     dedupe_key = f"reminder:{code}:{as_of.isoformat()}"
     reference = reminder_reference(code, as_of)
     answering = _how_to_answer(session, code, language, as_of, policy, key=key, generation=generation)
@@ -380,6 +403,7 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
             actor=ACTOR, at=now, reason=f"included in individualized recommendation {reference}"
                                         + (" (a draft, for a head's approval)" if draft else ""),
             effective_on=[as_of] * len(ids),  # the run's day, also when a missed day is run later
+            recorded_on=as_of,
         )
         result.changes = [Change(e, code, Status.OVERDUE.value, Status.ESCALATED.value, reference) for e in items["external_id"]]
         if draft:
@@ -427,7 +451,7 @@ def issue_individualized(session: Session, *, letter_id: int, outgoing_number: s
     answering = _how_to_answer(session, code, language, outgoing_date, policy, key=key)
     rendered = _letter("individualized", language, {
         "as_of": letter.issued_on, "reference": outgoing_number, "issued_on": outgoing_date, "ministry": name,
-        "legal_basis": policy.legal_basis.strip(), "response_due_on": response_due,
+        "legal_basis": policy.legal_basis.of(language).strip(), "response_due_on": response_due,
         "items": [_item(details, i, due_of.get(i)) for i in ids], **answering,
         "signer": {"name": signer[0], "position": signer[1]} if signer else None,
     })
@@ -507,6 +531,7 @@ def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
                 reason=f"no reply to individualized recommendation {letter.reference} by {letter.response_due_on:%d.%m.%Y}: "
                        "for the Ombudsman's decision (report to Parliament, referral to the prosecutor)",
                 effective_on=[as_of] * len(items),
+                recorded_on=as_of,
             )
             result.changes += [Change(e, letter.ministry_code, Status.ESCALATED.value, Status.AWAITING_DECISION.value, letter.reference) for _, e in items]
             replied = answered.get(letter.id, [])
@@ -521,7 +546,8 @@ def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
                     "answered": [{**_item(details, i), "status": state, "awaiting_review": review, "answered_on": on}
                                  for i, state, review, on in replied],
                 }),
-                "payload": {"reference": letter.reference, "ministry": letter.ministry_code, "items": [e for _, e in items]},
+                "payload": {"as_of": as_of.isoformat(), "reference": letter.reference, "ministry": letter.ministry_code,
+                            "items": [e for _, e in items]},
                 "dedupe_key": f"level2:{letter.reference}",
             }])
             result.notifications += list(queued)

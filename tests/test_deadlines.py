@@ -340,3 +340,51 @@ def test_a_letter_whose_items_were_all_answered_makes_no_level2_notice(registry)
         assert set(c.execute(select(IndividualizedRecommendation.status)).scalars()) == {"answered"}
     assert [n for n in notifications(engine) if n.kind == "level2"] == []
     assert {status(engine, e) for e in ("NPM-1", "NPM-2", "NPM-3")} == {"escalated"}
+
+
+def test_a_reminder_lists_its_items_by_deadline_then_number(engine, tmp_path):
+    """The clerk works down the letter: the earliest deadline first, and within one deadline the
+    numbers as people count them (NPM-2 before NPM-10), whatever order they were imported in."""
+    rows = [("NPM-10", "17.03.2026"), ("NPM-2", "17.03.2026"), ("NPM-7", "12.03.2026"),
+            ("NPM-1", "20.03.2026"), ("NPM-30", "01.03.2026"), ("NPM-4", "02.03.2026")]
+    import_recommendations(write_csv(
+        tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry,facility",
+        *(f"{number},Рекомендация {number},05.01.2026,{due},interior,ИВС г. Кокшетау" for number, due in rows),
+    ), engine=engine, actor="clerk")
+    check_deadlines(DUE, engine=engine)  # 10.03: four due within 14 days, two overdue
+    [letter] = notifications(engine)
+    assert letter.payload["due_soon"] == ["NPM-7", "NPM-2", "NPM-10", "NPM-1"]
+    assert letter.payload["overdue"] == ["NPM-30", "NPM-4"]
+    text = letter.body_text
+    assert text.index("NPM-7") < text.index("NPM-2 ") < text.index("NPM-10") < text.index("NPM-1 ") < text.index("NPM-30")
+    # the Russian letter dates itself as Russian letters do
+    assert f"от {DUE:%d.%m.%Y} г." in text and letter.subject.endswith(f"({DUE:%d.%m.%Y} г.)")
+
+
+def test_items_escalated_today_are_left_to_the_individualized_recommendation(registry):
+    """On the day items escalate, the individualized recommendation lists them; the day's reminder
+    does not list them again (and, with nothing else to say, is not written at all)."""
+    as_of = CALENDAR.add_working_days(DUE + timedelta(days=1), 10)
+    check_deadlines(as_of, engine=registry)  # the first run in weeks: overdue and escalating at once
+    escalate_all(as_of, registry)
+    kinds = sorted((n.recipient, n.kind) for n in notifications(registry))
+    assert kinds == [("ministry:health", "individualized"), ("ministry:interior", "individualized")]
+
+
+def test_a_kazakh_letter_carries_its_legal_basis_in_kazakh(registry):
+    """A ministry written to in Kazakh gets the whole individualized recommendation in Kazakh: the
+    legal basis too, not the Russian paragraph of config/policy.yaml."""
+    from sqlalchemy import update
+
+    from followup.models.registry import Ministry
+
+    with registry.begin() as c:
+        c.execute(update(Ministry.__table__).where(Ministry.__table__.c.code == "interior").values(language="kk"))
+    as_of = CALENDAR.add_working_days(DUE + timedelta(days=1), 10)
+    check_deadlines(as_of, engine=registry)
+    escalate_all(as_of, registry)
+    [letter] = [n for n in notifications(registry) if n.kind == "individualized" and n.recipient == "ministry:interior"]
+    assert letter.language == "kk"
+    assert POLICY.legal_basis.kk.split()[0] in letter.body_text and "Конституциялық заңына" in letter.body_html
+    assert "В соответствии с Конституционным законом" not in letter.body_text + letter.body_html
+    assert f"{as_of:%d.%m.%Y} ж." in letter.body_text  # and dated as Kazakh letters are

@@ -204,15 +204,16 @@ def test_the_weekly_digest_of_a_spring(spring):
     #              its one letter went to level 2, not answered.
     #   labour:    NPM-11 rejected (a reply); NPM-8 due 04.05 is not past due: 1 of 1.
     #   justice:   NPM-22 due 01.09: nothing due yet, no rate, not listed.
+    #   sent: every item the body was sent, due or not (education NPM-12, labour NPM-8 too)
     rates = digest.section("response_rates")
     assert rows(rates) == [
-        ("education", 2, 0, 0.0, 2, 0, 0),
-        ("health", 4, 2, 0.5, 2, 2, 1),  # same rate as interior, more items late: listed first
-        ("interior", 2, 1, 0.5, 1, 1, 0),
-        ("labour", 1, 1, 1.0, 0, 0, 0),
+        ("education", 3, 2, 0, 0.0, 2, 0, 0),
+        ("health", 4, 4, 2, 0.5, 2, 2, 1),  # same rate as interior, more items late: listed first
+        ("interior", 2, 2, 1, 0.5, 1, 1, 0),
+        ("labour", 2, 1, 1, 1.0, 0, 0, 0),
     ]
     assert not rates.isna().any().any()
-    assert [str(t) for t in rates.dtypes] == ["object", "int64", "int64", "float64", "int64", "int64", "int64"]
+    assert [str(t) for t in rates.dtypes] == ["object", "int64", "int64", "int64", "float64", "int64", "int64", "int64"]
 
     # 6. what the dispatcher could not deliver, oldest first, times in Almaty
     failed = digest.section("failed_notifications")
@@ -315,3 +316,98 @@ def test_an_empty_registry_gives_empty_sections_with_their_columns(engine):
     for section in digest.sections:
         assert section["rows"].empty
         assert tuple(section["rows"].columns) == SECTION_COLUMNS[section["key"]]
+
+
+def _escalated_backlog(engine, tmp_path) -> date:
+    """Three interior items and one of the National Security Committee, overdue since 11.03.2026 and
+    escalated ten working days later (30.03); one unassigned item on medical care. Returns 30.03."""
+    import_recommendations(write_csv(
+        tmp_path / "escalated.csv", "external_id,text,issued_on,due_on,ministry,facility,category",
+        f"NPM-31,Обеспечить камеры естественным освещением,05.01.2026,10.03.2026,interior,{IVS},detention_conditions",
+        f"NPM-32,Провести обучение персонала,05.01.2026,10.03.2026,interior,{IVS},legal_training",
+        f"NPM-30,Отремонтировать санузел,05.01.2026,10.03.2026,interior,{IVS},sanitary_standards",
+        "NPM-40,Обеспечить доступ к адвокату,05.01.2026,10.03.2026,nsc,СИЗО КНБ г. Астана,",
+        "NPM-50,Обеспечить осмотр врачом при поступлении,05.01.2026,10.03.2026,,,medical_care",
+    ), engine=engine, actor="clerk")
+    as_of = CALENDAR.add_working_days(d("11.03.2026"), 10)
+    check_deadlines(d("11.03.2026"), engine=engine)
+    check_deadlines(as_of, engine=engine)
+    for code in plan_escalations(as_of, engine=engine):
+        escalate_ministry(code, as_of, engine=engine)
+    return as_of
+
+
+@pytest.mark.usefixtures("db_url")
+def test_the_digest_names_what_escalated_item_by_item_with_the_full_list_attached(engine, tmp_path):
+    """The office reads the digest to know which recommendations went to whom: under each
+    individualized recommendation its items (number, facility, deadline, days overdue), the first
+    `listed_items` of them, and every item in the attached spreadsheet."""
+    import io
+
+    from followup.notifications.digest import digest_message
+
+    as_of = _escalated_backlog(engine, tmp_path)
+    digest = build_digest(engine, as_of)
+    message = digest_message(digest, "ru", listed_items=2)
+    text, html = message["body_text"], message["body_html"]
+    assert "IR-20260330-INTERIOR — Министерство внутренних дел Республики Казахстан (3)" in text
+    assert "IR-20260330-NSC — Комитет национальной безопасности Республики Казахстан (1)" in text
+    interior = text[text.index("IR-20260330-INTERIOR — "):text.index("IR-20260330-NSC — ")]
+    # by deadline, then number (not in the order of import); the deadline as the letter gave it; 20 days overdue on 30.03
+    assert interior.index("NPM-30") < interior.index("NPM-31") and "NPM-32" not in interior
+    assert IVS in interior and "10.03.2026" in interior and " 20" in interior
+    name = "digest-2026-03-30-individualized.csv"
+    assert f"Здесь приведены первые 2 из 3. Полный перечень — в приложенном файле {name}." in text
+    assert "NPM-40" in text and "Дней просрочки" in text and ">Дней просрочки</th>" in html and "NPM-31" in html
+    assert message["payload"]["attachment"] == name
+    table = pd.read_csv(io.StringIO(message["attachment"].lstrip("\ufeff")), sep=";", dtype=str)
+    assert sorted(table["Номер рекомендации"]) == ["NPM-30", "NPM-31", "NPM-32", "NPM-40"]
+    # the individualized section's figure counts the letters and the items in them
+    assert "Направленные индивидуальные рекомендации: 2, рекомендаций в них: 4" in text
+    # a short list needs no attachment
+    assert "attachment" not in digest_message(digest, "ru", listed_items=100)
+
+
+@pytest.mark.usefixtures("db_url")
+def test_the_digest_shows_names_in_the_office_language_and_says_state_body(engine, tmp_path):
+    """Codes (interior, nsc, medical_care) never reach a reader; the list mixes ministries with the
+    National Security Committee, so its column says "state body"."""
+    from followup.notifications.digest import digest_message
+
+    as_of = _escalated_backlog(engine, tmp_path)
+    digest = build_digest(engine, as_of)
+    for language, body, words in [
+        ("ru", "Госорган", ["Министерство внутренних дел Республики Казахстан", "Комитет национальной безопасности", "медицинская помощь"]),
+        ("kk", "Мемлекеттік орган", ["Қазақстан Республикасы Ішкі істер министрлігі", "Ұлттық қауіпсіздік комитеті", "медициналық көмек"]),
+        ("en", "State body", ["Ministry of Internal Affairs", "National Security Committee", "medical care"]),
+    ]:
+        message = digest_message(digest, language)
+        text, html = message["body_text"], message["body_html"]
+        assert all(word in text and word in html for word in words), language
+        assert f">{body}</th>" in html and "Министерство</th>" not in html
+        for code in ("interior", "nsc", "medical_care"):
+            assert f" {code} " not in text and f">{code}<" not in html, (language, code)
+
+
+@pytest.mark.usefixtures("db_url")
+def test_a_pass_run_for_a_past_day_counts_in_that_days_digest(engine, tmp_path):
+    """The demo runs the pass `--as-of 30.03.2026` today: what it marked overdue (a backlog,
+    overdue since long before) is new in the digest of 30.03, not in today's."""
+    import_recommendations(write_csv(
+        tmp_path / "backlog.csv", "external_id,text,issued_on,due_on,ministry",
+        "OLD-1,Отремонтировать прогулочный двор,10.01.2025,10.04.2025,interior",
+        "OLD-2,Обеспечить доступ к врачу,10.01.2025,10.06.2025,health",
+        "NEW-1,Провести обучение персонала,10.01.2026,25.03.2026,health",
+    ), engine=engine, actor="clerk")
+    as_of = d("30.03.2026")
+    check_deadlines(as_of, engine=engine)
+    digest = build_digest(engine, as_of)
+    assert sorted(digest.section("new_overdue")["external_id"]) == ["NEW-1", "OLD-1", "OLD-2"]
+    today = datetime.now(UTC).astimezone(CALENDAR_TZ).date()
+    assert build_digest(engine, today).section("new_overdue").empty
+    # the history says which run recorded the mark
+    from followup.models.registry import StatusChange
+
+    h = StatusChange.__table__
+    with engine.connect() as c:
+        assert set(c.execute(select(h.c.recorded_on).where(h.c.to_status == "overdue")).scalars()) == {as_of}

@@ -73,20 +73,33 @@ def test_each_ministry_gets_one_letter_with_only_its_own_items(registry, tmp_pat
         assert again.mails == []
 
 
-def test_the_individualized_recommendation_arrives_as_a_letter_with_its_document(registry, tmp_path):
+def test_the_individualized_recommendation_leaves_alone_and_the_reminder_does_not_repeat_it(registry, tmp_path):
+    """The formal letter is a document the ministry files by its number: it arrives as a mail of its
+    own under its own subject, and the same day's reminder neither lists its items again nor
+    announces that the Commissioner "may send" one."""
     engine = registry
     as_of = ESCALATION
+    import_recommendations(write_csv(
+        tmp_path / "later.csv", "external_id,text,issued_on,due_on,ministry,facility",
+        f"NPM-4,Отремонтировать прогулочный двор,05.01.2026,{as_of + timedelta(days=3):%d.%m.%Y},interior,ИВС г. Кокшетау",
+    ), engine=engine, actor="clerk")
     check_deadlines(as_of, engine=engine)
     for code in plan_escalations(as_of, engine=engine):
         escalate_ministry(code, as_of, engine=engine)
     with SmtpReceiver() as smtp, JsonReceiver() as hook:
         result = dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
-        [letter] = smtp.to(INTERIOR)  # the reminder and the individualized recommendation: one mail
-    assert result.sent == 4 and result.messages == 2
-    assert f"{REF}-INTERIOR" in letter.subject or f"{REF}-INTERIOR" in letter.text
-    assert "NPM-1" in letter.text and "NPM-3" not in letter.text
+        mails = smtp.to(INTERIOR)
+    assert result.sent == 3 and result.messages == 3  # interior: reminder + letter; health: its letter
+    [reminder] = [m for m in mails if m.subject.startswith("Напоминание")]
+    [letter] = [m for m in mails if m.subject.startswith("Индивидуальная рекомендация")]
+    assert letter.subject == f"Индивидуальная рекомендация № {REF}-INTERIOR от {as_of:%d.%m.%Y} г.: неисполненные рекомендации НПМ"
+    assert "NPM-1" in letter.text and "NPM-2" in letter.text and "NPM-4" not in letter.text and "Напоминаем" not in letter.text
     document = letter.attachments[f"{REF}-INTERIOR.html"].decode("utf-8")
     assert f"{REF}-INTERIOR" in document and "NPM-1" in document and "NPM-2" in document and "NPM-3" not in document
+    # the reminder: the item due soon, not the escalated ones, no word of a letter that "may" come
+    assert "NPM-4" in reminder.text and "NPM-1" not in reminder.text + reminder.html and "NPM-2" not in reminder.text
+    assert "вправе направить индивидуальную рекомендацию" not in reminder.text + reminder.html
+    assert reminder.attachments == {} and f"{REF}-INTERIOR" not in reminder.subject
 
 
 def test_a_backlog_letter_lists_the_first_items_and_attaches_the_complete_list(engine, tmp_path):
@@ -137,9 +150,13 @@ def test_the_office_is_told_of_level_2_through_its_webhook(registry, tmp_path):
     with SmtpReceiver() as smtp, JsonReceiver() as hook:
         dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
         posts = hook.at("office")
-    assert len(posts) == 1
-    body = posts[0].body["title"] + posts[0].body["message"]
-    assert f"{REF}-INTERIOR" in body and f"{REF}-HEALTH" in body and "NPM-3" in body
+    # one notice per individualized recommendation, each under a subject that names it and its ministry
+    assert len(posts) == 2
+    by_title = {post.body["title"]: post.body["message"] for post in posts}
+    interior = next(message for title, message in by_title.items() if f"{REF}-INTERIOR" in title)
+    health = next(message for title, message in by_title.items() if f"{REF}-HEALTH" in title)
+    assert any("Министерство внутренних дел" in title for title in by_title) and not any("(+" in title for title in by_title)
+    assert "NPM-1" in interior and "NPM-3" not in interior and "NPM-3" in health and "NPM-1" not in health
 
 
 def test_a_message_nobody_can_receive_is_kept_and_sent_once_a_route_exists(registry, tmp_path):
@@ -243,3 +260,47 @@ def test_secrets_come_from_the_environment_and_never_show(registry, tmp_path, mo
     assert result.failed == 2  # the server refuses: the error is recorded, masked
     for n in rows(engine):
         assert "env-only-pw" not in n.last_error and "****" in n.last_error
+
+
+def test_routine_messages_travel_together_under_a_subject_that_says_what_they_hold(engine, tmp_path):
+    """Three acknowledgements for one ministry in one run: one mail, whose subject counts them by kind
+    (not the first one's subject with "(+2)")."""
+    with Session(engine) as session, session.begin():
+        queue(session, [
+            {"recipient": "ministry:interior", "kind": "acknowledgement", "subject": f"Ответ № REPLY-{n} получен",
+             "body_text": f"Ответ REPLY-{n}", "dedupe_key": f"ack:{n}"} for n in (1, 2, 3)
+        ] + [{"recipient": "ministry:interior", "kind": "reply_returned", "subject": "Ответ № REPLY-4 возвращён",
+              "body_text": "Ответ REPLY-4", "dedupe_key": "returned:4"}])
+    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+        result = dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
+        [mail] = smtp.to(INTERIOR)
+    assert result.sent == 4 and result.messages == 1
+    assert mail.subject == "Сообщений: 4 (подтверждение получения ответа — 3, возврат ответа на доработку — 1)"
+    assert all(f"REPLY-{n}" in mail.text for n in (1, 2, 3, 4))
+
+
+def test_the_local_outbox_names_each_file_by_the_letter_its_date_and_its_whole_words(engine, tmp_path):
+    """A letter of a past day's run (the demo's 23.11.2026) is filed under that day, at the time it
+    was written in Asia/Almaty, and a subject too long for a file name is cut after a whole word."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    folder = tmp_path / "files"
+    path = tmp_path / "apprise.txt"  # Apprise's TEXT format (its YAML reader fails on a URL with ?path=)
+    path.write_text(f"ombudsman=outbox://outbox?path={folder}\n", encoding="utf-8")
+    subject = ("Требуется решение: ответ на индивидуальную рекомендацию № IR-20261123-INTERIOR получен не по всем "
+               "пунктам (Министерство внутренних дел Республики Казахстан)")
+    with Session(engine) as session, session.begin():
+        queue(session, [{"recipient": "ombudsman", "kind": "level2", "subject": subject, "body_text": "…",
+                         "payload": {"as_of": "2026-11-23", "reference": "IR-20261123-INTERIOR"}, "dedupe_key": "level2:x"}])
+    before = datetime.now(ZoneInfo("Asia/Almaty")).replace(microsecond=0)
+    assert dispatch(engine=engine, apprise_file=path, delivery=QUICK).sent == 1
+    after = datetime.now(ZoneInfo("Asia/Almaty"))
+    [written] = folder.iterdir()
+    day, clock, rest = written.name.split(" ", 2)
+    assert day == "2026-11-23"
+    assert before.time() <= datetime.strptime(clock, "%H%M%S").time() <= after.time() or before.date() != after.date()
+    title = rest.removesuffix(".txt").removesuffix(".html")
+    assert len(written.name.encode("utf-8")) <= 255 and title.endswith("…")
+    kept, safe = title.removesuffix("…"), " ".join(subject.replace(":", " ").split())  # no ":" in a file name
+    assert safe.startswith(kept) and safe[len(kept)] == " "  # cut between two words, never inside one

@@ -226,7 +226,8 @@ def test_the_shipped_policy():
     assert POLICY.defaults.reminder_days_before == (14, 3)
     assert POLICY.defaults.escalate_after_working_days == 10
     assert POLICY.calendar.country == "KZ"
-    assert "Уполномоченном по правам человека" in POLICY.legal_basis and "22" in POLICY.legal_basis
+    assert "Уполномоченном по правам человека" in POLICY.legal_basis.ru and "22" in POLICY.legal_basis.ru
+    assert "Адам құқықтары жөніндегі уәкіл" in POLICY.legal_basis.kk and "Commissioner for Human Rights" in POLICY.legal_basis.en
 
 
 def test_dates_may_be_day_first_or_iso(tmp_path):
@@ -252,7 +253,10 @@ def test_dates_may_be_day_first_or_iso(tmp_path):
         ("calendar", {"country": "KZ", "working_saturdays": ["29.06.2026"]}, "calendar.working_saturdays[0]: Value error, 29.06.2026 is a Monday"),
         ("calendar", {"country": "KZ", "extra_days_off": ["27.06.2026"], "working_saturdays": ["27.06.2026"]}, "calendar: Value error, 27.06.2026 listed both"),
         ("calendar", {"country": "XX"}, "calendar: Value error, country 'XX'"),
-        ("legal_basis", "", "legal_basis: String should have at least 1 character"),
+        ("legal_basis", {"ru": "Статья 22", "en": "Article 22", "kk": ""}, "legal_basis.kk: String should have at least 1 character"),
+        # one text for every language is how a Kazakh letter got a Russian paragraph
+        ("legal_basis", "Статья 22", "legal_basis: Input should be a valid dictionary"),
+        ("legal_basis", {"ru": "Статья 22", "en": "Article 22"}, "legal_basis.kk: Field required"),
         ("individualized", {"response_deadline": None}, "individualized.response_deadline"),
     ],
 )

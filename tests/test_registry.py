@@ -21,7 +21,7 @@ def test_init_twice_changes_nothing(db_url, engine):
     init_db(db_url)
     assert set(inspect(engine).get_table_names()) == before >= {"ministry", "facility", "visit", "recommendation", "status_change"}
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0009"]
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0010"]
         assert connection.execute(text("SELECT count(*) FROM ministry")).scalar_one() == 9
 
 

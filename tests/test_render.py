@@ -96,8 +96,8 @@ def _digest_sections(empty: str | None = None) -> list[dict]:
         ),
         "response_rates": pd.DataFrame(
             [
-                {"ministry": "МВД", "issued": 120, "answered": 80, "response_rate": 80 / 120},
-                {"ministry": "Минобороны", "issued": 0, "answered": 0, "response_rate": float("nan")},
+                {"ministry": "interior", "sent": 150, "due": 120, "answered": 80, "response_rate": 80 / 120},
+                {"ministry": "prosecutor", "sent": 4, "due": 0, "answered": 0, "response_rate": float("nan")},
             ]
         ),
         "failed_notifications": pd.DataFrame(
@@ -236,7 +236,7 @@ def test_kazakh_letters_survive(kind: str) -> None:
 
 def test_kazakh_and_english_wording() -> None:
     kk = render("reminder", "kk", _context("reminder", "kk"))
-    assert kk.subject == "Ұсынымдарды орындау мерзімдері туралы еске салу (23.11.2026)"
+    assert kk.subject == "Ұсынымдарды орындау мерзімдері туралы еске салу (23.11.2026 ж.)"
     assert "Қазақстан Республикасындағы Адам құқықтары жөніндегі уәкіл" in kk.text
     assert "Ұлттық алдын алу тетігі (ҰАТ)" in kk.text
     assert "Жеке ұсыным" in render("individualized", "kk", _context("individualized", "kk")).subject
@@ -248,7 +248,7 @@ def test_kazakh_and_english_wording() -> None:
 
 def test_reminder_subject_and_sections() -> None:
     r = render("reminder", "ru", _context("reminder"))
-    assert r.subject == "Напоминание о сроках исполнения рекомендаций НПМ (23.11.2026)"
+    assert r.subject == "Напоминание о сроках исполнения рекомендаций НПМ (23.11.2026 г.)"
     assert "СРОК ИСПОЛНЕНИЯ ИСТЕКАЕТ (1)" in r.text and "ПРОСРОЧЕНО (2)" in r.text
     assert r.text.index("NPM-2026-0042") < r.text.index("ПРОСРОЧЕНО") < r.text.index("NPM-2026-0107")
     # dates: date, ISO string and an aware datetime (shown in Asia/Almaty, UTC+5)
@@ -272,7 +272,7 @@ def test_reminder_empty_list_omits_its_section() -> None:
 
 def test_individualized_letter() -> None:
     r = render("individualized", "ru", _context("individualized"))
-    assert r.subject == "Индивидуальная рекомендация № IR-20261123-INTERIOR от 23.11.2026: неисполненные рекомендации НПМ"
+    assert r.subject == "Индивидуальная рекомендация № IR-20261123-INTERIOR от 23.11.2026 г.: неисполненные рекомендации НПМ"
     for body in (r.text, r.html):
         assert "IR-20261123-INTERIOR" in body
         assert "23.12.2026" in body  # response deadline
@@ -303,7 +303,9 @@ def test_digest_sections_counts_and_subject() -> None:
     assert r.subject == "Дайджест НПМ: просрочено 3, индивидуальных рекомендаций 1, требуют решения 1 (16.11–23.11.2026)"
     assert "Новые просроченные рекомендации за период" in r.text
     assert "Новые просроченные рекомендации: 3" in r.text  # summary line
-    assert "Ответы министерств: 2" in r.text
+    # the figure says what it counts: answers of the items past their deadline, not the number of bodies
+    assert "Ответы госорганов: ответ получен на 80 из 120 рекомендаций с истёкшим сроком" in r.text
+    assert "Ответы госорганов: 2" not in r.text
     # column headers translated, unknown column kept as is
     assert "Номер рекомендации" in r.text and ">Номер рекомендации</th>" in r.html
     assert "mystery_column" in r.text and ">mystery_column</th>" in r.html
@@ -496,9 +498,11 @@ def test_level2_without_a_reply_is_as_before() -> None:
 
 def _strings_used(path: Path) -> tuple[set[str], set[tuple[str, ...]]]:
     """A template's context variables, and the strings.yaml keys it reads (`l.x` is `labels.x`)."""
-    from jinja2 import Environment, meta, nodes
+    from jinja2 import meta, nodes
 
-    tree = Environment().parse(path.read_text("utf-8"))
+    from followup.notifications.render import _ENV  # its filters (d, dd) and globals
+
+    tree = _ENV.parse(path.read_text("utf-8"))
 
     def chain(node: nodes.Node) -> list[str] | None:
         parts: list[str] = []
@@ -540,9 +544,40 @@ def test_every_language_has_the_same_templates_reading_the_same_keys() -> None:
                     assert isinstance(node, dict) and part in node, f"{path.name} reads {'.'.join(key)}: not in {language}/strings.yaml"
                     node = node[part]
     # the subject lines (Jinja strings in strings.yaml) read the same variables in every language
-    from jinja2 import Environment, meta
+    from jinja2 import meta
+
+    from followup.notifications.render import _ENV
 
     def subject_variables(language: str) -> dict[str, set[str]]:
-        return {kind: meta.find_undeclared_variables(Environment().parse(line)) for kind, line in strings[language]["subjects"].items()}
+        return {kind: meta.find_undeclared_variables(_ENV.parse(line)) for kind, line in strings[language]["subjects"].items()}
 
     assert subject_variables("kk") == subject_variables("en") == subject_variables("ru")
+
+
+def _key_tree(node: object, path: str = "") -> set[str]:
+    """Every key path of a strings.yaml (`labels.due_soon`, `report.months[]`), to compare languages."""
+    if isinstance(node, dict):
+        return {p for key, value in node.items() for p in {f"{path}{key}", *_key_tree(value, f"{path}{key}.")}}
+    if isinstance(node, list):
+        return {f"{path[:-1]}[{len(node)}]"}
+    return set()
+
+
+def test_every_text_a_letter_carries_exists_in_each_language() -> None:
+    """A string present in one language's strings.yaml and missing in another, or a text of the
+    configuration that letters print in one language only (the legal basis was one Russian string,
+    so Kazakh letters carried a Russian paragraph), fails here."""
+    from followup.config.loader import Names
+    from followup.config.office import load_office
+    from followup.config.policy import load_policy
+
+    trees = {lang: _key_tree(yaml.safe_load((TEMPLATES_DIR / lang / "strings.yaml").read_text("utf-8"))) for lang in LANGUAGES}
+    for language in LANGUAGES:
+        assert not trees["ru"] - trees[language], f"{language}/strings.yaml lacks {sorted(trees['ru'] - trees[language])}"
+        assert not trees[language] - trees["ru"], f"ru/strings.yaml lacks {sorted(trees[language] - trees['ru'])}"
+    # what letters print from config/: every text has a version in each language
+    policy, executor = load_policy(), load_office().executor
+    for texts in (policy.legal_basis, executor.name, executor.position):
+        assert isinstance(texts, Names) and all(texts.of(lang).strip() for lang in LANGUAGES)
+    assert policy.legal_basis.of("kk") != policy.legal_basis.of("ru")
+    assert not re.search(r"[ёЁ]|\b(и|в|с|по|обязаны)\b", policy.legal_basis.of("kk"))  # no Russian words in the Kazakh text

@@ -241,7 +241,7 @@ def test_the_acknowledgement_reaches_the_ministry_in_its_language(registry, rout
         routes(smtp, hook)
         assert dispatch(engine=registry).sent == 1
         [mail] = smtp.to("kanc@mvd.gov.kz")
-    assert mail.subject == f"Ответ № REPLY-{reply_id} от 20.02.2026 получен и внесён в реестр рекомендаций НПМ"
+    assert mail.subject == f"Ответ № REPLY-{reply_id} от 20.02.2026 г. получен и внесён в реестр рекомендаций НПМ"
     for words in ("NPM-1", "NPM-2", "исполняется", "исполнена", "статус изменён", "на рассмотрении аппарата Уполномоченного",
                   "Подрядчик приступил к работам.", "npm@ombudsman.kz", "IR-20260120-INTERIOR"):
         assert words in mail.text, words
@@ -317,7 +317,7 @@ def test_the_office_returns_a_claim_with_its_comment_and_the_status_stays(regist
     assert claim.review_comment.startswith("Приложите заключение экспертизы")
     [letter] = outbox(registry, "reply_returned")
     assert (letter.recipient, letter.dedupe_key) == ("ministry:interior", f"returned:{reply_id}:{claim.id}")
-    assert mail.subject == f"Ответ № REPLY-{reply_id} от 20.02.2026 возвращён на доработку"
+    assert mail.subject == f"Ответ № REPLY-{reply_id} от 20.02.2026 г. возвращён на доработку"
     assert "Приложите заключение экспертизы о конструкции здания" in mail.text
     assert "NPM-1" in mail.text and "отклонена" in mail.text and "NPM-2" not in mail.text
     assert "Приложите заключение экспертизы" in mail.html
@@ -453,7 +453,7 @@ def test_the_digest_lists_the_replies_received(registry):
         "items": ["NPM-1", "NPM-2"], "applied": 1, "under_review": 1, "returned": 0, "refused": 0,
     }]
     rendered = render("digest", "ru", {"as_of": digest.as_of, "since": digest.since, "sections": digest.sections})
-    assert "Полученные ответы министерств" in rendered.text and f"REPLY-{portal}" in rendered.text
+    assert "Полученные ответы госорганов" in rendered.text and f"REPLY-{portal}" in rendered.text
     assert "страница министерства" in rendered.text and "NPM-1, NPM-2" in rendered.text
     # a week later it is no longer new
     assert build_digest(registry, today + timedelta(days=7)).section("replies_received").empty
