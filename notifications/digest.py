@@ -63,7 +63,7 @@ from followup.models.followup import (
 from followup.models.policy import ANSWERED_STATUSES, LATE_STATUSES, effective_due
 from followup.models.registry import Facility, Ministry, Recommendation, StatusChange, table_of
 from followup.models.replies import Reply, ReplyClaim
-from followup.notifications.render import by_deadline, items_csv, render
+from followup.notifications.render import by_deadline, is_item_list, items_csv, render, strings
 
 #: the sections in digest order, each with its columns in order
 SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -465,8 +465,10 @@ def digest_message(digest: Digest, language: str, *, listed_items: int | None = 
     if listed_items is None:
         listed_items = load_policy().letters.listed_items
     letters = next((s.get("items") or {} for s in digest.sections if s["key"] == "individualized"), {})
-    attachment = (f"digest-{digest.as_of.isoformat()}-individualized.csv"
-                  if any(len(items) > listed_items for items in letters.values()) else None)
+    long_sections = [s for s in digest.sections
+                     if isinstance(s["rows"], pd.DataFrame) and is_item_list(s["rows"]) and len(s["rows"]) > listed_items]
+    long_letters = any(len(items) > listed_items for items in letters.values())
+    attachment = f"digest-{digest.as_of.isoformat()}-items.csv" if long_letters or long_sections else None
     rendered = render("digest", language, {
         "as_of": digest.as_of, "since": digest.since, "sections": digest.sections, "ministries": digest.ministries,
         "listed_items": listed_items, "attachment": attachment,
@@ -479,10 +481,14 @@ def digest_message(digest: Digest, language: str, *, listed_items: int | None = 
                     **({"attachment": attachment} if attachment else {})},
     }
     if attachment:
+        headings = strings(language)["sections"]
         ministry_of = dict(zip(digest.section("individualized")["reference"], digest.section("individualized")["ministry"], strict=True))
-        message["attachment"] = items_csv(
-            [(f"{reference} — {(digest.ministries.get(str(ministry_of.get(reference))) or {}).get(language, ministry_of.get(reference))}",
-              items.to_dict("records")) for reference, items in letters.items()],
-            language,
-        )
+        listed: list[tuple[str, list[dict[str, Any]]]] = [
+            ((headings.get(s["key"]) or {}).get("heading", s["key"]),
+             [{"text": "", "facility": None, "due_on": None, **row} for row in s["rows"].to_dict("records")])
+            for s in long_sections
+        ]
+        listed += [(f"{reference} — {(digest.ministries.get(str(ministry_of.get(reference))) or {}).get(language, ministry_of.get(reference))}",
+                    items.to_dict("records")) for reference, items in letters.items()] if long_letters else []
+        message["attachment"] = items_csv(listed, language)
     return message

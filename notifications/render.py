@@ -284,6 +284,9 @@ def _digest_section(section: dict[str, Any], s: dict[str, Any], lang: str, *, na
         frame = pd.DataFrame(list(frame))
     names = names or {}
     texts = s["sections"].get(key) or {}
+    count = len(frame)
+    if listed is not None and is_item_list(frame) and count > listed:
+        frame = frame.head(listed)  # a long list of items, like a reminder's: the first ones, all in the attachment
     columns = [str(c) for c in frame.columns]
     headers = [str(s["columns"].get(c, c)) for c in columns]
     cells = [
@@ -294,15 +297,16 @@ def _digest_section(section: dict[str, Any], s: dict[str, Any], lang: str, *, na
     totals = {c: int(pd.to_numeric(frame[c], errors="coerce").fillna(0).sum()) for c in columns
               if c != "response_rate" and pd.api.types.is_numeric_dtype(frame[c])}
     summary = str(texts.get("summary", "{count}"))
-    for name, value in {"count": len(frame), **totals}.items():
+    for name, value in {"count": count, **totals}.items():
         summary = summary.replace("{" + name + "}", str(value))
     if re.search(r"\{\w+\}", summary):  # a figure the rows do not have: the count, never a placeholder
-        summary = str(len(frame))
+        summary = str(count)
     out = {
         "key": key,
         "heading": texts.get("heading", key),
         "explanation": texts.get("explanation", ""),
-        "count": len(frame),
+        "count": count,
+        "shown": len(frame),
         "summary": summary,
         "rows": frame,
         "columns": columns,
@@ -326,6 +330,13 @@ def _digest_section(section: dict[str, Any], s: dict[str, Any], lang: str, *, na
             out["letters"].append({**table, "reference": reference, "count": len(letter), "shown": len(shown),
                                    "ministry": names.get(str(ministry_of.get(reference)), ministry_of.get(reference))})
     return out
+
+
+def is_item_list(frame: pd.DataFrame) -> bool:
+    """Whether a digest section lists recommendations (one row per item, with its number), which
+    the digest cuts at `letters.listed_items` like a reminder, the rest in the attachment; the
+    per-ministry tables are never long."""
+    return "external_id" in frame.columns
 
 
 _NUMERIC = re.compile(r"-?\d+([.,]\d+)?%?")

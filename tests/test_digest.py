@@ -356,12 +356,13 @@ def test_the_digest_names_what_escalated_item_by_item_with_the_full_list_attache
     # by deadline, then number (not in the order of import); the deadline as the letter gave it; 20 days overdue on 30.03
     assert interior.index("NPM-30") < interior.index("NPM-31") and "NPM-32" not in interior
     assert IVS in interior and "10.03.2026" in interior and " 20" in interior
-    name = "digest-2026-03-30-individualized.csv"
+    name = "digest-2026-03-30-items.csv"
     assert f"Здесь приведены первые 2 из 3. Полный перечень — в приложенном файле {name}." in text
     assert "NPM-40" in text and "Дней просрочки" in text and ">Дней просрочки</th>" in html and "NPM-31" in html
     assert message["payload"]["attachment"] == name
     table = pd.read_csv(io.StringIO(message["attachment"].lstrip("\ufeff")), sep=";", dtype=str)
-    assert sorted(table["Номер рекомендации"]) == ["NPM-30", "NPM-31", "NPM-32", "NPM-40"]
+    assert sorted(set(table["Номер рекомендации"])) == ["NPM-30", "NPM-31", "NPM-32", "NPM-40"]
+    # the newly overdue are a list of items too: cut like the letters, all of them in the same file
     # the individualized section's figure counts the letters and the items in them
     assert "Направленные индивидуальные рекомендации: 2, рекомендаций в них: 4" in text
     # a short list needs no attachment
@@ -411,3 +412,26 @@ def test_a_pass_run_for_a_past_day_counts_in_that_days_digest(engine, tmp_path):
     h = StatusChange.__table__
     with engine.connect() as c:
         assert set(c.execute(select(h.c.recorded_on).where(h.c.to_status == "overdue")).scalars()) == {as_of}
+
+
+@pytest.mark.usefixtures("db_url")
+def test_a_long_list_of_newly_overdue_items_is_cut_like_a_reminder_with_all_of_them_attached(engine, tmp_path):
+    """A pass that marks a thousand items overdue made a digest of 1.4 MB: the newly overdue are
+    listed like a reminder's items, the first `listed_items`, and every one in the attachment."""
+    import io
+
+    from followup.notifications.digest import digest_message
+    from followup.spreadsheets.ingest import import_recommendations
+    from followup.steps.deadlines import check_deadlines
+
+    rows = [f"LATE-{n},Обеспечить камеры естественным освещением,05.01.2026,{n:02d}.03.2026,МВД" for n in range(1, 6)]
+    import_recommendations(write_csv(tmp_path / "late.csv", "external_id,text,issued_on,due_on,ministry", *rows), engine=engine)
+    check_deadlines(date(2026, 3, 9), engine=engine)
+    message = digest_message(build_digest(engine, date(2026, 3, 9)), "ru", listed_items=2)
+    text = message["body_text"]
+    section = text.split("НОВЫЕ ПРОСРОЧЕННЫЕ РЕКОМЕНДАЦИИ")[1]
+    assert "LATE-1" in section and "LATE-2" in section and "LATE-3" not in section
+    assert "Здесь приведены первые 2 из 5. Полный перечень — в приложенном файле digest-2026-03-09-items.csv." in section
+    table = pd.read_csv(io.StringIO(message["attachment"].lstrip("\ufeff")), sep=";", dtype=str)
+    assert list(table["Номер рекомендации"]) == [f"LATE-{n}" for n in range(1, 6)]
+    assert set(table["Раздел"]) == {"Новые просроченные рекомендации"}
