@@ -15,6 +15,8 @@ module takes what is queued and delivers it:
    masked), `failed` with a backoff, `dead` after the configured attempts, or `unroutable`
    when no URL carries the tag. A crash between sending and marking leaves the rows `sending`;
    the next dispatcher after the lease sends them again: a message may be repeated, never lost.
+4. **Again**, for what was queued meanwhile, until a claim finds nothing: one run serves a
+   whole burst of `followup.notification.queued` events (the trigger fires once per window).
 
 Secrets stay out of the database, logs and artifacts: every URL and error text is masked.
 """
@@ -262,6 +264,8 @@ class Outcome:
 class DispatchResult:
     claimed: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
+    #: claims that found something: 1 when nothing was queued during the run
+    rounds: int = 0
 
     @property
     def sent(self) -> int:
@@ -291,10 +295,15 @@ class DispatchResult:
         }
 
 
-def claim(engine: Engine, *, now: datetime, lease: timedelta, recipients: Sequence[str] | None = None) -> list[Any]:
-    """Take what is due for sending; rows another dispatcher holds (within its lease) are left alone."""
+def claim(engine: Engine, *, now: datetime, lease: timedelta, recipients: Sequence[str] | None = None,
+          only_queued: bool = False) -> list[Any]:
+    """Take what is due for sending; rows another dispatcher holds (within its lease) are left alone.
+
+    `only_queued`: new messages only, not the retries (failed after their backoff, unroutable,
+    abandoned by a dead dispatcher) — the later rounds of one run, which must not retry a
+    message the same run has just failed to send."""
     table = table_of(Notification)
-    due = or_(
+    due = table.c.status == NS.QUEUED.value if only_queued else or_(
         table.c.status == NS.QUEUED.value,
         table.c.status == NS.UNROUTABLE.value,
         and_(table.c.status == NS.FAILED.value, or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now)),
@@ -363,25 +372,48 @@ def deliver_to(recipient: str, rows: Sequence[Any], routes: Sequence[Route], *, 
     return outcome
 
 
+#: rounds of one dispatch run at most: a producer that never stops queueing cannot keep one run
+#: alive for ever (the next run, by trigger or schedule, takes over)
+MAX_ROUNDS = 20
+
+
 def dispatch(*, engine: Engine | None = None, apprise_file: Path | None = None, delivery: Delivery | None = None,
-             recipients: Sequence[str] | None = None) -> DispatchResult:
-    """Send everything due in the outbox; the whole delivery step of a run."""
+             recipients: Sequence[str] | None = None, max_rounds: int = MAX_ROUNDS) -> DispatchResult:
+    """Send everything due in the outbox, then what was queued meanwhile, until it is empty.
+
+    One run is started for a whole burst of `followup.notification.queued` events (prefect.yaml:
+    the trigger fires on the first one and ignores the rest of its window), so the run itself
+    must not end while letters queued during it wait: each round after the first claims the
+    messages queued since, until a round finds none. Retries (failed, unroutable, abandoned
+    rows) are the first round's only: a message this run failed to send waits for its backoff.
+    """
     engine = engine or get_engine()
     delivery = delivery or load_notification_config().delivery
     apprise_file = Path(apprise_file or apprise_config_path())
     routes = load_routes(apprise_file)  # a broken routes file fails before anything is claimed
     secrets = secrets_of(routes)
-    rows = claim(engine, now=utcnow(), lease=timedelta(minutes=delivery.lease_minutes), recipients=recipients)
-    result = DispatchResult(claimed=len(rows))
+    result = DispatchResult()
+    lease = timedelta(minutes=delivery.lease_minutes)
+    while result.rounds < max_rounds:
+        rows = claim(engine, now=utcnow(), lease=lease, recipients=recipients, only_queued=result.rounds > 0)
+        if not rows:
+            break
+        result.rounds += 1
+        result.claimed += len(rows)
+        result.outcomes += _deliver_round(rows, routes, engine=engine, delivery=delivery, secrets=secrets,
+                                          apprise_file=apprise_file)
+    return result
+
+
+def _deliver_round(rows: Sequence[Any], routes: Sequence[Route], *, engine: Engine, delivery: Delivery,
+                   secrets: Sequence[str], apprise_file: Path) -> list[Outcome]:
+    """One round: every claimed recipient's letter, recipients in parallel."""
     by_recipient: dict[str, list[Any]] = {}
     for row in rows:
         by_recipient.setdefault(row.recipient, []).append(row)
-    if not by_recipient:
-        return result
     with ThreadPoolExecutor(max_workers=min(delivery.concurrency, len(by_recipient)), thread_name_prefix="dispatch") as pool:
         futures = [
             pool.submit(deliver_to, recipient, batch, routes, engine=engine, delivery=delivery, secrets=secrets, apprise_file=apprise_file)
             for recipient, batch in sorted(by_recipient.items())
         ]
-        result.outcomes = [f.result() for f in futures]
-    return result
+        return [f.result() for f in futures]

@@ -89,6 +89,48 @@ def test_the_individualized_recommendation_arrives_as_a_letter_with_its_document
     assert f"{REF}-INTERIOR" in document and "NPM-1" in document and "NPM-2" in document and "NPM-3" not in document
 
 
+class _QueueingWhileSending(list):
+    """The office's webhook inbox; its first delivery makes the portal queue another message,
+    as a validating official's confirmation queued while the dispatcher is at work."""
+
+    def __init__(self, engine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    def append(self, post) -> None:
+        if not self:
+            with Session(self.engine) as session, session.begin():
+                queue(session, [{"recipient": "ombudsman", "kind": "reply_confirm", "subject": "queued meanwhile",
+                                 "body_text": "NPM-7", "dedupe_key": "meanwhile"}])
+        super().append(post)
+
+
+def test_a_message_queued_while_the_dispatcher_runs_leaves_in_the_same_run(registry, tmp_path):
+    """One run serves a burst of queued events: it does not end while the outbox holds a new
+    message (the trigger dropped that message's event, the fallback would be 10 minutes away)."""
+    engine = registry
+    check_deadlines(DUE - timedelta(days=14), engine=engine)
+    with Session(engine) as session, session.begin():
+        queue(session, [{"recipient": "ombudsman", "kind": "digest", "subject": "first", "body_text": "digest",
+                         "dedupe_key": "first"}])
+    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+        hook.posts = _QueueingWhileSending(engine)
+        result = dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
+        assert [p.body["title"] for p in hook.at("office")] == ["first", "queued meanwhile"]
+    assert result.rounds == 2 and result.claimed == 4 and result.sent == 4
+    assert {n.dedupe_key: n.status for n in rows(engine)}["meanwhile"] == "sent"
+
+
+def test_a_failed_message_is_not_retried_within_the_same_run(registry, tmp_path):
+    """The later rounds take new messages only: a refusing server is tried once per run."""
+    engine = registry
+    check_deadlines(DUE - timedelta(days=14), engine=engine)
+    with SmtpReceiver(refuse=True) as smtp, JsonReceiver() as hook:
+        result = dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
+    assert result.rounds == 1 and result.failed == 2
+    assert {(n.status, n.attempts) for n in rows(engine)} == {("failed", 1)}
+
+
 def test_a_backlog_letter_lists_the_first_items_and_attaches_the_complete_list(engine, tmp_path):
     """A ministry with a long backlog gets a letter a clerk can read, and every item in a spreadsheet."""
     import io
@@ -243,3 +285,18 @@ def test_secrets_come_from_the_environment_and_never_show(registry, tmp_path, mo
     assert result.failed == 2  # the server refuses: the error is recorded, masked
     for n in rows(engine):
         assert "env-only-pw" not in n.last_error and "****" in n.last_error
+
+
+def test_a_burst_of_queued_events_starts_one_dispatch_run_after_the_burst():
+    """prefect.yaml: the trigger fires on the first `followup.notification.queued` and drops the
+    others of its window (Prefect's `within` throttles), so the run starts when the window has
+    closed: whatever the dropped events announced is in the outbox by then."""
+    from prefect.events.schemas.automations import Posture
+
+    from followup.operations.deployments import runner_deployments
+
+    [trigger] = {d.name: d for d in runner_deployments()}["dispatch"].triggers
+    assert trigger.expect == {"followup.notification.queued"} and trigger.posture == Posture.Reactive
+    assert trigger.threshold == 1 and not trigger.for_each  # one window for the whole outbox
+    assert trigger.within.total_seconds() >= 30
+    assert trigger.schedule_after >= trigger.within
