@@ -15,6 +15,7 @@ from prefect.cache_policies import NONE
 from sqlalchemy.orm import Session
 
 from followup.config.notifications import load_notification_config
+from followup.flows.runs import in_words
 from followup.models.db import get_engine
 from followup.notifications.dispatch import dispatch
 from followup.notifications.outbox import queue
@@ -84,5 +85,5 @@ def admin_alert_flow(flow_run_id: str, flow_run_name: str = "", flow_name: str =
         message = message or read_message
     queued = queue_alert_task(flow_run_id, flow_run_name, flow_name, message)
     summary = send_alert_task()
-    get_run_logger().info("admin alert for %s (%s): queued %d, %s", flow_run_name, flow_name, len(queued), summary)
+    get_run_logger().info("admin alert for %s (%s): %s", flow_run_name, flow_name, in_words({"queued": len(queued), **summary}))
     return {"queued": len(queued), **summary}

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from followup.config.notifications import load_notification_config
 from followup.flows.pipeline import _as_of_name
+from followup.flows.runs import in_words, publish_summary
 from followup.models.calendar import local_today
 from followup.models.db import get_engine
 from followup.notifications.digest import Digest, build_digest
@@ -64,17 +65,21 @@ def dispatch_flow(as_of: date | None = None) -> dict[str, int]:
         for o in result.outcomes
     ]
     summary = result.summary()
+    day = as_of or local_today()
     create_table_artifact(
         key="dispatch",
         table=rows or [{"recipient": "—", "messages": 0, "status": "nothing due", "delivered_to": "", "error": ""}],
-        description=f"dispatch {as_of or local_today()}: {summary}",
+        description=f"dispatch {day:%d.%m.%Y}: {in_words(summary)}",
     )
+    rounds = f" in {result.rounds} rounds (messages queued while it ran)" if result.rounds > 1 else ""
+    publish_summary("dispatch", f"dispatch {day:%d.%m.%Y}", summary,
+                    f"Per recipient: the artifact `dispatch`{rounds}." if result.outcomes else "The outbox held nothing due.")
     for outcome in result.outcomes:
         if outcome.status == "unroutable":
             logger.error("unroutable: %d message(s) for %s stay in the outbox: %s", len(outcome.keys), outcome.recipient, outcome.error)
         elif outcome.error:
             logger.warning("%s: %s (%s)", outcome.recipient, outcome.status, outcome.error)
-    logger.info("dispatch: %s", summary)
+    logger.info("dispatch: %s", in_words(summary))
     if result.dead:
         raise DeadNotifications(
             f"{len(result.dead)} notification(s) are dead after the configured attempts and stay in the outbox "

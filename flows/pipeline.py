@@ -20,6 +20,7 @@ from prefect.cache_policies import (
 from prefect.events import emit_event
 
 from followup.config.settings import get_settings
+from followup.flows.runs import in_words, publish_summary
 from followup.models.calendar import local_today
 from followup.steps.deadlines import (
     Change,
@@ -175,14 +176,18 @@ def _totals(summaries: list[StepSummary]) -> dict[str, int]:
 
 
 def _publish(kind: str, as_of: date, summaries: list[StepSummary]) -> None:
-    """The run's table artifact: the first changes (the registry's history has them all)."""
+    """The run's artifacts: its summary in words, and a table of the first changes (the
+    registry's history has them all)."""
     rows = [row for s in summaries for row in s.shown][:ARTIFACT_ROWS]
     changes = sum(s.changes for s in summaries)
+    totals = _totals(summaries)
     create_table_artifact(
         key=kind,
         table=rows or [{"external_id": "—", "ministry": "", "from": "", "to": "", "note": "no state changes"}],
-        description=f"{kind} {as_of}: {_totals(summaries)}" + (f" (first {len(rows)} of {changes} changes)" if changes > len(rows) else ""),
+        description=f"{kind} {as_of:%d.%m.%Y}: {in_words(totals)}" + (f" (first {len(rows)} of {changes} changes)" if changes > len(rows) else ""),
     )
+    publish_summary(kind, f"{kind} {as_of:%d.%m.%Y}", totals,
+                    f"The changes: the artifact `{kind}`" + (f" (the first {len(rows)} of {changes})" if changes > len(rows) else "") + ".")
 
 
 @flow(name="check-deadlines", flow_run_name=_as_of_name("check-deadlines"), log_prints=True)
@@ -198,7 +203,7 @@ def check_deadlines_flow(as_of: date | None = None) -> dict[str, int]:
         resource={"prefect.resource.id": "followup.registry"},
         payload={"as_of": as_of.isoformat(), **counts},
     )
-    get_run_logger().info("check-deadlines %s: %s", as_of, counts)
+    get_run_logger().info("check-deadlines %s: %s", as_of, in_words(counts))
     return counts
 
 
@@ -211,7 +216,7 @@ def escalate_flow(as_of: date | None = None) -> dict[str, int]:
     results.append(level2_task(as_of))
     _publish("escalate", as_of, results)
     counts = _totals(results)
-    get_run_logger().info("escalate %s: %s", as_of, counts)
+    get_run_logger().info("escalate %s: %s", as_of, in_words(counts))
     return counts
 
 

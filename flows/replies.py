@@ -20,6 +20,7 @@ from prefect.cache_policies import (
 from prefect.events import emit_event
 
 from followup.flows.pipeline import announce
+from followup.flows.runs import in_words
 from followup.steps.deadlines import StepResult
 from followup.steps.replies import RecordResult, record_replies
 
@@ -82,9 +83,9 @@ def record_responses_flow(reply_id: int | None = None) -> dict[str, int]:
     result = record_task(reply_id)
     _announce(result)
     create_markdown_artifact(key=ARTIFACT_KEY, markdown=summary_markdown(result),
-                             description=f"record-responses {result.as_of}: {result.counts()}")
+                             description=f"record-responses {result.as_of:%d.%m.%Y}: {in_words(result.counts())}")
     for claim in result.refused:
         logger.warning("%s: claim on %s refused (%s); kept with the reply for the office", claim.reference, claim.external_id, claim.why)
     counts = result.counts()
-    logger.info("record-responses: %s", counts)
+    logger.info("record-responses: %s", in_words(counts))
     return counts
