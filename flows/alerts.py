@@ -15,7 +15,7 @@ from prefect.cache_policies import NONE
 from sqlalchemy.orm import Session
 
 from followup.config.notifications import load_notification_config
-from followup.flows.runs import in_words
+from followup.flows.runs import ends_in_a_sentence, in_words
 from followup.models.db import get_engine
 from followup.notifications.dispatch import dispatch
 from followup.notifications.outbox import queue
@@ -74,6 +74,7 @@ def send_alert_task() -> dict[str, int]:
 
 
 @flow(name="admin-alert", flow_run_name="admin-alert {flow_run_name}", log_prints=True)
+@ends_in_a_sentence
 def admin_alert_flow(flow_run_id: str, flow_run_name: str = "", flow_name: str = "", message: str = "") -> dict[str, int]:
     """Tell the admin (Apprise tag `admin`) that a flow run failed; once per failed run.
 

@@ -9,7 +9,7 @@ from prefect.cache_policies import (
     NONE,  # every run acts on the registry: never reuse a result
 )
 
-from followup.flows.runs import in_words, publish_summary
+from followup.flows.runs import ends_in_a_sentence, in_words, publish_summary
 from followup.spreadsheets.ingest import import_recommendations
 
 
@@ -20,6 +20,7 @@ def import_file_task(path: str, dry_run: bool = False) -> dict[str, int]:
 
 
 @flow(name="ingest", flow_run_name="ingest {path}", log_prints=True)
+@ends_in_a_sentence
 def ingest_flow(path: str, dry_run: bool = False) -> dict[str, int]:
     """Import a spreadsheet dropped by the office; a rejected file fails the run with every bad row in the log."""
     logger = get_run_logger()

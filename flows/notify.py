@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from followup.config.notifications import load_notification_config
 from followup.flows.pipeline import _as_of_name
-from followup.flows.runs import in_words, publish_summary
+from followup.flows.runs import RunFailure, ends_in_a_sentence, in_words, publish_summary
 from followup.models.calendar import local_today
 from followup.models.db import get_engine
 from followup.notifications.digest import Digest, build_digest
@@ -33,7 +33,7 @@ DIGEST_KEY = "ombudsman-digest"
 OFFICE = "ombudsman"
 
 
-class DeadNotifications(RuntimeError):
+class DeadNotifications(RunFailure):
     """Messages gave up after the configured attempts: the run fails for the admin to see."""
 
 
@@ -54,6 +54,7 @@ def _announce(result: DispatchResult) -> None:
 
 
 @flow(name="dispatch", flow_run_name=_as_of_name("dispatch"), log_prints=True)
+@ends_in_a_sentence
 def dispatch_flow(as_of: date | None = None) -> dict[str, int]:
     """Send what the outbox holds; fail the run if a message went dead (it stays in the outbox)."""
     logger = get_run_logger()
@@ -135,6 +136,7 @@ def queue_digest_task(digest: Digest, as_of: date, language: str) -> list[str]:
 
 
 @flow(name="digest", flow_run_name=_as_of_name("digest"), log_prints=True)
+@ends_in_a_sentence
 def digest_flow(as_of: date | None = None, send: bool = True) -> dict[str, int]:
     """The office's weekly digest: build, publish as an artifact, queue, and (by default) send."""
     as_of = as_of or local_today()

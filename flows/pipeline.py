@@ -19,8 +19,9 @@ from prefect.cache_policies import (
 )
 from prefect.events import emit_event
 
+from followup.config.loader import ConfigError
 from followup.config.settings import get_settings
-from followup.flows.runs import in_words, publish_summary
+from followup.flows.runs import ends_in_a_sentence, in_words, publish_summary
 from followup.models.calendar import local_today
 from followup.steps.deadlines import (
     Change,
@@ -38,7 +39,10 @@ def _as_of_name(prefix: str) -> Callable[[], str]:
     def name() -> str:
         from prefect.runtime import flow_run
 
-        as_of = flow_run.parameters.get("as_of") or local_today()
+        try:
+            as_of = flow_run.parameters.get("as_of") or local_today()
+        except ConfigError:  # a wrong FOLLOWUP_TIMEZONE: the run starts, and fails saying so
+            as_of = "today"
         return f"{prefix} {as_of}"
 
     return name
@@ -191,6 +195,7 @@ def _publish(kind: str, as_of: date, summaries: list[StepSummary]) -> None:
 
 
 @flow(name="check-deadlines", flow_run_name=_as_of_name("check-deadlines"), log_prints=True)
+@ends_in_a_sentence
 def check_deadlines_flow(as_of: date | None = None) -> dict[str, int]:
     """The day's deadline check; ends with `followup.deadlines.checked`, which triggers escalate."""
     _require_signing_key()
@@ -208,6 +213,7 @@ def check_deadlines_flow(as_of: date | None = None) -> dict[str, int]:
 
 
 @flow(name="escalate", flow_run_name=_as_of_name("escalate"), log_prints=True)
+@ends_in_a_sentence
 def escalate_flow(as_of: date | None = None) -> dict[str, int]:
     """Individualized recommendations per ministry, then level 2."""
     _require_signing_key()
@@ -221,6 +227,7 @@ def escalate_flow(as_of: date | None = None) -> dict[str, int]:
 
 
 @flow(name="daily-pass", flow_run_name=_as_of_name("daily-pass"), log_prints=True)
+@ends_in_a_sentence
 def daily_flow(as_of: date | None = None) -> dict[str, dict[str, int]]:
     """The day's whole pass in order (for `followup run all` and catching up by hand): check
     deadlines, escalate, then deliver what they queued."""

@@ -20,7 +20,7 @@ from prefect.cache_policies import (
 from prefect.events import emit_event
 
 from followup.flows.pipeline import announce
-from followup.flows.runs import in_words
+from followup.flows.runs import ends_in_a_sentence, in_words
 from followup.steps.deadlines import StepResult
 from followup.steps.replies import RecordResult, record_replies
 
@@ -77,6 +77,7 @@ def summary_markdown(result: RecordResult) -> str:
 
 
 @flow(name="record-responses", flow_run_name=_run_name, log_prints=True)
+@ends_in_a_sentence
 def record_responses_flow(reply_id: int | None = None) -> dict[str, int]:
     """Record one confirmed reply (the portal's event) or every one not recorded yet (the fallback schedule)."""
     logger = get_run_logger()

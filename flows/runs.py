@@ -9,11 +9,20 @@ table with labels (the artifact `<flow>-summary`, one per run: its history is th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from typing import ParamSpec, TypeVar, cast
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
+from prefect.states import Failed
+
+from followup.config.loader import ConfigError
+from followup.config.settings import MissingSecretKey
+from followup.spreadsheets.tabular import ImportFileError, ImportRejected
 
 #: labels of the counts the flows return; a key without one is shown with its underscores as spaces
 LABELS: dict[str, str] = {
@@ -74,3 +83,52 @@ def publish_summary(flow: str, title: str, counts: Mapping[str, object], notes: 
     """The run's summary as the Markdown artifact `<flow>-summary` (a table of labelled counts)."""
     create_markdown_artifact(key=f"{flow}-summary", markdown=summary_markdown(title, counts, notes),
                              description=f"{title}: {in_words(counts)}")
+
+
+# --- known failures: one sentence --------------------------------------------------------------
+
+
+class RunFailure(RuntimeError):
+    """A run fails for a reason its own message says whole (messages gone dead, …)."""
+
+
+#: failures whose message is the whole story: a missing or rejected file, a wrong setting or
+#: configuration file, no signing key, dead messages. Their traceback tells the admin nothing.
+KNOWN_FAILURES: tuple[type[Exception], ...] = (ConfigError, ImportFileError, ImportRejected, MissingSecretKey, RunFailure)
+
+
+class _SentenceOnly(logging.Filter):
+    """Drops the traceback Prefect logs with a task's or flow's known failure (its run logger
+    logs every exception with exc_info); the line itself, naming the failure, stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KNOWN_FAILURES):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+for _logger in ("prefect.flow_runs", "prefect.task_runs"):  # where Prefect's run loggers write
+    logging.getLogger(_logger).addFilter(_SentenceOnly())
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def ends_in_a_sentence(fn: Callable[P, R]) -> Callable[P, R]:
+    """For a flow's function (under @flow): a known failure fails the run with its sentence as
+    the state's message and the one log line, not 70–340 lines of traceback; a caller (the
+    command line, a parent flow) still gets the exception itself."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except KNOWN_FAILURES as exc:
+            get_run_logger().error("%s", exc)
+            return cast(R, Failed(message=str(exc), data=exc))  # Prefect ends the run in this state
+
+    # Prefect validates the parameters against the signature: resolved here, in the flow's own
+    # module (`date` of `as_of: date | None` is not a name of this one)
+    run.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
+    return run

@@ -62,6 +62,17 @@ out = Console()
 err = Console(stderr=True)
 
 
+@app.callback()
+def _settings_first() -> None:
+    """Every command reads the FOLLOWUP_* settings: a wrong one ends here in one sentence
+    (`FOLLOWUP_TIMEZONE: 'Mars/Olympus' is not a time zone…`), before anything runs."""
+    try:
+        get_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        raise typer.Exit(2) from None
+
+
 def parse_date_option(value: str | date) -> date:
     """The parser of every date option: DD.MM.YYYY (or DD/MM/YYYY) or YYYY-MM-DD, never month first.
 
