@@ -300,3 +300,46 @@ def test_a_burst_of_queued_events_starts_one_dispatch_run_after_the_burst():
     assert trigger.threshold == 1 and not trigger.for_each  # one window for the whole outbox
     assert trigger.within.total_seconds() >= 30
     assert trigger.schedule_after >= trigger.within
+
+
+@pytest.mark.parametrize("tag", ["ministry:interor", "ministry:interor:approver", "ministry:interior:deputy"])
+def test_a_ministry_tag_of_no_known_ministry_is_named_by_file_and_line(registry, tmp_path, tag):
+    """A typo in a tag would leave a ministry's letters without a route: the dispatcher refuses the file."""
+    from followup.config.loader import ConfigError
+
+    path = tmp_path / "apprise.yaml"
+    path.write_text("version: 1\nurls:\n  - json://127.0.0.1:9/office:\n      tag: ombudsman\n"
+                    f"  - json://127.0.0.1:9/interior:\n      tag: {tag}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"apprise.yaml: line 5: tag '{tag}': ") as caught:
+        dispatch(engine=registry, apprise_file=path, delivery=QUICK)
+    if "deputy" not in tag:
+        assert "no ministry 'interor'" in str(caught.value) and "interior" in str(caught.value)
+    text = tmp_path / "apprise.txt"  # Apprise's TEXT format: the line of the URL
+    text.write_text(f"ombudsman=json://127.0.0.1:9/office\n\n{tag}=json://127.0.0.1:9/interior\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"apprise.txt: line 3: tag '{tag}': "):
+        dispatch(engine=registry, apprise_file=text, delivery=QUICK)
+
+
+@pytest.mark.parametrize("form", ["yaml", "text"])
+def test_a_url_apprise_refuses_is_reported_as_refused_with_its_line_and_no_password(registry, tmp_path, form):
+    engine = registry
+    check_deadlines(DUE - timedelta(days=14), engine=engine)
+    refused = "mailto://npm:Sup3rSecretPw@127.0.0.1:2525?from=not-an-address&to=kanc@dsm.gov.kz"
+    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+        if form == "yaml":
+            path = tmp_path / "apprise.yaml"
+            path.write_text("version: 1\nurls:\n"
+                            f"  - {smtp.url(INTERIOR)}:\n      tag: ministry:interior\n"
+                            f"  - {refused}:\n      tag: ministry:health\n", encoding="utf-8")
+            line = 5
+        else:
+            path = tmp_path / "apprise.txt"
+            path.write_text(f"ministry:interior={smtp.url(INTERIOR)}\nministry:health={refused}\n", encoding="utf-8")
+            line = 2
+        result = dispatch(engine=engine, apprise_file=path, delivery=QUICK)
+    assert result.sent == 1 and result.unroutable == ["ministry:health"]
+    [kept] = [n for n in rows(engine) if n.recipient == "ministry:health"]
+    assert kept.status == "unroutable"
+    assert kept.last_error.startswith(f"{path}: line {line} (tag 'ministry:health'): Apprise refused the URL mailto://…")
+    assert "no Apprise URL has the tag" not in kept.last_error
+    assert "Sup3rSecretPw" not in kept.last_error and "S...w" not in kept.last_error
