@@ -325,7 +325,7 @@ def test_a_url_apprise_refuses_is_reported_as_refused_with_its_line_and_no_passw
     engine = registry
     check_deadlines(DUE - timedelta(days=14), engine=engine)
     refused = "mailto://npm:Sup3rSecretPw@127.0.0.1:2525?from=not-an-address&to=kanc@dsm.gov.kz"
-    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+    with SmtpReceiver() as smtp:
         if form == "yaml":
             path = tmp_path / "apprise.yaml"
             path.write_text("version: 1\nurls:\n"

@@ -71,3 +71,21 @@ def test_the_installed_command_prints_the_sentence_alone(tmp_path):
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr == "FOLLOWUP_TIMEZONE: 'Mars/Olympus' is not a time zone of the IANA database (e.g. Asia/Almaty)\n"
+
+
+def test_production_up_refuses_to_start_an_open_prefect_api(monkeypatch):
+    """`followup production up` closes the API with Prefect's basic auth: without the auth
+    string in the environment it starts nothing and says what to set."""
+    from followup.operations.production import ProductionError, auth_string_from_environment
+
+    for variable in ("PREFECT_API_AUTH_STRING", "PREFECT_SERVER_API_AUTH_STRING"):
+        monkeypatch.delenv(variable, raising=False)
+    result = CliRunner().invoke(app, ["production", "up", "--prefect-database", "postgresql+asyncpg://postgres@127.0.0.1:9/none"])
+    assert result.exit_code == 3
+    assert result.output.startswith("set PREFECT_API_AUTH_STRING (or PREFECT_SERVER_API_AUTH_STRING) to user:password")
+    assert auth_string_from_environment({"PREFECT_API_AUTH_STRING": "admin:pw"}) == "admin:pw"
+    assert auth_string_from_environment({"PREFECT_SERVER_API_AUTH_STRING": "admin:pw"}) == "admin:pw"
+    with pytest.raises(ProductionError, match="differ"):
+        auth_string_from_environment({"PREFECT_API_AUTH_STRING": "admin:pw", "PREFECT_SERVER_API_AUTH_STRING": "admin:other"})
+    with pytest.raises(ProductionError, match="user:password"):
+        auth_string_from_environment({"PREFECT_API_AUTH_STRING": "just-a-password"})
