@@ -18,7 +18,7 @@ import holidays
 from dateutil.relativedelta import relativedelta
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
-from followup.config.loader import ConfigError, Names, load_yaml_model
+from followup.config.loader import ConfigError, Names, load_ministries, load_yaml_model
 from followup.models.dates import ImpossibleDate, NotADate, parse_date
 from followup.models.domain import Priority, Source
 
@@ -221,14 +221,18 @@ class Policy(_Strict):
 
 
 def load_policy(path: Path | str | None = None, *, ministry_codes: set[str] | None = None) -> Policy:
-    """Read and check the policy file; `ministry_codes`, when given, catches a mistyped ministry."""
+    """Read and check the policy file; an override for a ministry that `ministry_codes` (by
+    default the ministries file's codes) does not know is a mistake named by file and key, not
+    a rule that silently never applies."""
     if path is None:
         from followup.config.settings import get_settings
 
         path = get_settings().policy_file  # FOLLOWUP_POLICY_FILE, else config/policy.yaml
     path = Path(path)
     policy = load_yaml_model(path, Policy)
-    if ministry_codes is not None:
+    if policy.ministries:
+        if ministry_codes is None:
+            ministry_codes = {m.code for m in load_ministries()}
         for code in policy.ministries:
             if code not in ministry_codes:
                 raise ConfigError(f"{path}: ministries.{code}: no such ministry (known: {', '.join(sorted(ministry_codes))})")

@@ -10,10 +10,11 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -102,7 +103,10 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        ZoneInfo(value)  # raises a clear error for an unknown zone
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"FOLLOWUP_TIMEZONE: {value!r} is not a time zone of the IANA database (e.g. Asia/Almaty)") from None
         return value
 
     @property
@@ -146,5 +150,20 @@ class MissingSecretKey(RuntimeError):
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings; tests clear the cache after changing the environment."""
-    return Settings()
+    """The process-wide settings; tests clear the cache after changing the environment.
+
+    A wrong value is a ConfigError of one sentence per variable (`FOLLOWUP_TIMEZONE: 'Mars/Olympus'
+    is not a time zone…`), which the command line and the flows show as it is."""
+    from followup.config.loader import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_problem(error) for error in exc.errors())) from None
+
+
+def _problem(error: Any) -> str:
+    """One validation error as the administrator set it: the variable, then what is wrong."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    variable = "FOLLOWUP_" + "_".join(str(part) for part in error["loc"]).upper()
+    return message if message.startswith(variable) else f"{variable}: {message}"

@@ -15,33 +15,24 @@ from prefect.cache_policies import NONE
 from sqlalchemy.orm import Session
 
 from followup.config.notifications import load_notification_config
+from followup.flows.runs import ends_in_a_sentence, in_words
 from followup.models.db import get_engine
 from followup.notifications.dispatch import dispatch
 from followup.notifications.outbox import queue
+from followup.notifications.render import render
 
 ADMIN = "admin"
 
-_SUBJECT = {
-    "ru": "followup: запуск {flow} завершился ошибкой ({run})",
-    "kk": "followup: {flow} іске қосылуы қатемен аяқталды ({run})",
-    "en": "followup: flow run {run} of {flow} failed",
-}
-_BODY = {
-    "ru": "Запуск: {run}\nПоток: {flow}\nСообщение: {message}\nОткрыть в Prefect: {link}\n",
-    "kk": "Іске қосу: {run}\nАғын: {flow}\nХабар: {message}\nPrefect-те ашу: {link}\n",
-    "en": "Run: {run}\nFlow: {flow}\nMessage: {message}\nOpen in Prefect: {link}\n",
-}
-
-
 def alert_message(flow_run_id: str, flow_run_name: str, flow_name: str, message: str, *, language: str,
                   ui_url: str | None = None) -> dict[str, str]:
-    """The outbox row of one alert: subject and text in the admin's language, a link to the run."""
-    language = language if language in _SUBJECT else "en"
+    """The outbox row of one alert: subject, text and HTML in the admin's language (templates
+    `alert.txt|.html` like every other message), with a link to the run."""
     link = f"{ui_url.rstrip('/')}/runs/flow-run/{flow_run_id}" if ui_url else flow_run_id
     fields = {"run": flow_run_name or flow_run_id, "flow": flow_name or "?", "message": message or "—", "link": link}
+    rendered = render("alert", language, fields)
     return {
         "recipient": ADMIN, "kind": "alert", "language": language,
-        "subject": _SUBJECT[language].format(**fields), "body_text": _BODY[language].format(**fields),
+        "subject": rendered.subject, "body_text": rendered.text, "body_html": rendered.html,
         "dedupe_key": f"alert:flow-run:{flow_run_id}",
     }
 
@@ -83,6 +74,7 @@ def send_alert_task() -> dict[str, int]:
 
 
 @flow(name="admin-alert", flow_run_name="admin-alert {flow_run_name}", log_prints=True)
+@ends_in_a_sentence
 def admin_alert_flow(flow_run_id: str, flow_run_name: str = "", flow_name: str = "", message: str = "") -> dict[str, int]:
     """Tell the admin (Apprise tag `admin`) that a flow run failed; once per failed run.
 
@@ -94,5 +86,5 @@ def admin_alert_flow(flow_run_id: str, flow_run_name: str = "", flow_name: str =
         message = message or read_message
     queued = queue_alert_task(flow_run_id, flow_run_name, flow_name, message)
     summary = send_alert_task()
-    get_run_logger().info("admin alert for %s (%s): queued %d, %s", flow_run_name, flow_name, len(queued), summary)
+    get_run_logger().info("admin alert for %s (%s): %s", flow_run_name, flow_name, in_words({"queued": len(queued), **summary}))
     return {"queued": len(queued), **summary}

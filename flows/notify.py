@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from followup.config.notifications import load_notification_config
 from followup.flows.pipeline import _as_of_name
+from followup.flows.runs import RunFailure, ends_in_a_sentence, in_words, publish_summary
 from followup.models.calendar import local_today
 from followup.models.db import get_engine
 from followup.notifications.digest import Digest, build_digest, digest_message
@@ -31,7 +32,7 @@ DIGEST_KEY = "ombudsman-digest"
 OFFICE = "ombudsman"
 
 
-class DeadNotifications(RuntimeError):
+class DeadNotifications(RunFailure):
     """Messages gave up after the configured attempts: the run fails for the admin to see."""
 
 
@@ -52,6 +53,7 @@ def _announce(result: DispatchResult) -> None:
 
 
 @flow(name="dispatch", flow_run_name=_as_of_name("dispatch"), log_prints=True)
+@ends_in_a_sentence
 def dispatch_flow(as_of: date | None = None) -> dict[str, int]:
     """Send what the outbox holds; fail the run if a message went dead (it stays in the outbox)."""
     logger = get_run_logger()
@@ -63,17 +65,21 @@ def dispatch_flow(as_of: date | None = None) -> dict[str, int]:
         for o in result.outcomes
     ]
     summary = result.summary()
+    day = as_of or local_today()
     create_table_artifact(
         key="dispatch",
         table=rows or [{"recipient": "—", "messages": 0, "status": "nothing due", "delivered_to": "", "error": ""}],
-        description=f"dispatch {as_of or local_today()}: {summary}",
+        description=f"dispatch {day:%d.%m.%Y}: {in_words(summary)}",
     )
+    rounds = f" in {result.rounds} rounds (messages queued while it ran)" if result.rounds > 1 else ""
+    publish_summary("dispatch", f"dispatch {day:%d.%m.%Y}", summary,
+                    f"Per recipient: the artifact `dispatch`{rounds}." if result.outcomes else "The outbox held nothing due.")
     for outcome in result.outcomes:
         if outcome.status == "unroutable":
             logger.error("unroutable: %d message(s) for %s stay in the outbox: %s", len(outcome.keys), outcome.recipient, outcome.error)
         elif outcome.error:
             logger.warning("%s: %s (%s)", outcome.recipient, outcome.status, outcome.error)
-    logger.info("dispatch: %s", summary)
+    logger.info("dispatch: %s", in_words(summary))
     if result.dead:
         raise DeadNotifications(
             f"{len(result.dead)} notification(s) are dead after the configured attempts and stay in the outbox "
@@ -123,6 +129,7 @@ def queue_digest_task(digest: Digest, as_of: date, language: str) -> list[str]:
 
 
 @flow(name="digest", flow_run_name=_as_of_name("digest"), log_prints=True)
+@ends_in_a_sentence
 def digest_flow(as_of: date | None = None, send: bool = True) -> dict[str, int]:
     """The office's weekly digest: build, publish as an artifact, queue, and (by default) send."""
     as_of = as_of or local_today()

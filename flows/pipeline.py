@@ -19,7 +19,9 @@ from prefect.cache_policies import (
 )
 from prefect.events import emit_event
 
+from followup.config.loader import ConfigError
 from followup.config.settings import get_settings
+from followup.flows.runs import ends_in_a_sentence, in_words, publish_summary
 from followup.models.calendar import local_today
 from followup.steps.deadlines import (
     Change,
@@ -37,7 +39,10 @@ def _as_of_name(prefix: str) -> Callable[[], str]:
     def name() -> str:
         from prefect.runtime import flow_run
 
-        as_of = flow_run.parameters.get("as_of") or local_today()
+        try:
+            as_of = flow_run.parameters.get("as_of") or local_today()
+        except ConfigError:  # a wrong FOLLOWUP_TIMEZONE: the run starts, and fails saying so
+            as_of = "today"
         return f"{prefix} {as_of}"
 
     return name
@@ -175,17 +180,22 @@ def _totals(summaries: list[StepSummary]) -> dict[str, int]:
 
 
 def _publish(kind: str, as_of: date, summaries: list[StepSummary]) -> None:
-    """The run's table artifact: the first changes (the registry's history has them all)."""
+    """The run's artifacts: its summary in words, and a table of the first changes (the
+    registry's history has them all)."""
     rows = [row for s in summaries for row in s.shown][:ARTIFACT_ROWS]
     changes = sum(s.changes for s in summaries)
+    totals = _totals(summaries)
     create_table_artifact(
         key=kind,
         table=rows or [{"external_id": "—", "ministry": "", "from": "", "to": "", "note": "no state changes"}],
-        description=f"{kind} {as_of}: {_totals(summaries)}" + (f" (first {len(rows)} of {changes} changes)" if changes > len(rows) else ""),
+        description=f"{kind} {as_of:%d.%m.%Y}: {in_words(totals)}" + (f" (first {len(rows)} of {changes} changes)" if changes > len(rows) else ""),
     )
+    publish_summary(kind, f"{kind} {as_of:%d.%m.%Y}", totals,
+                    f"The changes: the artifact `{kind}`" + (f" (the first {len(rows)} of {changes})" if changes > len(rows) else "") + ".")
 
 
 @flow(name="check-deadlines", flow_run_name=_as_of_name("check-deadlines"), log_prints=True)
+@ends_in_a_sentence
 def check_deadlines_flow(as_of: date | None = None) -> dict[str, int]:
     """The day's deadline check; ends with `followup.deadlines.checked`, which triggers escalate."""
     _require_signing_key()
@@ -198,11 +208,12 @@ def check_deadlines_flow(as_of: date | None = None) -> dict[str, int]:
         resource={"prefect.resource.id": "followup.registry"},
         payload={"as_of": as_of.isoformat(), **counts},
     )
-    get_run_logger().info("check-deadlines %s: %s", as_of, counts)
+    get_run_logger().info("check-deadlines %s: %s", as_of, in_words(counts))
     return counts
 
 
 @flow(name="escalate", flow_run_name=_as_of_name("escalate"), log_prints=True)
+@ends_in_a_sentence
 def escalate_flow(as_of: date | None = None) -> dict[str, int]:
     """Individualized recommendations per ministry, then level 2."""
     _require_signing_key()
@@ -211,11 +222,12 @@ def escalate_flow(as_of: date | None = None) -> dict[str, int]:
     results.append(level2_task(as_of))
     _publish("escalate", as_of, results)
     counts = _totals(results)
-    get_run_logger().info("escalate %s: %s", as_of, counts)
+    get_run_logger().info("escalate %s: %s", as_of, in_words(counts))
     return counts
 
 
 @flow(name="daily-pass", flow_run_name=_as_of_name("daily-pass"), log_prints=True)
+@ends_in_a_sentence
 def daily_flow(as_of: date | None = None) -> dict[str, dict[str, int]]:
     """The day's whole pass in order (for `followup run all` and catching up by hand): check
     deadlines, escalate, then deliver what they queued."""

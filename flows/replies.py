@@ -20,6 +20,7 @@ from prefect.cache_policies import (
 from prefect.events import emit_event
 
 from followup.flows.pipeline import announce
+from followup.flows.runs import ends_in_a_sentence, in_words
 from followup.steps.deadlines import StepResult
 from followup.steps.replies import RecordResult, record_replies
 
@@ -76,15 +77,16 @@ def summary_markdown(result: RecordResult) -> str:
 
 
 @flow(name="record-responses", flow_run_name=_run_name, log_prints=True)
+@ends_in_a_sentence
 def record_responses_flow(reply_id: int | None = None) -> dict[str, int]:
     """Record one confirmed reply (the portal's event) or every one not recorded yet (the fallback schedule)."""
     logger = get_run_logger()
     result = record_task(reply_id)
     _announce(result)
     create_markdown_artifact(key=ARTIFACT_KEY, markdown=summary_markdown(result),
-                             description=f"record-responses {result.as_of}: {result.counts()}")
+                             description=f"record-responses {result.as_of:%d.%m.%Y}: {in_words(result.counts())}")
     for claim in result.refused:
         logger.warning("%s: claim on %s refused (%s); kept with the reply for the office", claim.reference, claim.external_id, claim.why)
     counts = result.counts()
-    logger.info("record-responses: %s", counts)
+    logger.info("record-responses: %s", in_words(counts))
     return counts

@@ -12,6 +12,7 @@ from prefect.cache_policies import (
 )
 
 from followup.config.settings import get_settings
+from followup.flows.runs import ends_in_a_sentence
 from followup.models.calendar import local_today
 from followup.reports.annual import (
     AnnualReport,
@@ -45,6 +46,7 @@ def write_task(report: AnnualReport, year: int, out: str, language: str) -> Repo
 
 
 @flow(name="annual-report", flow_run_name=_report_name, log_prints=True)
+@ends_in_a_sentence
 def annual_report_flow(year: int | None = None, out: str | None = None, language: str = "ru",
                        tags: list[str] | None = None) -> dict[str, Any]:
     """The consolidated annual report of `year` (default: last year), its files and its headline as an artifact.

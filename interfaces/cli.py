@@ -62,6 +62,17 @@ out = Console()
 err = Console(stderr=True)
 
 
+@app.callback()
+def _settings_first() -> None:
+    """Every command reads the FOLLOWUP_* settings: a wrong one ends here in one sentence
+    (`FOLLOWUP_TIMEZONE: 'Mars/Olympus' is not a time zone…`), before anything runs."""
+    try:
+        get_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        raise typer.Exit(2) from None
+
+
 def parse_date_option(value: str | date) -> date:
     """The parser of every date option: DD.MM.YYYY (or DD/MM/YYYY) or YYYY-MM-DD, never month first.
 
@@ -905,21 +916,25 @@ def production_up(
         envvar="PREFECT_API_DATABASE_CONNECTION_URL",
         help="Prefect's own PostgreSQL database, postgresql+asyncpg://USER@HOST:5432/prefect (created if absent, with pg_trgm)")],
     port: Annotated[int, typer.Option(help="port of the Prefect server and UI")] = 4200,
-    host: Annotated[str, typer.Option(help="address the server listens on (0.0.0.0 for workers on other machines)")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="address the server listens on: loopback by default; another address "
+                                            "only behind a TLS reverse proxy (basic auth sends the password with every request)")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(min=0, help="workers started on this machine")] = 2,
     detach: Annotated[bool, typer.Option(help="return once everything runs; `followup production down` stops it")] = False,
 ) -> None:
     """The production setup on this machine: the Prefect server on PostgreSQL, the registry's schema,
-    the process work pool, `prefect deploy --all` and the workers. Ctrl+C stops them."""
+    the process work pool, `prefect deploy --all` and the workers. Ctrl+C stops them.
+
+    The API and UI are closed with Prefect's basic auth: PREFECT_API_AUTH_STRING=user:password
+    (or PREFECT_SERVER_API_AUTH_STRING) from the environment, required."""
     import time
 
-    from followup.operations.production import ProductionError, up
+    from followup.operations.production import ProductionError, auth_string_from_environment, up
 
     home = Path("var/prefect").resolve()
     registry = get_settings().database_url
     try:
         production = up(prefect_database_url=prefect_database, registry_url=registry, home=home, port=port, host=host,
-                        workers=workers)
+                        workers=workers, auth_string=auth_string_from_environment())
     except (ProductionError, RuntimeError, OperationalError) as exc:
         _fail(str(exc), 3)
     out.print(f"Prefect UI: {production.ui_url}  ·  registry: {registry.split('@')[-1]}", soft_wrap=True)

@@ -19,6 +19,8 @@ module takes what is queued and delivers it:
    masked), `failed` with a backoff, `dead` after the configured attempts, or `unroutable`
    when no URL carries the tag. A crash between sending and marking leaves the rows `sending`;
    the next dispatcher after the lease sends them again: a message may be repeated, never lost.
+4. **Again**, for what was queued meanwhile, until a claim finds nothing: one run serves a
+   whole burst of `followup.notification.queued` events (the trigger fires once per window).
 
 Secrets stay out of the database, logs and artifacts: every URL and error text is masked.
 """
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import apprise
+import yaml
 from sqlalchemy import Engine, and_, bindparam, or_, update
 
 import followup.notifications.local_outbox  # noqa: F401  (registers outbox://)
@@ -103,19 +106,148 @@ def with_environment(content: str, path: Path) -> str:
     return _VARIABLE.sub(lambda m: os.environ[m.group(1)], content)
 
 
-def load_routes(path: Path | None = None) -> list[Route]:
-    """Every server the Apprise configuration file defines, with its tags."""
+@dataclass(frozen=True)
+class RefusedRoute:
+    """A URL of the routes file that Apprise would not load: where it is, its tags, why (masked)."""
+
+    where: str
+    tags: frozenset[str]
+    reason: str
+
+
+class RouteTable(list[Route]):
+    """The servers Apprise loaded, and the URLs it refused (`refused`), so that a recipient
+    whose only URL was refused is told so, not that no URL has its tag."""
+
+    refused: list[RefusedRoute]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    line: int
+    url: str
+    tags: frozenset[str]
+    document: str  # the entry alone, as a routes file of its own
+    servers: int  # how many servers it defines
+
+
+def _tags(value: Any) -> set[str]:
+    items = value if isinstance(value, list) else re.split(r"[\s,]+", str(value or ""))
+    return {str(t).strip() for t in items if str(t).strip()}
+
+
+def _entries(content: str) -> list[_Entry]:
+    """Each URL of the routes file with its line and tags (Apprise's YAML or TEXT format)."""
+    try:
+        data = yaml.safe_load(content)
+    except yaml.YAMLError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("urls"), list):
+        root = yaml.compose(content)
+        assert root is not None  # the same text safe_load just read as a mapping
+        nodes = next(v for k, v in root.value if k.value == "urls").value
+        common = _tags(data.get("tag") or data.get("tags"))
+        found = []
+        for node, item in zip(nodes, data["urls"], strict=True):
+            url, options = (item, None) if not isinstance(item, dict) else next(iter(item.items()))
+            blocks = options if isinstance(options, list) else [options or {}]
+            tags = set(common)
+            for block in blocks:
+                if isinstance(block, dict):
+                    tags |= _tags(block.get("tag") or block.get("tags"))
+            document = yaml.safe_dump({"version": 1, "urls": [item]}, allow_unicode=True)
+            found.append(_Entry(node.start_mark.line + 1, str(url), frozenset(tags), document, len(blocks)))
+        return found
+    found = []
+    for number, line in enumerate(content.splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith(("#", ";")) or "://" not in text or text.startswith("include "):
+            continue
+        separator = text.find("=")
+        named, url = (text[:separator], text[separator + 1:].strip()) if 0 <= separator < text.find("://") else ("", text)
+        found.append(_Entry(number, url, frozenset(_tags(named)), url, 1))
+    return found
+
+
+_USERINFO = re.compile(r"(://)[^/@\s]*@")
+_SECRET_QUERY = re.compile(r"(?i)\b(pass|password|pwd|token|apikey|key|secret)=[^&\s]*")
+#: Apprise's messages that only say that something failed, not what
+_GENERIC = ("Could not load", "Failed to load Apprise configuration")
+
+
+def _masked(text: str, url: str) -> str:
+    """Apprise's message about `url`, with the password (in any form Apprise prints) hidden."""
+    from urllib.parse import urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        text = text.replace(password, "****")
+    return _SECRET_QUERY.sub(r"\1=****", _USERINFO.sub(r"\1****@", text))
+
+
+def _refused(entry: _Entry) -> str | None:
+    """Why Apprise refuses the entry's URL (masked), or None when it loads it."""
+    capture = _ThreadLog()
+    logger = logging.getLogger("apprise")
+    logger.addHandler(capture)
+    try:
+        config = apprise.AppriseConfig()
+        loaded = len(config.servers()) if config.add_config(entry.document) else 0
+    finally:
+        logger.removeHandler(capture)
+    if loaded >= entry.servers:
+        return None
+    reasons = [_masked(line, entry.url) for line in dict.fromkeys(capture.lines) if not line.startswith(_GENERIC)]
+    scheme = entry.url.split("://", 1)[0]
+    return f"Apprise refused the URL {scheme}://…" + (f": {'; '.join(reasons)}" if reasons else "")
+
+
+def _check_ministry_tags(path: Path, entries: Sequence[_Entry]) -> None:
+    """`ministry:<code>` and `ministry:<code>:approver` name a ministry of config/ministries.yaml:
+    a mistyped code would leave that ministry's letters without a route."""
+    from followup.config.loader import load_ministries
+
+    codes: set[str] | None = None
+    for entry in entries:
+        for tag in sorted(entry.tags):
+            parts = tag.split(":")
+            if parts[0] != "ministry":
+                continue
+            if codes is None:
+                codes = {m.code for m in load_ministries()}
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "approver"):
+                raise ConfigError(f"{path}: line {entry.line}: tag {tag!r}: a ministry's tags are ministry:<code> "
+                                  "and ministry:<code>:approver")
+            if parts[1] not in codes:
+                raise ConfigError(f"{path}: line {entry.line}: tag {tag!r}: no ministry {parts[1]!r} in the ministries "
+                                  f"file (known: {', '.join(sorted(codes))})")
+
+
+def load_routes(path: Path | None = None) -> RouteTable:
+    """Every server the Apprise configuration file defines, with its tags; the URLs Apprise
+    refused are kept aside (`refused`) and logged, a ministry tag of no known ministry is an error."""
     path = Path(path or apprise_config_path())
     if not path.is_file():
         raise ConfigError(f"{path}: Apprise configuration file not found (FOLLOWUP_APPRISE_CONFIG)")
     content = with_environment(path.read_text(encoding="utf-8"), path)
+    entries = _entries(content)
+    _check_ministry_tags(path, entries)
     config = apprise.AppriseConfig()
     if not config.add_config(content):
         raise ConfigError(f"{path}: not an Apprise configuration (TEXT or YAML)")
     servers = config.servers()
+    refused = [RefusedRoute(f"line {e.line}", e.tags, reason) for e in entries if (reason := _refused(e))]
+    for r in refused:
+        logging.getLogger(__name__).warning("%s: %s (tags %s): %s", path, r.where, ", ".join(sorted(r.tags)), r.reason)
     if not servers:
-        raise ConfigError(f"{path}: no usable URL (check the URLs' syntax; Apprise's log says which line)")
-    return [Route(s, frozenset(str(t) for t in s.tags)) for s in servers]
+        detail = "; ".join(f"{r.where}: {r.reason}" for r in refused) or "check the URLs' syntax"
+        raise ConfigError(f"{path}: no usable URL ({detail})")
+    table = RouteTable(Route(s, frozenset(str(t) for t in s.tags)) for s in servers)
+    table.refused = refused
+    return table
 
 
 def secrets_of(routes: Iterable[Route]) -> list[str]:
@@ -320,6 +452,8 @@ class Outcome:
 class DispatchResult:
     claimed: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
+    #: claims that found something: 1 when nothing was queued during the run
+    rounds: int = 0
 
     @property
     def sent(self) -> int:
@@ -349,10 +483,15 @@ class DispatchResult:
         }
 
 
-def claim(engine: Engine, *, now: datetime, lease: timedelta, recipients: Sequence[str] | None = None) -> list[Any]:
-    """Take what is due for sending; rows another dispatcher holds (within its lease) are left alone."""
+def claim(engine: Engine, *, now: datetime, lease: timedelta, recipients: Sequence[str] | None = None,
+          only_queued: bool = False) -> list[Any]:
+    """Take what is due for sending; rows another dispatcher holds (within its lease) are left alone.
+
+    `only_queued`: new messages only, not the retries (failed after their backoff, unroutable,
+    abandoned by a dead dispatcher) — the later rounds of one run, which must not retry a
+    message the same run has just failed to send."""
     table = table_of(Notification)
-    due = or_(
+    due = table.c.status == NS.QUEUED.value if only_queued else or_(
         table.c.status == NS.QUEUED.value,
         table.c.status == NS.UNROUTABLE.value,
         and_(table.c.status == NS.FAILED.value, or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now)),
@@ -408,7 +547,11 @@ def deliver_to(recipient: str, rows: Sequence[Any], routes: Sequence[Route], *, 
     """Compose, send and mark one message to one recipient (rows from `messages_of`)."""
     keys = [r.dedupe_key for r in rows]
     mine = [r for r in routes if recipient in r.tags]
-    if not mine:
+    refused = [r for r in getattr(routes, "refused", ()) if recipient in r.tags]
+    if not mine and refused:
+        outcome = Outcome(recipient, keys, NS.UNROUTABLE.value,
+                          error="; ".join(f"{apprise_file}: {r.where} (tag {recipient!r}): {r.reason}" for r in refused))
+    elif not mine:
         outcome = Outcome(recipient, keys, NS.UNROUTABLE.value,
                           error=f"no Apprise URL has the tag {recipient!r} in {apprise_file} (FOLLOWUP_APPRISE_CONFIG)")
     else:
@@ -421,23 +564,47 @@ def deliver_to(recipient: str, rows: Sequence[Any], routes: Sequence[Route], *, 
     return outcome
 
 
+#: rounds of one dispatch run at most: a producer that never stops queueing cannot keep one run
+#: alive for ever (the next run, by trigger or schedule, takes over)
+MAX_ROUNDS = 20
+
+
 def dispatch(*, engine: Engine | None = None, apprise_file: Path | None = None, delivery: Delivery | None = None,
-             recipients: Sequence[str] | None = None) -> DispatchResult:
-    """Send everything due in the outbox; the whole delivery step of a run."""
+             recipients: Sequence[str] | None = None, max_rounds: int = MAX_ROUNDS) -> DispatchResult:
+    """Send everything due in the outbox, then what was queued meanwhile, until it is empty.
+
+    One run is started for a whole burst of `followup.notification.queued` events (prefect.yaml:
+    the trigger fires on the first one and ignores the rest of its window), so the run itself
+    must not end while letters queued during it wait: each round after the first claims the
+    messages queued since, until a round finds none. Retries (failed, unroutable, abandoned
+    rows) are the first round's only: a message this run failed to send waits for its backoff.
+    """
     engine = engine or get_engine()
     delivery = delivery or load_notification_config().delivery
     apprise_file = Path(apprise_file or apprise_config_path())
     routes = load_routes(apprise_file)  # a broken routes file fails before anything is claimed
     secrets = secrets_of(routes)
-    rows = claim(engine, now=utcnow(), lease=timedelta(minutes=delivery.lease_minutes), recipients=recipients)
-    result = DispatchResult(claimed=len(rows))
+    result = DispatchResult()
+    lease = timedelta(minutes=delivery.lease_minutes)
+    while result.rounds < max_rounds:
+        rows = claim(engine, now=utcnow(), lease=lease, recipients=recipients, only_queued=result.rounds > 0)
+        if not rows:
+            break
+        result.rounds += 1
+        result.claimed += len(rows)
+        result.outcomes += _deliver_round(rows, routes, engine=engine, delivery=delivery, secrets=secrets,
+                                          apprise_file=apprise_file)
+    return result
+
+
+def _deliver_round(rows: Sequence[Any], routes: Sequence[Route], *, engine: Engine, delivery: Delivery,
+                   secrets: Sequence[str], apprise_file: Path) -> list[Outcome]:
+    """One round: every claimed message (one routine message per recipient, one per formal
+    document: `messages_of`), messages in parallel."""
     messages = messages_of(rows)
-    if not messages:
-        return result
     with ThreadPoolExecutor(max_workers=min(delivery.concurrency, len(messages)), thread_name_prefix="dispatch") as pool:
         futures = [
             pool.submit(deliver_to, recipient, batch, routes, engine=engine, delivery=delivery, secrets=secrets, apprise_file=apprise_file)
             for recipient, batch in messages
         ]
-        result.outcomes = [f.result() for f in futures]
-    return result
+        return [f.result() for f in futures]

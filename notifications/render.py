@@ -47,10 +47,13 @@ from jinja2 import (
 from followup.models.cells import readable_csv
 from followup.models.dates import as_date_or_none
 
-__all__ = ["KINDS", "LANGUAGES", "Rendered", "by_deadline", "format_date", "items_csv", "natural_key", "render", "render_report", "strings"]
+__all__ = ["ADMIN_KINDS", "KINDS", "LANGUAGES", "Rendered", "by_deadline", "format_date", "is_item_list", "items_csv", "natural_key",
+           "render", "render_report", "strings"]
 
 LANGUAGES = ("ru", "kk", "en")  # ru is the default / fallback
 KINDS = ("reminder", "individualized", "level2", "digest", "acknowledgement", "reply_returned", "reply_confirm")
+#: messages to the administrator (Apprise tag admin), not letters: no items, no reply link
+ADMIN_KINDS = ("alert",)
 DEFAULT_LANGUAGE = "ru"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 LOCAL_TZ = ZoneInfo("Asia/Almaty")  # UTC+5 since 2024-03-01
@@ -76,6 +79,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     # to the ministry's validating official, sent by the reply portal: no as_of, the link's last day instead
     "reply_confirm": ("ministry", "reply_reference", "author_name", "author_position", "author_email", "items",
                       "confirm_url", "expires_on", "contact"),
+    # to the admin: a flow run failed (flows/alerts.py); link: the run in the Prefect UI, or its id
+    "alert": ("run", "flow", "message", "link"),
 }
 _ALIASES = {"kz": "kk", "kaz": "kk", "rus": "ru", "eng": "en"}
 
@@ -188,8 +193,8 @@ def _tidy_text(text: str) -> str:
 
 def render(kind: str, language: str | None, context: dict[str, Any]) -> Rendered:
     """Subject, plain text and HTML of one message. Unknown language -> ru; unknown kind -> ValueError."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown message kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    if kind not in KINDS + ADMIN_KINDS:
+        raise ValueError(f"unknown message kind {kind!r}; known kinds: {', '.join(KINDS + ADMIN_KINDS)}")
     missing = [key for key in REQUIRED[kind] if key not in context]
     if missing:
         raise UndefinedError(f"{kind} message: context is missing {', '.join(repr(k) for k in missing)}")

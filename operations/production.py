@@ -17,6 +17,12 @@ small office. An office that runs it as a service uses Prefect's own pieces, not
 These functions are those steps, each the command README's "Running in production" shows, so
 the end-to-end test (tests/test_production.py) and `followup production up` run exactly what
 an administrator types. Processes started here are stopped by their process id, never by name.
+
+The API and the UI are closed with Prefect's own basic authentication: the server checks
+PREFECT_SERVER_API_AUTH_STRING (`user:password`), and everything that calls it — the `prefect`
+commands, the workers, the flow runs they start, the UI after its login prompt — sends the
+same string as PREFECT_API_AUTH_STRING. Both come from the environment. The server listens on
+loopback unless told otherwise; beyond the machine, basic auth needs TLS (a reverse proxy).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -52,6 +59,25 @@ PREFECT_EXTENSIONS = ("pg_trgm",)
 SINGLE_RUN = ("check-deadlines", "escalate", "dispatch", "record-responses")
 #: flow runs one worker runs at once, by default
 WORKER_LIMIT = 2
+#: the environment variables of Prefect's basic authentication: the server's, and its clients'
+SERVER_AUTH = "PREFECT_SERVER_API_AUTH_STRING"
+CLIENT_AUTH = "PREFECT_API_AUTH_STRING"
+
+
+def auth_string_from_environment(environ: Mapping[str, str] | None = None) -> str:
+    """The `user:password` that closes the API (PREFECT_SERVER_API_AUTH_STRING, or the clients'
+    PREFECT_API_AUTH_STRING: one value for both); ProductionError when neither is set."""
+    environ = os.environ if environ is None else environ
+    server, client = environ.get(SERVER_AUTH, ""), environ.get(CLIENT_AUTH, "")
+    if server and client and server != client:
+        raise ProductionError(f"{SERVER_AUTH} and {CLIENT_AUTH} differ: the workers would be refused; set one value")
+    value = server or client
+    if ":" not in value or not value.split(":", 1)[1]:
+        raise ProductionError(
+            f"set {CLIENT_AUTH} (or {SERVER_AUTH}) to user:password: the Prefect API and UI are closed with "
+            "Prefect's basic authentication (README: Running in production)"
+        )
+    return value
 
 
 class ProductionError(RuntimeError):
@@ -95,16 +121,18 @@ def prefect_executable() -> str:
 
 
 def start_prefect_server(database_url: str, *, port: int = 4200, host: str = "127.0.0.1", home: Path,
-                         timeout: float = 180) -> LocalServer:
-    """`prefect server start` with its data in PostgreSQL (PREFECT_API_DATABASE_CONNECTION_URL)."""
+                         auth_string: str | None = None, timeout: float = 180) -> LocalServer:
+    """`prefect server start` with its data in PostgreSQL (PREFECT_API_DATABASE_CONNECTION_URL),
+    closed with `auth_string` (PREFECT_SERVER_API_AUTH_STRING; its health check stays open)."""
     home.mkdir(parents=True, exist_ok=True)
-    return start_server(port, host=host, home=home, log=home / "server.log", timeout=timeout,
-                        env={"PREFECT_API_DATABASE_CONNECTION_URL": database_url})
+    env = {"PREFECT_API_DATABASE_CONNECTION_URL": database_url, **({SERVER_AUTH: auth_string} if auth_string else {})}
+    return start_server(port, host=host, home=home, log=home / "server.log", timeout=timeout, env=env)
 
 
-def prefect(*args: str, api_url: str, env: Mapping[str, str] | None = None, timeout: float = 300) -> str:
+def prefect(*args: str, api_url: str, env: Mapping[str, str] | None = None, auth_string: str | None = None,
+            timeout: float = 300) -> str:
     """Run one `prefect` command against the server at `api_url`; its output, or ProductionError."""
-    environment = dict(os.environ, PREFECT_API_URL=api_url, **(env or {}))
+    environment = dict(os.environ, PREFECT_API_URL=api_url, **(env or {}), **({CLIENT_AUTH: auth_string} if auth_string else {}))
     command = [prefect_executable(), "--no-prompt", *args]
     done = subprocess.run(command, cwd=PROJECT_DIR, env=environment, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
@@ -113,18 +141,18 @@ def prefect(*args: str, api_url: str, env: Mapping[str, str] | None = None, time
     return done.stdout
 
 
-def create_work_pool(api_url: str, name: str = POOL) -> None:
+def create_work_pool(api_url: str, name: str = POOL, *, auth_string: str | None = None) -> None:
     """`prefect work-pool create followup --type process` (an existing pool is kept as it is)."""
     try:
-        prefect("work-pool", "inspect", name, api_url=api_url, timeout=120)
+        prefect("work-pool", "inspect", name, api_url=api_url, auth_string=auth_string, timeout=120)
     except ProductionError:
-        prefect("work-pool", "create", name, "--type", POOL_TYPE, api_url=api_url, timeout=120)
+        prefect("work-pool", "create", name, "--type", POOL_TYPE, api_url=api_url, auth_string=auth_string, timeout=120)
 
 
-def deploy_all(api_url: str, *, home: Path = PROJECT_DIR) -> None:
+def deploy_all(api_url: str, *, home: Path = PROJECT_DIR, auth_string: str | None = None) -> None:
     """`prefect deploy --all`: every deployment of prefect.yaml, with its schedules, triggers and
     concurrency limit. FOLLOWUP_HOME is where the workers find the project (the pull step)."""
-    prefect("deploy", "--all", api_url=api_url, env={"FOLLOWUP_HOME": str(home)}, timeout=600)
+    prefect("deploy", "--all", api_url=api_url, env={"FOLLOWUP_HOME": str(home)}, auth_string=auth_string, timeout=600)
 
 
 # --- workers ------------------------------------------------------------------------------------------
@@ -148,15 +176,17 @@ class Worker:
 
 
 def start_worker(api_url: str, name: str, *, env: Mapping[str, str], log: Path, pool: str = POOL,
-                 home: Path = PROJECT_DIR, limit: int | None = WORKER_LIMIT) -> Worker:
+                 home: Path = PROJECT_DIR, limit: int | None = WORKER_LIMIT, auth_string: str | None = None) -> Worker:
     """`prefect worker start --pool followup --name NAME --limit N` with the registry's environment.
 
     `limit`: flow runs this worker runs at once (each is a Python process of a few hundred MB);
     the runs beyond it stay in the pool for another worker.
 
     The flow runs it starts inherit `env`: FOLLOWUP_DATABASE_URL, FOLLOWUP_APPRISE_CONFIG and the
-    secrets the routes name (${SMTP_PASSWORD}…); nothing of that is stored in Prefect."""
-    environment = dict(os.environ, PREFECT_API_URL=api_url, FOLLOWUP_HOME=str(home), **env)
+    secrets the routes name (${SMTP_PASSWORD}…), and the API's auth string; nothing of that is
+    stored in Prefect."""
+    environment = dict(os.environ, PREFECT_API_URL=api_url, FOLLOWUP_HOME=str(home), **env,
+                       **({CLIENT_AUTH: auth_string} if auth_string else {}))
     log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")  # the child process keeps it open
     try:
@@ -170,21 +200,23 @@ def start_worker(api_url: str, name: str, *, env: Mapping[str, str], log: Path, 
     return Worker(name, process, log)
 
 
-async def _online_workers(api_url: str, pool: str) -> set[str]:
+async def _online_workers(api_url: str, pool: str, auth_string: str | None) -> set[str]:
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+    updates: dict[Any, Any] = {PREFECT_API_URL: api_url, **({PREFECT_API_AUTH_STRING: auth_string} if auth_string else {})}
+    with temporary_settings(updates=updates):
         async with get_client() as client:
             return {w.name for w in await client.read_workers_for_work_pool(pool) if str(w.status).upper().endswith("ONLINE")}
 
 
-def wait_for_workers(api_url: str, names: list[str], *, pool: str = POOL, timeout: float = 120) -> None:
+def wait_for_workers(api_url: str, names: list[str], *, pool: str = POOL, timeout: float = 120,
+                     auth_string: str | None = None) -> None:
     """Until every named worker has sent its heartbeat to the server."""
     deadline = time.monotonic() + timeout
     seen: set[str] = set()
     while time.monotonic() < deadline:
-        seen = asyncio.run(_online_workers(api_url, pool))
+        seen = asyncio.run(_online_workers(api_url, pool, auth_string))
         if set(names) <= seen:
             return
         time.sleep(1)
@@ -218,27 +250,32 @@ class Production:
 PIDS = "production.json"
 
 
-def up(*, prefect_database_url: str, registry_url: str, home: Path, port: int = 4200, host: str = "127.0.0.1",
-       workers: int = 2, worker_limit: int | None = WORKER_LIMIT, worker_env: Mapping[str, str] | None = None,
-       project: Path = PROJECT_DIR) -> Production:
+def up(*, prefect_database_url: str, registry_url: str, home: Path, auth_string: str, port: int = 4200,
+       host: str = "127.0.0.1", workers: int = 2, worker_limit: int | None = WORKER_LIMIT,
+       worker_env: Mapping[str, str] | None = None, project: Path = PROJECT_DIR) -> Production:
     """Every step of "Running in production", in order, on this machine. Safe to repeat on the
-    same databases (the deployments are updated, nothing in the registry changes)."""
+    same databases (the deployments are updated, nothing in the registry changes).
+
+    `auth_string` (`user:password`) closes the API and the UI: the server requires it, the
+    commands and the workers (and the flow runs they start) send it."""
+    if ":" not in auth_string:
+        raise ProductionError("the API's auth string must be user:password")
     from followup.models.crud import init_db
 
     create_database(prefect_database_url, extensions=PREFECT_EXTENSIONS)
     backend_for_url(registry_url).create_database(registry_url)  # SQLite: its file comes with the engine
     init_db(registry_url)
-    server = start_prefect_server(prefect_database_url, port=port, host=host, home=home)
+    server = start_prefect_server(prefect_database_url, port=port, host=host, home=home, auth_string=auth_string)
     production = Production(server.url, server, home=home)
     try:
-        create_work_pool(server.url)
-        deploy_all(server.url, home=project)
+        create_work_pool(server.url, auth_string=auth_string)
+        deploy_all(server.url, home=project, auth_string=auth_string)
         env = {**(worker_env or {}), "FOLLOWUP_DATABASE_URL": registry_url}
         names = [f"{os.uname().nodename}-{i}" for i in range(1, workers + 1)]
         for name in names:
             production.workers.append(start_worker(server.url, name, env=env, log=home / f"worker-{name}.log", home=project,
-                                                   limit=worker_limit))
-        wait_for_workers(server.url, names)
+                                                   limit=worker_limit, auth_string=auth_string))
+        wait_for_workers(server.url, names, auth_string=auth_string)
     except BaseException:
         production.stop()
         raise

@@ -131,3 +131,33 @@ def test_the_letter_flows_refuse_to_start_without_a_key_on_postgresql(db_url, mo
     with create_engine(db_url).connect() as c:
         assert c.execute(text("SELECT count(*) FROM status_change WHERE to_status = 'overdue'")).scalar_one() == 0
         assert c.execute(text("SELECT count(*) FROM notification")).scalar_one() == 0
+
+
+async def _latest_artifact(key: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    async with get_client() as client:
+        found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                                            sort=ArtifactSort.CREATED_DESC, limit=1)
+    return found[0]
+
+
+@pytest.mark.usefixtures("prefect_server", "registry_due_10_and_24_march")
+def test_the_admin_reads_each_runs_summary_in_words():
+    """Each run publishes what it did as a Markdown table with labels, and the artifacts'
+    descriptions are sentences: no Python dict in the Prefect UI."""
+    import asyncio
+
+    check_deadlines_flow(date(2026, 4, 1))
+    escalate_flow(date(2026, 4, 1))
+    check = asyncio.run(_latest_artifact("check-deadlines-summary"))
+    assert check.type == "markdown" and check.data.startswith("# check-deadlines 01.04.2026")
+    assert "| became overdue | 2 |" in check.data and "| messages queued | 2 |" in check.data
+    assert check.description == "check-deadlines 01.04.2026: 2 messages queued, 2 became overdue"
+    escalate = asyncio.run(_latest_artifact("escalate-summary"))
+    assert "| individualized recommendations issued | 1 |" in escalate.data and "| became escalated | 1 |" in escalate.data
+    for key in ("check-deadlines", "escalate", "check-deadlines-summary", "escalate-summary"):
+        artifact = asyncio.run(_latest_artifact(key))
+        assert "{" not in (artifact.description or "") and "'" not in (artifact.description or ""), artifact.description

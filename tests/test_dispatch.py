@@ -102,6 +102,48 @@ def test_the_individualized_recommendation_leaves_alone_and_the_reminder_does_no
     assert reminder.attachments == {} and f"{REF}-INTERIOR" not in reminder.subject
 
 
+class _QueueingWhileSending(list):
+    """The office's webhook inbox; its first delivery makes the portal queue another message,
+    as a validating official's confirmation queued while the dispatcher is at work."""
+
+    def __init__(self, engine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    def append(self, post) -> None:
+        if not self:
+            with Session(self.engine) as session, session.begin():
+                queue(session, [{"recipient": "ombudsman", "kind": "reply_confirm", "subject": "queued meanwhile",
+                                 "body_text": "NPM-7", "dedupe_key": "meanwhile"}])
+        super().append(post)
+
+
+def test_a_message_queued_while_the_dispatcher_runs_leaves_in_the_same_run(registry, tmp_path):
+    """One run serves a burst of queued events: it does not end while the outbox holds a new
+    message (the trigger dropped that message's event, the fallback would be 10 minutes away)."""
+    engine = registry
+    check_deadlines(DUE - timedelta(days=14), engine=engine)
+    with Session(engine) as session, session.begin():
+        queue(session, [{"recipient": "ombudsman", "kind": "digest", "subject": "first", "body_text": "digest",
+                         "dedupe_key": "first"}])
+    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+        hook.posts = _QueueingWhileSending(engine)
+        result = dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
+        assert [p.body["title"] for p in hook.at("office")] == ["first", "queued meanwhile"]
+    assert result.rounds == 2 and result.claimed == 4 and result.sent == 4
+    assert {n.dedupe_key: n.status for n in rows(engine)}["meanwhile"] == "sent"
+
+
+def test_a_failed_message_is_not_retried_within_the_same_run(registry, tmp_path):
+    """The later rounds take new messages only: a refusing server is tried once per run."""
+    engine = registry
+    check_deadlines(DUE - timedelta(days=14), engine=engine)
+    with SmtpReceiver(refuse=True) as smtp, JsonReceiver() as hook:
+        result = dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
+    assert result.rounds == 1 and result.failed == 2
+    assert {(n.status, n.attempts) for n in rows(engine)} == {("failed", 1)}
+
+
 def test_a_backlog_letter_lists_the_first_items_and_attaches_the_complete_list(engine, tmp_path):
     """A ministry with a long backlog gets a letter a clerk can read, and every item in a spreadsheet."""
     import io
@@ -304,3 +346,61 @@ def test_the_local_outbox_names_each_file_by_the_letter_its_date_and_its_whole_w
     assert len(written.name.encode("utf-8")) <= 255 and title.endswith("…")
     kept, safe = title.removesuffix("…"), " ".join(subject.replace(":", " ").split())  # no ":" in a file name
     assert safe.startswith(kept) and safe[len(kept)] == " "  # cut between two words, never inside one
+
+
+def test_a_burst_of_queued_events_starts_one_dispatch_run_after_the_burst():
+    """prefect.yaml: the trigger fires on the first `followup.notification.queued` and drops the
+    others of its window (Prefect's `within` throttles), so the run starts when the window has
+    closed: whatever the dropped events announced is in the outbox by then."""
+    from prefect.events.schemas.automations import Posture
+
+    from followup.operations.deployments import runner_deployments
+
+    [trigger] = {d.name: d for d in runner_deployments()}["dispatch"].triggers
+    assert trigger.expect == {"followup.notification.queued"} and trigger.posture == Posture.Reactive
+    assert trigger.threshold == 1 and not trigger.for_each  # one window for the whole outbox
+    assert trigger.within.total_seconds() >= 30
+    assert trigger.schedule_after >= trigger.within
+
+
+@pytest.mark.parametrize("tag", ["ministry:interor", "ministry:interor:approver", "ministry:interior:deputy"])
+def test_a_ministry_tag_of_no_known_ministry_is_named_by_file_and_line(registry, tmp_path, tag):
+    """A typo in a tag would leave a ministry's letters without a route: the dispatcher refuses the file."""
+    from followup.config.loader import ConfigError
+
+    path = tmp_path / "apprise.yaml"
+    path.write_text("version: 1\nurls:\n  - json://127.0.0.1:9/office:\n      tag: ombudsman\n"
+                    f"  - json://127.0.0.1:9/interior:\n      tag: {tag}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"apprise.yaml: line 5: tag '{tag}': ") as caught:
+        dispatch(engine=registry, apprise_file=path, delivery=QUICK)
+    if "deputy" not in tag:
+        assert "no ministry 'interor'" in str(caught.value) and "interior" in str(caught.value)
+    text = tmp_path / "apprise.txt"  # Apprise's TEXT format: the line of the URL
+    text.write_text(f"ombudsman=json://127.0.0.1:9/office\n\n{tag}=json://127.0.0.1:9/interior\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"apprise.txt: line 3: tag '{tag}': "):
+        dispatch(engine=registry, apprise_file=text, delivery=QUICK)
+
+
+@pytest.mark.parametrize("form", ["yaml", "text"])
+def test_a_url_apprise_refuses_is_reported_as_refused_with_its_line_and_no_password(registry, tmp_path, form):
+    engine = registry
+    check_deadlines(DUE - timedelta(days=14), engine=engine)
+    refused = "mailto://npm:Sup3rSecretPw@127.0.0.1:2525?from=not-an-address&to=kanc@dsm.gov.kz"
+    with SmtpReceiver() as smtp:
+        if form == "yaml":
+            path = tmp_path / "apprise.yaml"
+            path.write_text("version: 1\nurls:\n"
+                            f"  - {smtp.url(INTERIOR)}:\n      tag: ministry:interior\n"
+                            f"  - {refused}:\n      tag: ministry:health\n", encoding="utf-8")
+            line = 5
+        else:
+            path = tmp_path / "apprise.txt"
+            path.write_text(f"ministry:interior={smtp.url(INTERIOR)}\nministry:health={refused}\n", encoding="utf-8")
+            line = 2
+        result = dispatch(engine=engine, apprise_file=path, delivery=QUICK)
+    assert result.sent == 1 and result.unroutable == ["ministry:health"]
+    [kept] = [n for n in rows(engine) if n.recipient == "ministry:health"]
+    assert kept.status == "unroutable"
+    assert kept.last_error.startswith(f"{path}: line {line} (tag 'ministry:health'): Apprise refused the URL mailto://…")
+    assert "no Apprise URL has the tag" not in kept.last_error
+    assert "Sup3rSecretPw" not in kept.last_error and "S...w" not in kept.last_error

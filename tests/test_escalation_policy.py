@@ -268,9 +268,12 @@ def test_a_mistake_in_policy_yaml_names_file_and_key(tmp_path, section, value, w
 
 
 def test_a_ministry_override_for_an_unknown_ministry_is_named(tmp_path):
-    policy_with(tmp_path, ministries={"intrior": {"deadline": {"days": 30}}})
-    with pytest.raises(ConfigError, match=r"policy.yaml: ministries.intrior: no such ministry"):
+    """Checked against config/ministries.yaml whenever the policy is read, as the flows read it."""
+    with pytest.raises(ConfigError, match=r"policy.yaml: ministries.intrior: no such ministry \(known: defence, "):
+        policy_with(tmp_path, ministries={"intrior": {"deadline": {"days": 30}}})
+    with pytest.raises(ConfigError, match=r"policy.yaml: ministries.intrior: no such ministry \(known: health, interior\)"):
         load_policy(tmp_path / "policy.yaml", ministry_codes={"interior", "health"})
+    assert policy_with(tmp_path, ministries={"interior": {"deadline": {"days": 30}}}).ministries
 
 
 def test_a_missing_policy_file_is_named(tmp_path):

@@ -12,7 +12,16 @@ import yaml
 from jinja2 import UndefinedError
 from markupsafe import escape
 
-from followup.notifications.render import KINDS, LANGUAGES, TEMPLATES_DIR, Rendered, format_date, period, render
+from followup.notifications.render import (
+    ADMIN_KINDS,
+    KINDS,
+    LANGUAGES,
+    TEMPLATES_DIR,
+    Rendered,
+    format_date,
+    period,
+    render,
+)
 
 MINISTRY = {
     "ru": "Министерство внутренних дел Республики Казахстан",
@@ -426,7 +435,7 @@ def test_format_date_and_period() -> None:
 
 def test_template_files_and_strings_are_complete() -> None:
     for language in LANGUAGES:
-        for kind in KINDS:
+        for kind in KINDS + ADMIN_KINDS:
             assert (TEMPLATES_DIR / language / f"{kind}.txt").is_file()
             assert (TEMPLATES_DIR / language / f"{kind}.html").is_file()
 
@@ -435,7 +444,7 @@ def test_template_files_and_strings_are_complete() -> None:
 
     strings = {lang: yaml.safe_load(Path(TEMPLATES_DIR / lang / "strings.yaml").read_text("utf-8")) for lang in LANGUAGES}
     for language in LANGUAGES:
-        assert set(strings[language]["subjects"]) == set(KINDS)
+        assert set(strings[language]["subjects"]) == set(KINDS + ADMIN_KINDS)
         assert shape(strings[language]) == shape(strings["ru"]), f"{language}/strings.yaml has other keys than ru"
 
 

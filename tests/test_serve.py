@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from followup.models.crud import init_db
-from followup.models.followup import IndividualizedRecommendation
+from followup.models.followup import IndividualizedRecommendation, Notification
 from followup.operations.deployments import free_port, start_server
 from followup.spreadsheets.ingest import import_recommendations
 from tests.conftest import wait_until, write_csv
@@ -82,6 +82,18 @@ def test_the_deadline_event_triggers_escalate(real_prefect_server, tmp_path: Pat
         assert [r.name for r in checks if r.state.is_completed()] == ["check-deadlines 2026-04-01"]
         with engine.connect() as c:
             assert c.execute(select(func.count()).select_from(IndividualizedRecommendation)).scalar_one() == 1
+
+        # the check and the escalation each announced queued letters: ONE dispatch run sends both,
+        # a minute after the first event (prefect.yaml: within 60, schedule_after 60)
+        def triggered():
+            runs = [r for r in asyncio.run(_runs(real_prefect_server.url, "dispatch")) if not r.auto_scheduled]
+            return runs if runs and all(r.state.is_final() for r in runs) else None
+
+        dispatched = _wait(triggered, 240, "the dispatch run started by the followup.notification.queued events")
+        with engine.connect() as c:
+            assert c.execute(select(Notification.status)).scalars().all() == ["sent", "sent"]
+        assert len([r for r in asyncio.run(_runs(real_prefect_server.url, "dispatch")) if not r.auto_scheduled]) == 1
+        assert dispatched[0].state.is_completed()
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(timeout=30)
