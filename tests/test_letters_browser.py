@@ -78,20 +78,27 @@ def _letters(engine: Engine) -> dict[tuple[str, str], str]:
 def test_the_letters_the_digest_and_the_report_read_right_in_russian_and_in_kazakh(engine: Engine, tmp_path: Path):
     from playwright.sync_api import sync_playwright
 
+    from followup.flows.alerts import alert_message
     from followup.notifications.digest import build_digest, digest_message
     from followup.reports.annual import compute, read_year, write_report
 
     as_of = _year(engine, tmp_path)
+    texts: dict[str, str] = {}
     letters = _letters(engine)
     digest = build_digest(engine, as_of)
     pages = {f"letter-{kind}-{lang}": letters[(kind, lang)]
              for kind in ("reminder", "individualized") for lang in ("ru", "kk")}
     pages.update({f"digest-{lang}": digest_message(digest, lang)["body_html"] for lang in ("ru", "kk")})
+    failure = "var/import/visits-2026-04-02.csv: row 7: due_on: 31.02.2026 is not a date (DD.MM.YYYY)"
+    for lang in ("ru", "kk"):
+        alert = alert_message("0b5c3f1e-8d2a-4f6e-9c1d-7a2b3c4d5e6f", "import-recommendations-visits-2026-04-02",
+                              "import-recommendations", failure, language=lang, ui_url="http://127.0.0.1:4200")
+        pages[f"alert-{lang}"] = alert["body_html"]
+        texts[f"alert-{lang}-text"] = alert["body_text"]
     report_dir = tmp_path / "report"
     written = write_report(compute(read_year(engine, 2026, today=date(2026, 12, 1))), report_dir, "kk")
 
     SCREENSHOTS.mkdir(exist_ok=True)
-    texts: dict[str, str] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
@@ -114,7 +121,7 @@ def test_the_letters_the_digest_and_the_report_read_right_in_russian_and_in_kaza
     assert "ЖЕКЕ ҰСЫНЫМ" in formal_kk.upper() and "NPM-2026-0201-01" in formal_kk and "ж." in formal_kk
     # a Kazakh letter is Kazakh from the heading to the signature (the items' own texts aside:
     # they are the registry's, in the language the NPM wrote them)
-    for name in ("letter-reminder-kk", "letter-individualized-kk", "digest-kk"):
+    for name in ("letter-reminder-kk", "letter-individualized-kk", "digest-kk", "alert-kk"):
         own_words = texts[name]
         for item_text in re.findall(r"(?m)^.*(?:Обеспечить|Провести|Оборудовать).*$", own_words):
             own_words = own_words.replace(item_text, "")
@@ -125,3 +132,8 @@ def test_the_letters_the_digest_and_the_report_read_right_in_russian_and_in_kaza
     assert "Қазақстан Республикасы Ішкі істер министрлігі" in texts["digest-kk"]
     assert "interior" not in texts["digest-ru"] and "education" not in texts["digest-kk"]
     assert "ұсынымдардың орындалуы" in texts["report-kk"].lower() or "ұсынымдар" in texts["report-kk"]
+    # the admin's alert: the failure in one sentence and the link to the run, in both parts
+    for lang in ("ru", "kk"):
+        for part in (texts[f"alert-{lang}"], texts[f"alert-{lang}-text"]):
+            assert "31.02.2026 is not a date" in part and "http://127.0.0.1:4200/runs/flow-run/0b5c3f1e" in part
+        assert "&nbsp;" not in texts[f"alert-{lang}-text"] and "<br" not in texts[f"alert-{lang}-text"]
