@@ -67,8 +67,9 @@ def label(key: str) -> str:
 
 
 def in_words(counts: Mapping[str, object]) -> str:
-    """`3 became overdue, 2 messages queued`: the non-zero counts, or "nothing to do"."""
-    shown = [f"{value} {label(key)}" for key, value in counts.items() if value]
+    """`became overdue: 3, messages queued: 1`: the non-zero counts (label first, so no "1 messages"),
+    or "nothing to do"."""
+    shown = [f"{label(key)}: {value}" for key, value in counts.items() if value]
     return ", ".join(shown) if shown else "nothing to do"
 
 

@@ -154,8 +154,10 @@ def test_the_admin_reads_each_runs_summary_in_words():
     escalate_flow(date(2026, 4, 1))
     check = asyncio.run(_latest_artifact("check-deadlines-summary"))
     assert check.type == "markdown" and check.data.startswith("# check-deadlines 01.04.2026")
-    assert "| became overdue | 2 |" in check.data and "| messages queued | 2 |" in check.data
-    assert check.description == "check-deadlines 01.04.2026: 2 messages queued, 2 became overdue"
+    # one message: items that escalate the same day go in the individualized recommendation
+    # (escalate's), and no reminder repeats them
+    assert "| became overdue | 2 |" in check.data and "| messages queued | 1 |" in check.data
+    assert check.description == "check-deadlines 01.04.2026: messages queued: 1, became overdue: 2"
     escalate = asyncio.run(_latest_artifact("escalate-summary"))
     assert "| individualized recommendations issued | 1 |" in escalate.data and "| became escalated | 1 |" in escalate.data
     for key in ("check-deadlines", "escalate", "check-deadlines-summary", "escalate-summary"):

@@ -46,7 +46,10 @@ def overdue_postgres_registry(postgres_server_url, tmp_path):
         "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД,ИВС г. Кокшетау",
         "NPM-2,Провести обучение персонала,05.01.2026,10.03.2026,interior,ИВС г. Кокшетау",
     ), engine=engine, actor="clerk")
-    check_deadlines(AS_OF, engine=engine)  # overdue since 11.03, due for escalation on 01.04
+    # overdue since 11.03 (that day's notice waits in the outbox), due for escalation on 01.04 (whose
+    # pass leaves them to the individualized recommendation, not to a reminder)
+    check_deadlines(date(2026, 3, 11), engine=engine)
+    check_deadlines(AS_OF, engine=engine)
     yield engine
     engine.dispose()
 

@@ -79,7 +79,7 @@ def test_dispatch_delivers_the_days_letters_and_shows_them_to_the_admin(registry
         assert sorted(r for m in smtp.mails for r in m.recipients) == ["kanc@dsm.gov.kz", "kanc@mvd.gov.kz"]
     artifact = asyncio.run(_artifact("dispatch"))
     assert artifact is not None and "ministry:interior" in str(artifact.data) and "s3cret" not in str(artifact.data)
-    assert artifact.description == "dispatch 24.02.2026: 2 messages taken from the outbox, 2 messages sent, 2 letters delivered (one per recipient and route)"
+    assert artifact.description == "dispatch 24.02.2026: messages taken from the outbox: 2, messages sent: 2, letters delivered (one per recipient and route): 2"
     summary = asyncio.run(_artifact("dispatch-summary"))
     assert summary.type == "markdown" and "| messages sent | 2 |" in summary.data and "| messages dead (kept in the outbox; see the digest) | 0 |" in summary.data
 

@@ -58,6 +58,8 @@ def test_the_deadline_event_triggers_escalate(real_prefect_server, tmp_path: Pat
     import_recommendations(write_csv(
         tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry",
         "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД",
+        # due in a week: the check's reminder (NPM-1, escalated the same day, goes in the individualized recommendation)
+        "NPM-2,Провести обучение персонала,05.01.2026,08.04.2026,МВД",
     ), engine=engine, actor="clerk")
     env = dict(os.environ, PREFECT_API_URL=real_prefect_server.url, FOLLOWUP_DATABASE_URL=url,
                PREFECT_RUNNER_POLL_FREQUENCY="1", PREFECT_LOGGING_LEVEL="INFO")
