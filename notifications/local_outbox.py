@@ -3,7 +3,9 @@
 The default routes (config/apprise.yaml) use it, so a new installation and the demo deliver
 without a mail server: a clerk opens var/outbox/<recipient>/ and reads the letters. A relative
 DIR is relative to the working directory (`outbox://var/outbox/ombudsman`); an absolute one
-is given as a parameter (`outbox://outbox?path=/srv/followup/outbox/ombudsman`). Attachments are copied next to
+is given as a parameter (`outbox://outbox?path=/srv/followup/outbox/ombudsman`), in a routes
+file of Apprise's TEXT format: Apprise 1.x's YAML reader fails on a query string of a schema
+registered this way (KeyError 'password' in its URL parsing). Attachments are copied next to
 the message. Importing this module registers the schema with Apprise.
 """
 
