@@ -98,8 +98,8 @@ class DraftLine:
 #: the role each of the office's actions needs, asked by these functions and by the workspace
 #: (which shows only what the user may do)
 NEEDED_ROLE: dict[str, Role] = {
-    "hold": Role.CLERK, "resume": Role.CLERK, "withdraw": Role.CLERK, "reply": Role.CLERK,
-    "decide": Role.HEAD, "approve": Role.HEAD,
+    "assign": Role.CLERK, "hold": Role.CLERK, "resume": Role.CLERK, "withdraw": Role.CLERK, "reply": Role.CLERK,
+    "grade": Role.CLERK, "decide": Role.HEAD, "approve": Role.HEAD,
 }
 
 

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -112,6 +113,17 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+def emitted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The Prefect events the web app emits (as if PREFECT_API_URL were set), recorded instead of sent."""
+    from followup.interfaces.web import events
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(events, "prefect_configured", lambda: True)
+    monkeypatch.setattr(events, "emit_event", lambda **kwargs: sent.append(kwargs))
+    return sent
 
 
 @pytest.fixture

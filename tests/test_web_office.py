@@ -25,7 +25,6 @@ from typer.testing import CliRunner
 
 from followup.config.policy import Policy, copy_with_approval, load_policy
 from followup.interfaces.cli import app as cli
-from followup.interfaces.web import events
 from followup.interfaces.web.app import create_app
 from followup.models.db import session_scope
 from followup.models.domain import IndividualizedStatus, Status
@@ -48,15 +47,6 @@ from tests.test_web_portal import link
 TODAY = date(2026, 4, 20)
 PASSWORD = "correct horse battery"
 XSS = "<script>alert('x')</script>"
-
-
-@pytest.fixture
-def emitted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The Prefect events the workspace emits (as if PREFECT_API_URL were set), recorded instead of sent."""
-    sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(events, "prefect_configured", lambda: True)
-    monkeypatch.setattr(events, "emit_event", lambda **kwargs: sent.append(kwargs))
-    return sent
 
 
 @pytest.fixture

@@ -64,15 +64,6 @@ def portal_app(engine: Engine, **options: Any) -> Any:
 
 
 @pytest.fixture
-def emitted(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The Prefect events the portal emits (as if PREFECT_API_URL were set), recorded instead of sent."""
-    sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(events, "prefect_configured", lambda: True)
-    monkeypatch.setattr(events, "emit_event", lambda **kwargs: sent.append(kwargs))
-    return sent
-
-
-@pytest.fixture
 def portal(registry: Engine, emitted: list[dict[str, Any]]) -> TestClient:  # noqa: ARG001 - events recorded, never sent
     return TestClient(portal_app(registry))
 

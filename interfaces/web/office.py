@@ -47,12 +47,12 @@ router = APIRouter(prefix="/office")
 OFFICE_SESSION_HOURS = 12
 #: the actions of an item's page, the role each needs, and the status it moves to (None: several)
 ACTIONS: dict[str, tuple[Role, Status | None]] = {
-    "assign": (Role.CLERK, None),
+    "assign": (NEEDED_ROLE["assign"], None),
     "hold": (NEEDED_ROLE["hold"], Status.ON_HOLD),
     "resume": (NEEDED_ROLE["resume"], None),
     "withdraw": (NEEDED_ROLE["withdraw"], Status.WITHDRAWN),
     "reply": (NEEDED_ROLE["reply"], None),
-    "grade": (Role.CLERK, None),
+    "grade": (NEEDED_ROLE["grade"], None),
     "decide": (NEEDED_ROLE["decide"], None),
 }
 TEXT_LIMIT = 2000
