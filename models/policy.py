@@ -66,6 +66,9 @@ LATE_STATUSES = frozenset({Status.OVERDUE, Status.ESCALATED, Status.AWAITING_DEC
                            Status.REFERRED_TO_PROSECUTOR})
 #: a decision of the Commissioner at level 2 put the item there
 DECIDED_STATUSES = frozenset({Status.REPORTED_TO_PARLIAMENT, Status.REFERRED_TO_PROSECUTOR, Status.CLOSED})
+#: what the clock sets as deadlines pass (the daily pass and escalation), never an answer: a reply
+#: dated before one of these marks is an answer in time
+CLOCK_MARKS = LATE_STATUSES - DECIDED_STATUSES
 #: what a ministry still has to answer, shown on its reply page and answerable there: open or late,
 #: assigned to it (not unassigned), and not closed by an answer (partially_implemented is the office's to chase)
 ANSWERABLE_STATUSES = (Status.ISSUED, Status.IN_PROGRESS, Status.OVERDUE, Status.ESCALATED, Status.AWAITING_DECISION,

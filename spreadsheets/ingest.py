@@ -39,7 +39,7 @@ from followup.models.international import (
     split_tags,
     to_project_frame,
 )
-from followup.models.policy import DECIDED_STATUSES, LATE_STATUSES, REPLY_STATUSES
+from followup.models.policy import CLOCK_MARKS, REPLY_STATUSES
 from followup.models.procedure import follow_up_due
 from followup.models.registry import (
     Facility,
@@ -867,10 +867,6 @@ def import_responses(
     return result
 
 
-#: the statuses the daily pass and escalation set as the deadlines pass (never an answer)
-_CLOCK_MARKS = frozenset(str(s) for s in LATE_STATUSES - DECIDED_STATUSES)
-
-
 def _dated_history(session: Session, ids: list[int]) -> tuple[set[tuple[int, str, date]], dict[int, tuple[date, str]]]:
     """The items' dated history entries: every (recommendation, status, date) recorded, and per
     item its latest dated answer (date, status): a reply or the office's decision. The clock's
@@ -890,7 +886,7 @@ def _dated_history(session: Session, ids: list[int]) -> tuple[set[tuple[int, str
         for rec_id, status, day in rows:
             day = as_date(day)
             found.add((rec_id, status, day))
-            if status in _CLOCK_MARKS:
+            if status in CLOCK_MARKS:
                 continue
             if rec_id not in latest or day >= latest[rec_id][0]:
                 latest[rec_id] = (day, status)
