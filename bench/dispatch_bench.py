@@ -62,6 +62,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from followup.config.notifications import Delivery
+from followup.config.office import office_contact
 from followup.models.crud import init_db
 from followup.models.db import get_engine
 from followup.models.followup import Notification
@@ -113,20 +114,26 @@ def address_of(index: int, width: int) -> str:
     return f"kanc-m{index:0{width}d}@ministry.gov.kz"
 
 
-def make_messages(n: int, recipients: int) -> tuple[list[dict], int]:
-    """N reminders, one external id each, interleaved over the recipients (message i -> recipient i % R).
+def make_messages(n: int, recipients: int, formal: int = 0) -> tuple[list[dict], int]:
+    """N reminders, one external id each, interleaved over the recipients (message i -> recipient i % R),
+    and FORMAL individualized recommendations, one each for the first FORMAL recipients, each
+    listing one more id of its own. The dispatcher sends a recipient's routine rows as one message
+    and every formal document as a message of its own (`notifications.dispatch.messages_of`).
 
     The project's templates render a handful of variants with a placeholder id (rendering all N
     through Jinja would take longer than the dispatch being measured); each message gets its own id.
     """
     width = max(3, len(str(recipients - 1)))
-    id_width = max(5, len(str(n - 1)))
+    id_width = max(5, len(str(n + formal - 1)))
     as_of = date(YEAR, 3, 2)
+    answering = {"reply_link": "https://ombudsman.example.kz/reply/bench-token", "link_expires_on": as_of + timedelta(days=60),
+                 "contact": office_contact("ru")}
     variants = []
     for v in range(len(TEXTS)):
         due = as_of + timedelta(days=3 + v)
         item = {"external_id": PLACEHOLDER, "facility": FACILITIES[v % len(FACILITIES)], "text": TEXTS[v], "due_on": due}
-        context = {"as_of": as_of, "ministry": MINISTRIES[v % len(MINISTRIES)], "due_soon": [item], "overdue": []}
+        context = {"as_of": as_of, "reference": f"NPM-R-{v}", "ministry": MINISTRIES[v % len(MINISTRIES)], "due_soon": [item],
+                   "overdue": [], **answering}
         variants.append(render("reminder", "ru", context))
     messages = []
     for i in range(n):
@@ -142,7 +149,37 @@ def make_messages(n: int, recipients: int) -> tuple[list[dict], int]:
             "dedupe_key": f"reminder:bench:{external_id}",
             "_external_id": external_id,
         })
+    item = {"external_id": PLACEHOLDER, "facility": FACILITIES[0], "text": TEXTS[0], "due_on": as_of - timedelta(days=20)}
+    document = render("individualized", "ru", {
+        "as_of": as_of, "reference": "01-02/бенч", "issued_on": as_of, "ministry": MINISTRIES[0],
+        "legal_basis": "Закон о Уполномоченном по правам человека", "response_due_on": as_of + timedelta(days=30),
+        "items": [item], "signer": None, **answering})
+    for k in range(formal):
+        external_id = f"NPM-{YEAR}-{n + k:0{id_width}d}"
+        messages.append({
+            "recipient": tag_of(k % recipients, width),
+            "kind": "individualized",
+            "subject": f"{document.subject}: {external_id}",
+            "body_text": document.text.replace(PLACEHOLDER, external_id),
+            "body_html": document.html.replace(PLACEHOLDER, external_id),
+            "payload": {"reference": f"IR-bench-{k}", "items": [external_id]},
+            "dedupe_key": f"individualized:bench:{k}",
+            "_external_id": external_id,
+        })
     return messages, id_width
+
+
+def write_ministries(path: Path, recipients: int) -> Path:
+    """A ministries file naming the bench's R recipients (m000..), so that the routes' ministry
+    tags pass the dispatcher's check that each names a known ministry."""
+    width = max(3, len(str(recipients - 1)))
+    lines = ["ministries:"]
+    for i in range(recipients):
+        code = f"m{i:0{width}d}"
+        lines += [f"  - code: {code}", "    names:", f"      kk: Министрлік {code}", f"      ru: Министерство {code}",
+                  f"      en: Ministry {code}", "    language: ru"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def write_routes(path: Path, smtp: SmtpReceiver | SmtpServer, recipients: int) -> Path:
@@ -256,7 +293,8 @@ class SmtpServer:
 
 
 def check_project(label: str, engine, mails: list[dict], messages: list[dict], recipients: int, failures: list[str]) -> None:
-    """Every row sent once; one mail per recipient, to its own address, with exactly its own ids."""
+    """Every row sent once; per recipient one mail of its routine rows and one per formal document,
+    each to its own address, with exactly its own ids."""
     width = max(3, len(str(recipients - 1)))
     table = Notification.__table__
     with engine.connect() as c:
@@ -267,27 +305,35 @@ def check_project(label: str, engine, mails: list[dict], messages: list[dict], r
     if attempts != {1: len(messages)}:
         failures.append(f"{label}: row attempts {attempts}, expected {{1: {len(messages)}}}")
 
-    expected: dict[str, set[str]] = {}
+    # what each address must receive: one routine mail with all of its reminders' ids, and one
+    # mail per formal document with exactly that document's id
+    expected: dict[str, list[frozenset[str]]] = {}
+    routine: dict[str, set[str]] = {}
     for m in messages:
         index = int(m["recipient"].rsplit("m", 1)[1])
-        expected.setdefault(address_of(index, width), set()).add(m["_external_id"])
-    if len(mails) != recipients:
-        failures.append(f"{label}: the SMTP server received {len(mails)} mails, expected {recipients}")
-    per_address = Counter(a for mail in mails for a in mail["recipients"])
-    for address in expected:
-        if per_address[address] != 1:
-            failures.append(f"{label}: {address} received {per_address[address]} mails, expected 1")
+        address = address_of(index, width)
+        if m["kind"] == "reminder":
+            routine.setdefault(address, set()).add(m["_external_id"])
+        else:
+            expected.setdefault(address, []).append(frozenset({m["_external_id"]}))
+    for address, ids in routine.items():
+        expected.setdefault(address, []).append(frozenset(ids))
+    want_mails = sum(len(v) for v in expected.values())
+    if len(mails) != want_mails:
+        failures.append(f"{label}: the SMTP server received {len(mails)} mails, expected {want_mails}")
+    got: dict[str, list[frozenset[str]]] = {}
     for mail in mails:
         if len(mail["recipients"]) != 1 or mail["recipients"][0] not in expected:
             failures.append(f"{label}: a mail went to {mail['recipients']}, expected exactly one known address")
             continue
-        address = mail["recipients"][0]
-        want = expected[address]
-        for part in ("text", "html"):
-            got = mail[f"{part}_ids"]
-            if got != want:
-                missing, foreign = sorted(want - got), sorted(got - want)
-                failures.append(f"{label}: {address} {part} part: {len(missing)} ids missing {missing[:3]}, {len(foreign)} foreign {foreign[:3]}")
+        if mail["text_ids"] != mail["html_ids"]:
+            failures.append(f"{label}: {mail['recipients'][0]}: the text and HTML parts list different ids")
+        got.setdefault(mail["recipients"][0], []).append(frozenset(mail["html_ids"]))
+    for address, want in expected.items():
+        if sorted(got.get(address, []), key=sorted) != sorted(want, key=sorted):
+            have = got.get(address, [])
+            failures.append(f"{label}: {address} received {len(have)} mails with {sum(map(len, have))} ids, "
+                            f"expected {len(want)} mails with {sum(map(len, want))} ids")
 
 
 # --- the variants -------------------------------------------------------------------------------
@@ -304,7 +350,8 @@ def run_project(label: str, url: str, routes_dir: Path, messages: list[dict], re
         result = dispatch(engine=engine, apprise_file=routes, delivery=delivery)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         summary = result.summary()
-        want = {"claimed": len(messages), "sent": len(messages), "messages": recipients, "failed": 0, "dead": 0, "unroutable": 0}
+        formal = sum(m["kind"] != "reminder" for m in messages)
+        want = {"claimed": len(messages), "sent": len(messages), "messages": recipients + formal, "failed": 0, "dead": 0, "unroutable": 0}
         if summary != want:
             failures.append(f"{label}: dispatch summary {summary}, expected {want}")
         mails, server_cpu = smtp.collect(id_width)
@@ -431,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notifications", type=int, default=10_000)
     parser.add_argument("--recipients", type=int, default=200)
+    parser.add_argument("--formal", type=int, default=20,
+                        help="individualized recommendations queued besides the reminders, one each for the first FORMAL recipients "
+                             "(each travels alone)")
     parser.add_argument("--concurrency", type=int, default=8, help="the project's pool size (Delivery.concurrency, 1..64)")
     parser.add_argument("--naive-sample", type=int, default=5, help="naive sends to ONE recipient (throttled: ~5.5 s each after the first)")
     parser.add_argument("--naive-spread", type=int, default=20, help="naive sends, one each to that many other recipients (never throttled)")
@@ -450,8 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[str] = []
     lines: list[dict] = []
     try:
+        os.environ["FOLLOWUP_MINISTRIES_FILE"] = str(write_ministries(workdir / "ministries.yaml", args.recipients))
         started = time.perf_counter()
-        messages, id_width = make_messages(args.notifications, args.recipients)
+        messages, id_width = make_messages(args.notifications, args.recipients, args.formal)
         template = workdir / "registry.db"
         build_registry(template, messages)
         per = Counter(m["recipient"] for m in messages)
