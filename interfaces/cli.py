@@ -12,23 +12,17 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 from followup.config.loader import ConfigError
 from followup.config.settings import MissingSecretKey, get_settings
 from followup.models.dates import DATE_FORMS, parse_date
-from followup.spreadsheets.tabular import ImportFileError, ImportRejected
 
-if TYPE_CHECKING:  # the import itself is loaded by the commands that use it
+# Each command imports what it uses: `followup stats` or `list` must not pay for pandas,
+# Prefect or Alembic (README: Usage, what a command costs). tests/test_cli_startup.py checks it.
+if TYPE_CHECKING:
+    from rich.progress import TaskID
     from sqlmodel import Session
 
     from followup.spreadsheets.ingest import ImportResult
@@ -100,9 +94,7 @@ def _clear_errors() -> Iterator[None]:
     """Known failures become one sentence and an exit code, never a traceback."""
     try:
         yield
-    except ImportRejected as exc:
-        _fail(str(exc), 1)
-    except (ImportFileError, ConfigError, MissingSecretKey) as exc:
+    except (ConfigError, MissingSecretKey) as exc:
         _fail(str(exc), 2)
     except RuntimeError as exc:
         from followup.flows.notify import DeadNotifications
@@ -112,8 +104,10 @@ def _clear_errors() -> Iterator[None]:
         raise
     except OperationalError as exc:
         _fail(f"cannot reach the registry at {get_settings().database_url.split('@')[-1]}: {exc.orig}", 3)
-    except ValueError as exc:  # settings validation, illegal transitions
-        _fail(str(exc), 2)
+    except ValueError as exc:  # settings validation, illegal transitions, a file that cannot be imported
+        from followup.spreadsheets.tabular import ImportRejected  # loaded already when that is what failed
+
+        _fail(str(exc), 1 if isinstance(exc, ImportRejected) else 2)
 
 
 def _ensure_schema() -> None:
@@ -127,6 +121,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
     if not enabled:
         yield lambda *_: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
@@ -178,6 +174,7 @@ def import_recommendations_cmd(
     The project's columns, a Universal Human Rights Index export or a UPR matrix (told apart by the header).
     """
     from followup.spreadsheets.ingest import import_recommendations
+    from followup.spreadsheets.tabular import ImportRejected
 
     with _clear_errors():
         _ensure_schema()
@@ -209,6 +206,7 @@ def import_responses_cmd(
 ) -> None:
     """Record ministries' replies as status changes: all of them, or nothing if any row is bad."""
     from followup.spreadsheets.ingest import import_responses
+    from followup.spreadsheets.tabular import ImportRejected
 
     with _clear_errors():
         _ensure_schema()
