@@ -151,7 +151,7 @@ class CalendarPolicy(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> CalendarPolicy:
-        try:  # loads that one country's module (list_supported_countries would load all 250: 0.1-0.3 s of every command)
+        try:  # loads that one country's module (list_supported_countries loads all 250)
             holidays.country_holidays(self.country)
         except NotImplementedError:
             raise ValueError(f"country {self.country!r} is not known to the holidays package (e.g. KZ)") from None
@@ -192,7 +192,7 @@ class Policy(_Strict):
     ministries: dict[MinistryCode, Rule] = {}
     priorities: dict[Priority, Rule] = {}
     individualized: Individualized
-    calendar: CalendarPolicy = CalendarPolicy()
+    calendar: CalendarPolicy = Field(default_factory=CalendarPolicy)  # made when needed: it loads the country's holidays
     letters: Letters = Letters()
     replies: Replies = Replies()
     follow_up: FollowUpProcedure = FollowUpProcedure()
