@@ -20,7 +20,7 @@ from followup.config.settings import MissingSecretKey, get_settings
 from followup.models.dates import DATE_FORMS, parse_date
 
 # Each command imports what it uses: `followup stats` or `list` must not pay for pandas,
-# Prefect or Alembic (README: Usage, what a command costs). tests/test_cli_startup.py checks it.
+# Prefect or Alembic (README: Usage). tests/test_command_costs.py checks it.
 if TYPE_CHECKING:
     from prefect import Flow
     from rich.progress import TaskID
@@ -468,7 +468,7 @@ def _run_flow(flow: Flow[..., Any], on_workers: bool, **parameters: Any) -> Any:
         page = f"{str(api).removesuffix('/api')}/runs/flow-run/{ended.id}"
         if not ended.state.is_completed():
             _fail(f"flow run {ended.name} ended {ended.state_name}: {ended.state.message or 'see ' + page}", 1)
-        out.print(f"its counts are in the run's artifact {flow.name}-summary: {page}", soft_wrap=True, highlight=False)
+        out.print(f"what it did is in the run's artifacts and logs: {page}", soft_wrap=True, highlight=False)
         return None
 
 
