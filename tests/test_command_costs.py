@@ -58,20 +58,24 @@ def _run(commands: list[list[str]], url: str, cwd: Path) -> list[tuple[str, list
     return results
 
 
-def test_reading_the_registry_starts_no_prefect_and_no_alembic(tmp_path: Path):
-    """The clerk lists, opens and reads the history of an item, then the picture per ministry:
-    correct answers, and neither Prefect nor Alembic loaded; only `stats`, which counts with
-    pandas, loads pandas."""
+def test_commands_that_run_no_flow_load_neither_prefect_nor_alembic(tmp_path: Path):
+    """The clerk lists, opens and reads the history of an item, looks at the picture per ministry
+    and imports a file again: correct answers, and neither Prefect nor Alembic loaded; pandas
+    only from `stats` on, which counts with it (the import reads the file with it too)."""
     url = _registry(tmp_path)
-    (listed, after_list), (shown, after_show), (history, after_history), (stats, after_stats) = _run(
-        [["list"], ["show", "NPM-1"], ["history", "NPM-1"], ["stats", "--as-of", "2026-04-01"]], url, tmp_path)
+    write_csv(tmp_path / "again.csv", "external_id,text,issued_on,due_on,ministry,facility",
+              "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД,ИВС г. Кокшетау")
+    (listed, after_list), (shown, after_show), (history, after_history), (stats, after_stats), (imported, after_import) = _run(
+        [["list"], ["show", "NPM-1"], ["history", "NPM-1"], ["stats", "--as-of", "2026-04-01"],
+         ["import", "recommendations", "again.csv"]], url, tmp_path)
     assert "NPM-1" in listed and "NPM-2" in listed and "2 items" in listed
     assert "Обеспечить камеры ИВС естественным освещением" in shown and "10.03.2026" in shown
     assert "(new) → issued" in history and "clerk" in history
     total = next(line for line in stats.splitlines() if line.strip("│ ").startswith("total"))
     assert total.split("│")[-2].strip() == "2"
+    assert "again.csv: 0 created, 0 updated, 1 unchanged, 0 rejected" in imported
     assert after_list == after_show == after_history == []
-    assert after_stats == ["pandas"]
+    assert after_stats == after_import == ["pandas"]
 
 
 def test_a_registry_behind_the_newest_migration_is_still_upgraded_by_a_read_only_command(tmp_path: Path):
