@@ -151,8 +151,10 @@ class CalendarPolicy(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> CalendarPolicy:
-        if self.country not in holidays.list_supported_countries():
-            raise ValueError(f"country {self.country!r} is not known to the holidays package (e.g. KZ)")
+        try:  # loads that one country's module (list_supported_countries loads all 250)
+            holidays.country_holidays(self.country)
+        except NotImplementedError:
+            raise ValueError(f"country {self.country!r} is not known to the holidays package (e.g. KZ)") from None
         both = sorted(set(self.extra_days_off) & set(self.working_saturdays))
         if both:
             listed = ", ".join(f"{d:%d.%m.%Y}" for d in both)
@@ -190,7 +192,7 @@ class Policy(_Strict):
     ministries: dict[MinistryCode, Rule] = {}
     priorities: dict[Priority, Rule] = {}
     individualized: Individualized
-    calendar: CalendarPolicy = CalendarPolicy()
+    calendar: CalendarPolicy = Field(default_factory=CalendarPolicy)  # made when needed: it loads the country's holidays
     letters: Letters = Letters()
     replies: Replies = Replies()
     follow_up: FollowUpProcedure = FollowUpProcedure()

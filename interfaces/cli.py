@@ -8,27 +8,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 from followup.config.loader import ConfigError
 from followup.config.settings import MissingSecretKey, get_settings
 from followup.models.dates import DATE_FORMS, parse_date
-from followup.spreadsheets.tabular import ImportFileError, ImportRejected
 
-if TYPE_CHECKING:  # the import itself is loaded by the commands that use it
+# Each command imports what it uses: `followup stats` or `list` must not pay for pandas,
+# Prefect or Alembic (README: Usage). tests/test_command_costs.py checks it.
+if TYPE_CHECKING:
+    from prefect import Flow
+    from rich.progress import TaskID
     from sqlmodel import Session
 
     from followup.spreadsheets.ingest import ImportResult
@@ -100,9 +95,7 @@ def _clear_errors() -> Iterator[None]:
     """Known failures become one sentence and an exit code, never a traceback."""
     try:
         yield
-    except ImportRejected as exc:
-        _fail(str(exc), 1)
-    except (ImportFileError, ConfigError, MissingSecretKey) as exc:
+    except (ConfigError, MissingSecretKey) as exc:
         _fail(str(exc), 2)
     except RuntimeError as exc:
         from followup.flows.notify import DeadNotifications
@@ -112,8 +105,10 @@ def _clear_errors() -> Iterator[None]:
         raise
     except OperationalError as exc:
         _fail(f"cannot reach the registry at {get_settings().database_url.split('@')[-1]}: {exc.orig}", 3)
-    except ValueError as exc:  # settings validation, illegal transitions
-        _fail(str(exc), 2)
+    except ValueError as exc:  # settings validation, illegal transitions, a file that cannot be imported
+        from followup.spreadsheets.tabular import ImportRejected  # loaded already when that is what failed
+
+        _fail(str(exc), 1 if isinstance(exc, ImportRejected) else 2)
 
 
 def _ensure_schema() -> None:
@@ -127,6 +122,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
     if not enabled:
         yield lambda *_: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
@@ -178,6 +175,7 @@ def import_recommendations_cmd(
     The project's columns, a Universal Human Rights Index export or a UPR matrix (told apart by the header).
     """
     from followup.spreadsheets.ingest import import_recommendations
+    from followup.spreadsheets.tabular import ImportRejected
 
     with _clear_errors():
         _ensure_schema()
@@ -209,6 +207,7 @@ def import_responses_cmd(
 ) -> None:
     """Record ministries' replies as status changes: all of them, or nothing if any row is bad."""
     from followup.spreadsheets.ingest import import_responses
+    from followup.spreadsheets.tabular import ImportRejected
 
     with _clear_errors():
         _ensure_schema()
@@ -421,43 +420,101 @@ def _print_counts(title: str, counts: dict[str, int]) -> None:
     out.print(table)
 
 
+OnWorkersOpt = Annotated[bool, typer.Option(
+    "--on-workers", help="hand the run to its deployment on the Prefect server (`followup serve` or the workers run it) "
+                         "and wait for it, instead of running it in this process")]
+
+
+def _prefect_home() -> Path:
+    """var/prefect under the working directory: `followup serve`'s server data and record, production's process ids."""
+    return Path("var/prefect").resolve()
+
+
+@contextmanager
+def _prefect_server(on_workers: bool) -> Iterator[str | None]:
+    """The Prefect server a `followup run` reports to: the configured one (PREFECT_API_URL, from
+    the environment or the active profile), else the one a `followup serve` of this folder serves
+    to; with neither, Prefect starts a temporary server for the run (None), and this says so."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from followup.operations.deployments import serving_api
+
+    api = PREFECT_API_URL.value() or serving_api(_prefect_home())
+    if not api:
+        if on_workers:
+            _fail("--on-workers: no Prefect server to hand the run to: start `followup serve` (or set PREFECT_API_URL)", 3)
+        sys.stderr.write("no Prefect server running: starting a temporary one (~5 s); `followup serve` keeps one up\n")
+        yield None
+        return
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        yield api
+
+
+def _run_flow(flow: Flow[..., Any], on_workers: bool, **parameters: Any) -> Any:
+    """Run a flow now, in this process (reporting to the Prefect server when there is one) and
+    return what it returns; or, `on_workers`, as a flow run of its deployment on the server, where
+    `followup serve` or a worker runs it: prints the run's name and states, returns None."""
+    from followup.operations.deployments import deployment_of, run_on_workers
+
+    with _prefect_server(on_workers) as api:
+        if not on_workers:
+            return flow(**parameters)
+        deployment = deployment_of(flow)
+        if deployment is None:
+            _fail(f"--on-workers: prefect.yaml has no deployment of the flow {flow.name}", 2)
+        sent = {k: v.isoformat() if isinstance(v, date) else v for k, v in parameters.items()}
+        ended = run_on_workers(deployment, sent, on_state=lambda run: out.print(
+            f"{deployment}: flow run {run.name} {run.state_name}", soft_wrap=True, highlight=False))
+        page = f"{str(api).removesuffix('/api')}/runs/flow-run/{ended.id}"
+        if not ended.state.is_completed():
+            _fail(f"flow run {ended.name} ended {ended.state_name}: {ended.state.message or 'see ' + page}", 1)
+        out.print(f"what it did is in the run's artifacts and logs: {page}", soft_wrap=True, highlight=False)
+        return None
+
+
+def _print_run(title: str, counts: dict[str, int] | None) -> None:
+    if counts is not None:
+        _print_counts(title, counts)
+
+
 @run_app.command("check-deadlines")
-def run_check_deadlines(as_of: AsOfOpt = None) -> None:
+def run_check_deadlines(as_of: AsOfOpt = None, on_workers: OnWorkersOpt = False) -> None:
     """Derive missing deadlines, mark overdue items, queue reminder letters to the ministries."""
     day = _as_of(as_of)
     with _clear_errors():
         _ensure_schema()
         from followup.flows.pipeline import check_deadlines_flow
 
-        _print_counts(f"check-deadlines {day}", check_deadlines_flow(day))
+        _print_run(f"check-deadlines {day}", _run_flow(check_deadlines_flow, on_workers, as_of=day))
 
 
 @run_app.command("escalate")
-def run_escalate(as_of: AsOfOpt = None) -> None:
+def run_escalate(as_of: AsOfOpt = None, on_workers: OnWorkersOpt = False) -> None:
     """Issue individualized recommendations for items overdue 10 working days; level 2 for silence."""
     day = _as_of(as_of)
     with _clear_errors():
         _ensure_schema()
         from followup.flows.pipeline import escalate_flow
 
-        _print_counts(f"escalate {day}", escalate_flow(day))
+        _print_run(f"escalate {day}", _run_flow(escalate_flow, on_workers, as_of=day))
 
 
 @run_app.command("dispatch")
-def run_dispatch(as_of: AsOfOpt = None) -> None:
+def run_dispatch(as_of: AsOfOpt = None, on_workers: OnWorkersOpt = False) -> None:
     """Send what the outbox holds through Apprise (routes: FOLLOWUP_APPRISE_CONFIG)."""
     day = _as_of(as_of)
     with _clear_errors():
         _ensure_schema()
         from followup.flows.notify import dispatch_flow
 
-        _print_counts(f"dispatch {day}", dispatch_flow(day))
+        _print_run(f"dispatch {day}", _run_flow(dispatch_flow, on_workers, as_of=day))
 
 
 @run_app.command("digest")
 def run_digest(
     as_of: AsOfOpt = None,
     send: Annotated[bool, typer.Option("--send/--no-send", help="deliver it now (default) or only queue it")] = True,
+    on_workers: OnWorkersOpt = False,
 ) -> None:
     """The Ombudsman's digest of the week before AS_OF: build, queue, send."""
     day = _as_of(as_of)
@@ -465,18 +522,21 @@ def run_digest(
         _ensure_schema()
         from followup.flows.notify import digest_flow
 
-        _print_counts(f"digest {day}", digest_flow(day, send=send))
+        _print_run(f"digest {day}", _run_flow(digest_flow, on_workers, as_of=day, send=send))
 
 
 @run_app.command("all")
 def run_all(as_of: AsOfOpt = None) -> None:
-    """The day's whole pass: check-deadlines, escalate, then dispatch what they queued."""
+    """The day's whole pass: check-deadlines, escalate, then dispatch what they queued.
+
+    It has no deployment: on the workers, `followup run check-deadlines --on-workers` starts the
+    pass, and its events start escalate and dispatch."""
     day = _as_of(as_of)
     with _clear_errors():
         _ensure_schema()
         from followup.flows.pipeline import daily_flow
 
-        for step, counts in daily_flow(day).items():
+        for step, counts in _run_flow(daily_flow, False, as_of=day).items():
             _print_counts(f"{step} {day}", counts)
 
 
@@ -884,15 +944,15 @@ def serve(
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from followup.operations.deployments import runner_deployments, start_server
+    from followup.operations.deployments import forget_serving, record_serving, runner_deployments, start_server
 
     with _clear_errors():
         _ensure_schema()
         deployments = runner_deployments()
     server = None
+    home = _prefect_home()
     api = os.environ.get("PREFECT_API_URL")
     if not api:
-        home = Path("var/prefect").resolve()
         home.mkdir(parents=True, exist_ok=True)
         out.print(f"starting a Prefect server on 127.0.0.1:{port} (data in {home}) …", soft_wrap=True)
         try:
@@ -902,10 +962,13 @@ def serve(
         api = server.url
     out.print(f"Prefect UI: {api.removesuffix('/api')}  ·  registry: {get_settings().database_url.split('@')[-1]}", soft_wrap=True)
     out.print(f"serving {', '.join(d.name for d in deployments)}; Ctrl+C stops", soft_wrap=True)
+    # `followup run …` in this folder finds the server here and reports to it (no temporary server)
+    record_serving(home, api)
     try:
         with temporary_settings(updates={PREFECT_API_URL: api}):
             prefect_serve(*deployments, print_starting_message=False)
     finally:
+        forget_serving(home)
         if server is not None:
             server.stop()
 
@@ -930,7 +993,7 @@ def production_up(
 
     from followup.operations.production import ProductionError, auth_string_from_environment, up
 
-    home = Path("var/prefect").resolve()
+    home = _prefect_home()
     registry = get_settings().database_url
     try:
         production = up(prefect_database_url=prefect_database, registry_url=registry, home=home, port=port, host=host,
@@ -958,7 +1021,7 @@ def production_down() -> None:
     """Stop the server and workers `followup production up --detach` started (by their process ids)."""
     from followup.operations.production import down
 
-    stopped = down(Path("var/prefect").resolve())
+    stopped = down(_prefect_home())
     out.print(f"stopped {len(stopped)} process(es): {', '.join(map(str, stopped))}" if stopped else "nothing was running")
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Table, inspect, text
 from sqlalchemy.engine import Connection, Result
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
@@ -18,6 +17,9 @@ from sqlmodel import Session
 
 from followup.config.settings import get_settings
 from followup.models.backend import backend_for_url, backend_of
+
+if TYPE_CHECKING:  # Alembic is imported only when the schema must change (a third of a second)
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -94,15 +96,51 @@ def one_of(connection: Connection, column: ColumnElement[Any], keys: Iterable[An
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return cfg
 
 
+_REVISION = re.compile(r"""^(down_revision|revision)\b[^=]*=\s*(?:None|['"]([^'"]+)['"])""", re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest migration's revision: the one no other migration names as its down_revision,
+    read from the files of migrations/versions/ without importing Alembic (a third of a second
+    of every command). tests/test_registry.py checks it against Alembic's own answer."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for name, value in _REVISION.findall(path.read_text(encoding="utf-8")):
+            if value:
+                (revisions if name == "revision" else parents).add(value)
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"{MIGRATIONS_DIR / 'versions'}: expected one head revision, found {sorted(heads) or 'none'}")
+    return heads.pop()
+
+
+def schema_revision(connection: Connection) -> str | None:
+    """The revision the registry's schema is at (alembic_version), None for an empty database."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return versions[0] if len(versions) == 1 else None
+
+
 def upgrade_schema(engine: Engine | None = None) -> None:
-    """Create or upgrade the schema to the newest migration; a no-op when already current."""
+    """Create or upgrade the schema to the newest migration; a no-op when already current
+    (then Alembic is not even imported)."""
     engine = engine or get_engine()
+    with engine.connect() as connection:
+        if schema_revision(connection) == head_revision():
+            return
+    from alembic import command
+
     cfg = alembic_config(engine)
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from followup.models.domain import Source, TagKind, UprResponse
+
+if TYPE_CHECKING:  # the tag rules are read by `followup list`, which reads no file: no pandas there
+    import pandas as pd
 
 FOLLOWUP, UHRI, UPR = "followup", "uhri", "upr"
 
@@ -241,6 +243,8 @@ def to_project_frame(raw: pd.DataFrame, *, symbol: str | None = None, issued_on:
     `Countries` column every row is taken as Kazakhstan's. Columns the registry has no place
     for (`Id`, `Annotation`…) are ignored and listed.
     """
+    import pandas as pd
+
     header: dict[str, str] = {}
     ignored: list[str] = []
     for column in raw.columns:

@@ -31,14 +31,19 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import pandas as pd
 
 from followup.config.policy import Duration, Policy, Terms
 from followup.models.calendar import WorkingCalendar
 from followup.models.domain import ClaimOutcome, Status
+
+# pandas is imported by the frame rules that call it: the status groups and the plain rules
+# are read by commands that must start fast (`followup list`, `show`, `history`) and never
+# touch a frame
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: the columns `decide` reads (`on_hold_since`, the start of a hold running now, is optional)
 COLUMNS = (
@@ -91,6 +96,8 @@ class Decisions:
 
 def _days(column: pd.Series) -> np.ndarray:
     """Any date-like column as datetime64[D], NaT where missing."""
+    import pandas as pd
+
     days: np.ndarray = pd.to_datetime(column).to_numpy().astype("datetime64[D]")
     return days
 
@@ -108,11 +115,15 @@ def _plus(days: np.ndarray, durations: list[Duration], which: np.ndarray) -> np.
 
 
 def _label(value: Any) -> str | None:
+    import pandas as pd
+
     return None if pd.isna(value) else str(value)
 
 
 def _rule_index(frame: pd.DataFrame, policy: Policy) -> tuple[list[Terms], np.ndarray]:
     """Per row, the index of its resolved Terms in the returned list (one per distinct combination)."""
+    import pandas as pd
+
     combined = np.zeros(len(frame), dtype=np.int64)
     for column in ("source", "ministry_code", "priority"):
         codes, uniques = pd.factorize(frame[column], use_na_sentinel=False)
@@ -149,6 +160,8 @@ def days_held(since: date, until: date) -> int:
 def days_on_hold(frame: pd.DataFrame, as_of: date) -> np.ndarray:
     """Per row, the days its clock stood still up to `as_of`: the finished holds (`days_on_hold`,
     None counts as 0) plus the hold running now (from `on_hold_since`, when the column is there)."""
+    import pandas as pd
+
     held: np.ndarray = pd.to_numeric(frame["days_on_hold"]).fillna(0).to_numpy(np.int64)
     if "on_hold_since" in frame.columns and len(frame):
         since = _days(frame["on_hold_since"])
@@ -185,6 +198,8 @@ def decide(recommendations: pd.DataFrame, policy: Policy, as_of: date) -> Decisi
     Dates may be `date` objects or datetime64. A row with neither due_on nor issued_on has no
     deadline and is skipped.
     """
+    import pandas as pd
+
     missing = [c for c in COLUMNS if c not in recommendations.columns]
     if missing:
         raise ValueError(f"recommendations frame lacks columns: {', '.join(missing)}")

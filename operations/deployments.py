@@ -7,6 +7,7 @@ changed in one place.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -165,3 +167,91 @@ def start_server(port: int = 4200, *, home: Path | None = None, log: Path | None
             time.sleep(0.5)
     LocalServer(process, url).stop()
     raise RuntimeError(f"the Prefect server did not answer on {url} within {timeout:.0f} s")
+
+
+# --- `followup serve`'s record, for `followup run` --------------------------------------------
+
+#: what `followup serve` writes in its Prefect home (var/prefect/) while it runs: its API URL and process id
+SERVE_RECORD = "serve.json"
+
+
+def record_serving(home: Path, api_url: str) -> None:
+    """Note that this process serves the deployments to `api_url`; `followup run` reads it
+    (`serving_api`). The caller calls `forget_serving` when it stops."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / SERVE_RECORD).write_text(json.dumps({"api_url": api_url, "pid": os.getpid()}), encoding="utf-8")
+
+
+def forget_serving(home: Path) -> None:
+    """Remove this process's record (not one a later `followup serve` of the same folder wrote)."""
+    path = home / SERVE_RECORD
+    try:
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def serving_api(home: Path, *, timeout: float = 1.0) -> str | None:
+    """The API URL of the Prefect server a `followup serve` of this folder serves to, when one runs
+    and the server answers its health check within `timeout`; None otherwise (no record, a record
+    left by a killed process, a server that does not answer)."""
+    try:
+        record = json.loads((home / SERVE_RECORD).read_text(encoding="utf-8"))
+        api_url, pid = str(record["api_url"]), int(record["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as response:
+            return api_url if response.status == 200 else None
+    except OSError:
+        return None
+
+
+def deployment_of(flow: Flow[..., Any], path: Path = PREFECT_YAML) -> str | None:
+    """`flow name/deployment name` of the deployment of prefect.yaml that runs this flow (for
+    `run_deployment`), None when none does."""
+    module, function = flow.fn.__module__, flow.fn.__name__
+    entrypoint = f"{module.removeprefix('followup.').replace('.', '/')}.py:{function}"
+    for d in read_deployments(path):
+        if d["entrypoint"] == entrypoint:
+            return f"{flow.name}/{d['name']}"
+    return None
+
+
+def run_on_workers(deployment: str, parameters: dict[str, Any], *, on_state: Callable[[Any], None],
+                   poll: float = 1.0) -> Any:
+    """Create a flow run of `deployment` on the Prefect server of the current settings and wait
+    until it ends, there: a worker of its pool or the `followup serve` that serves it runs it.
+    `on_state(flow_run)` hears of each new state (Scheduled first); returns the ended flow run.
+    Raises ConfigError when the server has no such deployment."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments.flow_runs import arun_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    async def run() -> Any:
+        try:
+            flow_run = await arun_deployment(deployment, parameters=parameters, timeout=0)
+        except ObjectNotFound:
+            raise ConfigError(f"the Prefect server has no deployment {deployment}: `followup serve` serves "
+                              "prefect.yaml's, or deploy them (`prefect --no-prompt deploy --all`)") from None
+        seen = None
+        async with get_client() as client:
+            while True:
+                if flow_run.state_name != seen:
+                    seen = flow_run.state_name
+                    on_state(flow_run)
+                if flow_run.state is not None and flow_run.state.is_final():
+                    return flow_run
+                await asyncio.sleep(poll)
+                flow_run = await client.read_flow_run(flow_run.id)
+
+    return asyncio.run(run())

@@ -46,8 +46,9 @@ from followup.models.registry import (
     table_of,
 )
 from followup.notifications.render import LOCAL_TZ, render_report, strings
-from followup.spreadsheets.export import tagged_ids
-from followup.spreadsheets.tabular import write_workbook
+
+# followup.spreadsheets (and the import's modules it loads) is imported where the report uses
+# it: `followup stats` reads this module too, and reads no file and writes none
 
 #: status at the cutoff -> the report's group; the groups add up to the recommendations issued
 GROUPS: dict[str, str] = {
@@ -160,6 +161,8 @@ def read_year(engine: Engine | None = None, year: int | None = None, *, today: d
         m = table_of(Ministry)
         ministries = {code: {"ru": ru, "kk": kk, "en": en}
                       for code, ru, kk, en in c.execute(select(m.c.code, m.c.name_ru, m.c.name_kk, m.c.name_en))}
+        from followup.spreadsheets.export import tagged_ids
+
         wanted = tagged_ids(c, tags)
     if wanted is not None:
         recs = recs[recs["id"].isin(wanted)].reset_index(drop=True)
@@ -479,6 +482,8 @@ def write_report(report: AnnualReport, out: Path, language: str = "ru") -> Repor
         csv_files.append(path)
     xlsx = out / f"annual-report-{report.year}.xlsx"
     words = strings(language)["report"]
+    from followup.spreadsheets.tabular import write_workbook
+
     write_workbook(xlsx, {words["tables"][key][:31].replace("/", " ").replace(":", " "): shown[key] for key in TABLES},
                    fit_widths=True)
     tables = {key: _html_table(shown[key], language) for key in TABLES}

@@ -1,0 +1,100 @@
+"""`followup run …` reports to the Prefect server that is up instead of starting a temporary one,
+and `--on-workers` hands the run to its deployment there (README: Deployments)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from followup.models.crud import init_db
+from followup.models.db import get_engine
+from followup.operations.deployments import SERVE_RECORD, free_port
+from followup.spreadsheets.ingest import import_recommendations
+from tests.conftest import wait_until, write_csv
+
+pytestmark = pytest.mark.server  # `followup serve` with its Prefect server, and temporary servers
+
+FOLLOWUP = str(Path(sys.executable).with_name("followup"))
+
+
+def _office(tmp_path: Path) -> dict[str, str]:
+    """A registry with an item overdue on 1 April 2026, and the environment of a shell with no
+    Prefect server configured (a fresh Prefect profile, no PREFECT_API_URL)."""
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    init_db(url)
+    import_recommendations(write_csv(
+        tmp_path / "visit.csv", "external_id,text,issued_on,due_on,ministry",
+        "NPM-1,Обеспечить камеры ИВС естественным освещением,05.01.2026,10.03.2026,МВД",
+    ), engine=get_engine(url), actor="clerk")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(FOLLOWUP_DATABASE_URL=url, PREFECT_HOME=str(tmp_path / "prefect-profile"), PREFECT_LOGGING_LEVEL="INFO",
+               PREFECT_RUNNER_POLL_FREQUENCY="1")
+    return env
+
+
+def _followup(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FOLLOWUP, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+async def _runs(api: str, flow_name: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        async with get_client() as client:
+            return await client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])), limit=50)
+
+
+def test_with_followup_serve_up_a_run_reports_to_its_server_and_on_workers_hands_it_to_the_deployment(tmp_path: Path):
+    env = _office(tmp_path)
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - the child process writes to it until the end of the test
+    serve = subprocess.Popen([FOLLOWUP, "serve", "--port", str(free_port())], cwd=tmp_path, env=env, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    record = tmp_path / "var" / "prefect" / SERVE_RECORD
+    try:
+        wait_until(record.exists, 180, "followup serve's record of its server")
+        api = json.loads(record.read_text(encoding="utf-8"))["api_url"]
+
+        # in this process, reporting to serve's server: no temporary server, the counts printed here
+        here = _followup("run", "check-deadlines", "--as-of", "2026-04-01", env=env, cwd=tmp_path)
+        assert here.returncode == 0, here.stdout[-2000:] + here.stderr[-2000:]
+        assert "temporary" not in here.stdout + here.stderr and "no Prefect server" not in here.stderr
+        assert "to overdue" in here.stdout
+        [run] = asyncio.run(_runs(api, "check-deadlines"))
+        assert run.name == "check-deadlines 2026-04-01" and run.state.is_completed()
+        assert run.deployment_id is None  # ran by the command itself, not by a deployment
+
+        # on the workers: a flow run of the check-deadlines deployment, which followup serve runs
+        handed = _followup("run", "check-deadlines", "--as-of", "2026-04-02", "--on-workers", env=env, cwd=tmp_path)
+        assert handed.returncode == 0, handed.stdout[-2000:] + handed.stderr[-2000:]
+        assert "check-deadlines/check-deadlines: flow run check-deadlines 2026-04-02 Completed" in handed.stdout
+        assert "temporary" not in handed.stdout + handed.stderr
+        [deployed] = [r for r in asyncio.run(_runs(api, "check-deadlines")) if r.name == "check-deadlines 2026-04-02"]
+        assert deployed.deployment_id is not None and deployed.state.is_completed()
+        assert str(deployed.id) in handed.stdout  # the link to the run in the UI
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(timeout=60)
+        log.close()
+    assert not record.exists(), "followup serve removes its record when it stops"
+
+
+def test_without_a_server_a_run_says_it_starts_a_temporary_one_and_on_workers_refuses(tmp_path: Path):
+    env = _office(tmp_path)
+    refused = _followup("run", "check-deadlines", "--on-workers", env=env, cwd=tmp_path)
+    assert refused.returncode == 3
+    assert refused.stderr.strip().endswith("--on-workers: no Prefect server to hand the run to: start `followup serve` "
+                                           "(or set PREFECT_API_URL)")
+    alone = _followup("run", "check-deadlines", "--as-of", "2026-04-01", env=env, cwd=tmp_path)
+    assert alone.returncode == 0, alone.stdout[-2000:] + alone.stderr[-2000:]
+    assert alone.stderr.startswith("no Prefect server running: starting a temporary one (~5 s); "
+                                   "`followup serve` keeps one up\n")
+    assert "to overdue" in alone.stdout
