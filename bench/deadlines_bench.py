@@ -194,8 +194,13 @@ TAIL = [
 ]
 
 
-def child_populate(url: str, dialect: str, target: str, rows: int, seed: int, as_of_iso: str, workdir: str) -> dict:
-    """Schema and ministries via `init_db`, then everything else in bulk; returns what was made."""
+def child_populate(url: str, dialect: str, target: str, rows: int, seed: int, as_of_iso: str, workdir: str,
+                   late_share: float = 0.10) -> dict:
+    """Schema and ministries via `init_db`, then everything else in bulk; returns what was made.
+
+    `late_share`: the share of running items whose deadline passed 1-40 days ago (they become
+    overdue today, and those past 10 working days escalate too); 0.10 by default, about 0.7 for
+    issue 20's backlog (half of all items marked overdue in one pass)."""
     _child_setup(workdir)
     from datetime import UTC, datetime
 
@@ -231,7 +236,8 @@ def child_populate(url: str, dialect: str, target: str, rows: int, seed: int, as
 
     # the effective deadline (stored due_on + days on hold) relative to as_of
     pick = rng.random(n)
-    days_left = np.where(pick < 0.10, -randint(1, 40), np.where(pick < 0.20, randint(0, 14), randint(15, 365)))  # running
+    days_left = np.where(pick < late_share, -randint(1, 40),  # running
+                         np.where(pick < min(late_share + 0.10, 1.0), randint(0, 14), randint(15, 365)))
     days_left = np.where(overdue, -randint(1, 30), days_left)
     days_left = np.where(on_hold, randint(-10, 200), days_left)
     days_left = np.where(escalated, -randint(60, 120), days_left)
@@ -1255,7 +1261,8 @@ def bench_size(dialect: str, rows: int, args, workdir: Path, failures: list[str]
     try:
         print(f"[{label}] populating ...", flush=True)
         source = registry("src")
-        populated = run_child(child_populate, source.url, dialect, source.target, rows, args.seed, args.as_of, str(workdir))
+        populated = run_child(child_populate, source.url, dialect, source.target, rows, args.seed, args.as_of, str(workdir),
+                              args.late_share)
         statuses = ", ".join(
             f"{s} {c} ({nulls} without due_on)" if nulls else f"{s} {c}" for s, (c, nulls) in populated["statuses"].items()
         )
@@ -1420,6 +1427,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-top", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--late-share", type=float, default=0.10,
+                        help="share of running items whose deadline passed (0.10; 0.7: issue 20's backlog, half of all items "
+                             "marked overdue in one pass)")
     args = parser.parse_args(argv)
     date.fromisoformat(args.as_of)
     args.variants = [v for v in args.variants.split(",") if v]

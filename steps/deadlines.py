@@ -155,12 +155,12 @@ def _items(session: Session, ids: list[int]) -> dict[int, tuple[Any, ...]]:
     details: dict[int, tuple[Any, ...]] = {}
     for start in range(0, len(ids), 10_000):
         chunk = ids[start : start + 10_000]
-        for rec_id, *rest in session.connection().execute(
+        rows = session.connection().execute(  # all at once: iterating a result fetches row by row
             select(r.c.id, r.c.external_id, f.c.name.label("facility"), r.c.text, r.c.due_on)
             .select_from(r.outerjoin(f, r.c.facility_id == f.c.id))
             .where(one_of(session.connection(), r.c.id, chunk))
-        ):
-            details[rec_id] = tuple(rest)
+        ).all()
+        details.update((row[0], tuple(row[1:])) for row in rows)
     return details
 
 
@@ -172,20 +172,19 @@ def _item(details: dict[int, tuple[Any, ...]], rec_id: Any, due: Any = None) -> 
             "due_on": as_date(deadline) if deadline is not None and not pd.isna(deadline) else None}
 
 
-def _escalating_today(frame: pd.DataFrame, late: pd.DataFrame, policy: Policy, as_of: date) -> set[Any]:
+def _escalating_today(frame: pd.DataFrame, late: pd.DataFrame, escalate: pd.DataFrame, policy: Policy, as_of: date) -> set[Any]:
     """The ids of the items that today's escalation will put into an individualized recommendation:
-    what `decide` says of the overdue items, the newly late ones counted as overdue since the day
-    after their deadline (as the overdue mark just written says). The same rule, the same data."""
-    overdue = frame[frame["status"] == Status.OVERDUE]
+    what `decide` says of the overdue items (`escalate`: it judged them already, row by row, in this
+    step's call), and of the newly late ones counted as overdue since the day after their deadline
+    (as the overdue mark just written says). The same rule, the same data."""
+    escalating = set(escalate["id"])
     if len(late):
         newly = frame[frame["id"].isin(late["id"])].copy()
         since = dict(zip(late["id"], late["overdue_since"], strict=True))
         newly["status"] = Status.OVERDUE.value
         newly["overdue_since"] = [since[i] for i in newly["id"]]
-        overdue = pd.concat([overdue, newly], ignore_index=True)
-    if overdue.empty:
-        return set()
-    return set(decide(overdue, policy, as_of).escalate["id"])
+        escalating |= set(decide(newly, policy, as_of).escalate["id"])
+    return escalating
 
 
 def _addressee(session: Session, code: str) -> tuple[str, str]:
@@ -231,13 +230,13 @@ def check_deadlines(as_of: date, *, engine: Engine | None = None, policy: Policy
     with Session(engine) as session, session.begin():
         lock(session, "check-deadlines")
         link_generations = generations(session)  # each ministry's reply-link generation, read once per run
-        r = table_of(Recommendation)
-        codes = session.connection().execute(
-            select(r.c.ministry_code).where(r.c.status.in_([str(s) for s in WATCHED])).distinct()
-        ).scalars().all()
         # ministry by ministry, in the one transaction: memory is bounded by the largest
-        # ministry's open items, not by the registry's (see bench/README.md)
-        for code in sorted(codes, key=lambda c: (c is None, c or "")):
+        # ministry's open items, not by the registry's (see bench/README.md). Every ministry of
+        # the ministry table (an item's ministry is one of them), then the items without one: a
+        # ministry with nothing watched reads nothing (an index seek), where a DISTINCT over the
+        # watched items scanned the whole registry (2.4 s of 20 at 500,000 items on SQLite)
+        codes: list[str | None] = [*sorted(link_generations), None]
+        for code in codes:
             _check_ministry(session, code, as_of, policy, now, result, key=key, generation=link_generations.get(code or ""))
     return result
 
@@ -262,18 +261,18 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
             actor=ACTOR, reason="deadline derived from config/policy.yaml (none was given)", at=now,
         )
         result.derived_deadlines += len(derived)
-        # decide again with the deadlines as now stored (reminders and overdue marks are
-        # keyed by them); no reminder can be keyed by a deadline that did not exist, so the
-        # frame needs only its due_on column updated, not a second read of the registry
+        # the frame as now stored (reminders are keyed by the stored deadline). `decide` needs no
+        # second call: it judged these items by the very deadline it derived, and no earlier
+        # reminder can be keyed by a deadline that was not stored, so it would decide the same
         new_due = {int(i): as_date(d) for i, d in zip(derived["id"], derived["due_on"], strict=True)}
         frame = frame.assign(due_on=[new_due.get(int(i), d) for i, d in zip(frame["id"], frame["due_on"], strict=True)])
-        decisions = decide(frame, policy, as_of)
     stored_due = frame.set_index("id")["due_on"]  # reminders are keyed by the stored deadline
 
     late = decisions.overdue
     status_of = dict(zip(frame["id"], frame["status"], strict=True))
     if len(late):
-        requests = [TransitionRequest(int(i), Status(status_of[i]), Status.OVERDUE, e) for i, e in zip(late["id"], late["external_id"], strict=True)]
+        status = {value: Status(value) for value in set(status_of.values())}  # one Status per distinct value, not per item
+        requests = [TransitionRequest(int(i), status[status_of[i]], Status.OVERDUE, e) for i, e in zip(late["id"], late["external_id"], strict=True)]
         transition_many(
             session, requests, actor=ACTOR, at=now, reason="deadline passed without a final answer",
             reasons=[f"deadline {as_date(d):%d.%m.%Y} passed without a final answer" for d in late["due_on"]],
@@ -290,7 +289,7 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
         return  # a letter needs an addressee
     # items that escalate in today's pass go into the individualized recommendation, a formal
     # letter of its own: the reminder does not repeat them
-    escalating = _escalating_today(frame, late, policy, as_of)
+    escalating = _escalating_today(frame, late, decisions.escalate, policy, as_of)
     late = late[~late["id"].isin(escalating)]
     if reminders.empty and late.empty:
         return  # nothing to say
