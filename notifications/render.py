@@ -234,7 +234,7 @@ def by_deadline(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def natural_key(text: Any) -> tuple[tuple[int, int | str], ...]:
     """`REC-2` before `REC-10`: digits compared as numbers, the rest case-insensitively."""
-    return tuple((0, int(part)) if part.isdigit() else (1, part.casefold()) for part in _DIGITS.split(str(text)) if part)
+    return tuple([(0, int(part)) if part.isdigit() else (1, part.casefold()) for part in _DIGITS.split(str(text)) if part])
 
 
 _DIGITS = re.compile(r"(\d+)")

@@ -273,14 +273,15 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
     if len(late):
         status = {value: Status(value) for value in set(status_of.values())}  # one Status per distinct value, not per item
         requests = [TransitionRequest(int(i), status[status_of[i]], Status.OVERDUE, e) for i, e in zip(late["id"], late["external_id"], strict=True)]
+        shown = {d: f"{as_date(d):%d.%m.%Y}" for d in set(late["due_on"])}  # each distinct deadline formatted once
         transition_many(
             session, requests, actor=ACTOR, at=now, reason="deadline passed without a final answer",
-            reasons=[f"deadline {as_date(d):%d.%m.%Y} passed without a final answer" for d in late["due_on"]],
+            reasons=[f"deadline {shown[d]} passed without a final answer" for d in late["due_on"]],
             effective_on=[as_date(d) for d in late["overdue_since"]],
             recorded_on=as_of,  # the run's day: a pass for a past day is counted on that day, not today
         )
         result.changes += [
-            Change(e, m, status_of[i], Status.OVERDUE.value, f"deadline {as_date(d):%d.%m.%Y}")
+            Change(e, m, status_of[i], Status.OVERDUE.value, f"deadline {shown[d]}")
             for i, e, m, d in zip(late["id"], late["external_id"], late["ministry_code"], late["due_on"], strict=True)
         ]
 
