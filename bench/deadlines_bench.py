@@ -1,6 +1,7 @@
 """Benchmark: the daily deadline pass (Prefect `daily_flow`) against hand-written set-based SQL.
 
-    python bench/deadlines_bench.py [--rows 1000000] [--database sqlite|postgresql|both] [--as-of 2026-11-23]
+    python bench/deadlines_bench.py [--rows 1000000 | --rows 500000,1000000] [--database sqlite|postgresql|both]
+        [--variants prefect,bare,floor,...] [--late-share 0.10] [--as-of 2026-11-23]
 
 The issue asks: "`bench/` sweeps 1,000,000 open recommendations and prints time and peak
 memory next to a hand-written set-based SQL baseline doing the same writes in the same run;
@@ -28,13 +29,21 @@ the task count can be seen not to grow with N):
      is what the per-change Prefect events cost.
    * `bare`: the step functions without Prefect (`check_deadlines`, `plan_escalations`,
      `escalate_ministry` per ministry, `refer_to_level2`), so the Prefect overhead is visible.
+   * `floor` (issue 20): the least work that makes the same outputs, the variant every other is
+     compared with and measured against (`x floor`, per step too): the baseline's set-based SQL
+     reading only the running items that may need something (the project's own SQL bound) and
+     building a reminder's text and HTML for its listed items only (`letters.listed_items`), every
+     item in the attached CSV. Each kind of write is one statement for all ministries: the overdue
+     marks one UPDATE and one INSERT ... SELECT of their history (who, why, from when), the
+     reminder rows one INSERT ... SELECT, the letters one INSERT ... SELECT of a row per ministry;
+     escalation and level 2 the same, with their letters.
    * `baseline`: hand-written set-based SQL over the raw DBAPI (sqlite3 / psycopg), doing the
      same writes: derived deadlines and their history entries, overdue marks with history,
      the reminder letters and reminder rows, individualized recommendations with their items,
      status changes, history and letters, level 2 and its notices. Letters are built in SQL
      (string_agg / group_concat). The policy is read from config/policy.yaml and the working
      calendar from the `holidays` package directly, not through the project's code.
-3. Compares what each project variant wrote with what the baseline wrote, row by row
+3. Compares what each variant wrote with what the floor wrote (the baseline's, without a floor), row by row
    (fingerprints of every recommendation's status and deadline clock, every new history
    entry, reminders, individualized recommendations and items, and notifications). Timestamps
    and ids are left out. Letter bodies list their items in the order of an unordered query, so
