@@ -384,6 +384,7 @@ def escalate_ministry(code: str, as_of: date, *, engine: Engine | None = None, p
         frame = load_watched(session, ministry=code, statuses=(Status.OVERDUE,),
                              overdue_since_by=as_of - timedelta(days=policy.shortest_escalation()))
         items = decide(frame, policy, as_of).escalate if len(frame) else frame
+        del frame  # not held while the letter (every item, in HTML and text) is rendered and queued
         if items.empty:
             return result
         reference = reference_for(code, as_of)
@@ -455,13 +456,15 @@ def issue_individualized(session: Session, *, letter_id: int, outgoing_number: s
         "items": [_item(details, i, due_of.get(i)) for i in ids], **answering,
         "signer": {"name": signer[0], "position": signer[1]} if signer else None,
     })
+    external_ids = [details[i][0] for i in ids]
+    del details, rows  # the items' texts: not held while the rendered letter is queued (a backlog's letter lists ~90,000)
     queued = queue(session, [{
         "recipient": f"ministry:{code}",
         "kind": "individualized",
         **rendered,
         "payload": {"reference": letter.reference, "outgoing_number": outgoing_number, "issued_on": outgoing_date.isoformat(),
                     "response_due_on": response_due.isoformat(), "reply_link": answering["reply_link"],
-                    "items": [e for e, *_ in (details[i] for i in ids)], "attachment": f"{letter.reference}.html"},
+                    "items": external_ids, "attachment": f"{letter.reference}.html"},
         "dedupe_key": f"individualized:{letter.reference}",
     }])
     return list(queued)
