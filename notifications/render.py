@@ -44,7 +44,7 @@ from jinja2 import (
     select_autoescape,
 )
 
-from followup.models.cells import readable_csv
+from followup.models.cells import readable_csv_rows
 from followup.models.dates import as_date_or_none
 
 __all__ = ["ADMIN_KINDS", "KINDS", "LANGUAGES", "Rendered", "by_deadline", "format_date", "is_item_list", "items_csv", "natural_key",
@@ -234,7 +234,7 @@ def by_deadline(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def natural_key(text: Any) -> tuple[tuple[int, int | str], ...]:
     """`REC-2` before `REC-10`: digits compared as numbers, the rest case-insensitively."""
-    return tuple((0, int(part)) if part.isdigit() else (1, part.casefold()) for part in _DIGITS.split(str(text)) if part)
+    return tuple([(0, int(part)) if part.isdigit() else (1, part.casefold()) for part in _DIGITS.split(str(text)) if part])
 
 
 _DIGITS = re.compile(r"(\d+)")
@@ -251,13 +251,14 @@ def items_csv(sections: list[tuple[str, list[dict[str, Any]]]], language: str | 
     """
     s = strings(language)
     labels = s["labels"]
-    frame = pd.DataFrame(
-        [(n, heading, item["external_id"], format_date(item["due_on"]), item["facility"] or "", _one_line(item["text"]))
-         for heading, items in sections for n, item in enumerate(items, start=1)],
-        columns=[labels["number"], labels["section"], labels["external_id"], labels["deadline"], labels["facility"], labels["text"]],
+    # a spreadsheet for reading: a text starting with "=" stays text (models/cells.py); written row by
+    # row as the items come (a backlog's list has hundreds of thousands)
+    return readable_csv_rows(
+        [labels["number"], labels["section"], labels["external_id"], labels["deadline"], labels["facility"], labels["text"]],
+        ((n, heading, item["external_id"], format_date(item["due_on"]), item["facility"] or "", _one_line(item["text"]))
+         for heading, items in sections for n, item in enumerate(items, start=1)),
+        sep=s.get("csv_separator", ","),
     )
-    # a spreadsheet for reading: a text starting with "=" stays text (models/cells.py)
-    return readable_csv(frame, sep=s.get("csv_separator", ","))
 
 
 # --- digest tables -------------------------------------------------------------------------

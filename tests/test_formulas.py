@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine, select
 
 from followup.config.policy import Letters, load_policy
-from followup.models.cells import FORMULA_STARTS, inert_text, readable_csv
+from followup.models.cells import FORMULA_STARTS, inert_text, readable_csv, readable_csv_rows
 from followup.models.followup import Notification
 from followup.reports.annual import compute, read_year, write_report
 from followup.spreadsheets.export import export_recommendations
@@ -67,6 +67,14 @@ def test_inert_text_follows_owasp():
     assert [inert_text(v) for v in ("Текст", "", "1-2", -5, 3.5, None)] == ["Текст", "", "1-2", -5, 3.5, None]
     text = readable_csv(pd.DataFrame({"=a": ["=1+1", "x;y", 'say "hi"'], "n": [-1, 2, 3]}), sep=";")
     assert text == "\ufeff'=a;n\r\n'=1+1;-1\r\n\"x;y\";2\r\n\"say \"\"hi\"\"\";3\r\n"  # numbers stay numbers
+
+
+def test_rows_written_one_by_one_read_as_the_frame_does():
+    """A reminder's complete list is written row by row (`readable_csv_rows`): the same text as the frame's."""
+    rows = [(n, start + "x", "a;b", 'say "hi"', "line\nbreak", "", "Текст") for n, start in enumerate(FORMULA_STARTS, start=1)]
+    headers = ["№", "=a", "b", "c", "d", "e", "f"]
+    for sep in (";", ","):
+        assert readable_csv_rows(headers, rows, sep=sep) == readable_csv(pd.DataFrame(rows, columns=headers), sep=sep)
 
 
 def test_a_reminder_s_item_list_keeps_formulas_as_text(hostile):
