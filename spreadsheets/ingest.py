@@ -27,7 +27,7 @@ from followup.models.answers import PaperRow as _PaperRow
 from followup.models.answers import paper_replies as _paper_replies
 from followup.models.answers import reply_reason
 from followup.models.dates import as_date
-from followup.models.db import bulk_insert, get_engine, one_of, tuples
+from followup.models.db import bulk_insert, get_engine, one_of, text_index_in_one_pass, tuples
 from followup.models.domain import FacilityType, Grade, Priority, ReplyChannel, Source, Status
 from followup.models.international import (
     FOLLOWUP,
@@ -567,6 +567,14 @@ def _column(values: pd.Series, *, integer: bool = False) -> list[Any]:
 
 
 def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime, step: Callable[[str, int, int], None]) -> None:
+    if new.empty:
+        return
+    with text_index_in_one_pass(session.connection()):
+        _create_parts(session, new, result, actor=actor, reason=reason, now=now, step=step)
+
+
+def _create_parts(session: Session, new: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime,
+                  step: Callable[[str, int, int], None]) -> None:
     table = table_of(Recommendation)
     columns = [c for c in COMPARED if c in new.columns]
     done = 0
