@@ -1,31 +1,42 @@
-"""Benchmark: `followup.spreadsheets.ingest.import_recommendations` against plain pandas + executemany.
+"""Benchmark: `followup.spreadsheets.ingest.import_recommendations` against its floor and a baseline.
 
-    python bench/import_bench.py [--rows 500000] [--database sqlite|postgresql|both]
+    python bench/import_bench.py [--rows 500000,1000000] [--database sqlite|postgresql|both]
 
-Generates a deterministic CSV of N recommendations, then for each chosen database:
+Generates a deterministic CSV of N recommendations (for each N of `--rows`), then for each
+chosen database:
 
 * imports it with the project (`import_recommendations`) into a fresh registry,
 * imports the same file a second time (idempotent re-import: 0 created, N unchanged),
-* writes the same rows with a "plain" baseline (pd.read_csv + raw DBAPI executemany, one
-  transaction) into a second fresh registry,
+* writes the same rows with a "plain" baseline (pd.read_csv + raw DBAPI executemany, ids
+  looked up by name and external_id, one transaction) into a second fresh registry,
+* writes the same rows with the **floor** (issue 20): the least work that gives the same
+  registry, without any validation: `pd.read_csv`, the facilities and visits in one
+  executemany each, the recommendations (with their facility, visit and ministry ids and the
+  folded search text) in one executemany (PostgreSQL: one COPY, the fastest way in), the
+  SQLite full-text index in one `INSERT ... SELECT` (not by its trigger, row by row), and
+  their first history row in one `INSERT ... SELECT`,
 
 each in its own spawned child process, which reports its wall time and its own peak RSS
-(`ru_maxrss`). A second pass repeats the three runs under `tracemalloc` on two more fresh
-registries to get the Python-heap peak without slowing the timed runs (`--no-heap` skips it).
+(`ru_maxrss`). With `--heap`, a second pass repeats the runs under `tracemalloc` on more
+fresh registries to get the Python-heap peak without slowing the timed runs.
 The parent process stays small (standard library only: it never imports pandas, SQLAlchemy
 or the project), because on Linux a child's `ru_maxrss` starts at its parent's high-water
 mark.
 
-The database contents written by the import and by the baseline are compared (counts and
-fingerprints); the script exits non-zero on a crash or on wrong counts, never on time.
+The registries written by the import, the baseline and the floor are compared: counts and
+aggregates (all three), and a fingerprint of every recommendation row and every history row
+(import against floor). The script exits non-zero on a crash, on wrong counts or when the
+writes differ, never on time.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import os
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -35,6 +46,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from common import child_pg_admin, libpq_conninfo, maxrss_mb, quiet, run_child
+
+
+def cpu_seconds() -> float:
+    """This process's CPU time (user + system): steadier than wall time on a shared machine; not
+    the PostgreSQL server's."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ACTOR = "bench"
@@ -227,13 +245,14 @@ def child_import(url: str, csv_path: str, heap: bool) -> dict:
     if heap:
         tracemalloc.start()
     started = time.perf_counter()
+    cpu_started = cpu_seconds()
     result = import_recommendations(Path(csv_path), engine=engine, actor=ACTOR)
     seconds = time.perf_counter() - started
     heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else None
     tracemalloc.stop()
     peak = maxrss_mb()
     engine.dispose()
-    return {"seconds": seconds, "rss_before": before, "rss_peak": peak, "heap_peak": heap_peak, "counts": result.counts()}
+    return {"seconds": seconds, "cpu": cpu_seconds() - cpu_started, "rss_before": before, "rss_peak": peak, "heap_peak": heap_peak, "counts": result.counts()}
 
 
 def child_profile(url: str, csv_path: str, top: int) -> str:
@@ -297,6 +316,7 @@ def child_baseline(dialect: str, target: str, csv_path: str, heap: bool) -> dict
     if heap:
         tracemalloc.start()
     started = time.perf_counter()
+    cpu_started = cpu_seconds()
 
     df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     issued = pd.to_datetime(df["issued_on"], format="%d.%m.%Y")
@@ -352,7 +372,104 @@ def child_baseline(dialect: str, target: str, csv_path: str, heap: bool) -> dict
     seconds = time.perf_counter() - started
     heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else None
     tracemalloc.stop()
-    return {"seconds": seconds, "rss_before": before, "rss_peak": maxrss_mb(), "heap_peak": heap_peak, "counts": {"created": n}}
+    return {"seconds": seconds, "cpu": cpu_seconds() - cpu_started, "rss_before": before, "rss_peak": maxrss_mb(), "heap_peak": heap_peak, "counts": {"created": n}}
+
+
+def child_floor(dialect: str, target: str, csv_path: str, heap: bool) -> dict:
+    """The floor: the least work that writes the same rows as the import, without validation.
+
+    `pd.read_csv`, then one statement per table: the file's facilities and visits (firsts of
+    each, as the import creates them), the recommendations with their facility, visit and
+    ministry ids and the folded text the search indexes (SQLite: one executemany; PostgreSQL:
+    one COPY), and their first history row (`INSERT ... SELECT` over the new rows).
+    """
+    import gc
+    import tracemalloc
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from followup.models.search import fold
+
+    gc.collect()
+    before = maxrss_mb()
+    if heap:
+        tracemalloc.start()
+    started = time.perf_counter()
+    cpu_started = cpu_seconds()
+
+    df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    issued = pd.to_datetime(df["issued_on"], format="%d.%m.%Y")
+    due = pd.to_datetime(df["due_on"], format="%Y-%m-%d")
+    ministry = df["ministry"].map(MINISTRY_CODES)
+    now = datetime.now(UTC)
+    if dialect == "sqlite":
+        import sqlite3
+
+        connection = sqlite3.connect(target, timeout=30)
+        for pragma in ("PRAGMA foreign_keys=ON", "PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=30000"):
+            connection.execute(pragma)  # what models.db sets on every connection
+        stamp: object = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+        issued_days = issued.dt.strftime("%Y-%m-%d").tolist()
+        due_days = due.dt.strftime("%Y-%m-%d").tolist()
+        mark = "?"
+    else:
+        import psycopg
+
+        connection = psycopg.connect(target)
+        stamp = now
+        issued_days = issued.dt.date.tolist()
+        due_days = due.dt.date.tolist()
+        mark = "%s"
+    cursor = connection.cursor()
+    firsts = df.assign(_ministry=ministry).drop_duplicates("facility")
+    cursor.executemany(
+        f"INSERT INTO facility (name, facility_type, region, ministry_code) VALUES ({mark}, {mark}, {mark}, {mark})",
+        list(zip(firsts["facility"], firsts["facility_type"], firsts["region"], firsts["_ministry"], strict=True)),
+    )
+    cursor.execute("SELECT name, id FROM facility")
+    facility_ids = df["facility"].map(dict(cursor.fetchall()))
+    visits = df.assign(_issued=issued_days, _facility=facility_ids).iloc[issued.argsort(kind="stable")].drop_duplicates("visit_id")
+    cursor.executemany(
+        f"INSERT INTO visit (external_id, visited_on, kind, facility_id) VALUES ({mark}, {mark}, 'planned', {mark})",
+        list(zip(visits["visit_id"], visits["_issued"], visits["_facility"].tolist(), strict=True)),
+    )
+    cursor.execute("SELECT external_id, id FROM visit")
+    visit_ids = df["visit_id"].map(dict(cursor.fetchall()))
+    n = len(df)
+    names = ("external_id, text, source, mechanism_ref, category, priority, issued_on, due_on, ministry_code, "
+             "facility_id, visit_id, status, created_at, updated_at, search_text")
+    rows = zip(
+        df["external_id"], df["text"], df["source"], [v or None for v in df["mechanism_ref"]], [v or None for v in df["category"]],
+        df["priority"], issued_days, due_days, ministry, facility_ids.tolist(), visit_ids.tolist(),
+        ["issued"] * n, [stamp] * n, [stamp] * n, map(fold, df["text"]), strict=True,
+    )
+    if dialect == "sqlite":
+        # the full-text index in one statement after the rows, not by the insert trigger row by
+        # row (each of which makes FTS5 write and merge a segment): the trigger is set aside and
+        # put back inside the transaction
+        cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'recommendation_fts_insert'")
+        (trigger,) = cursor.fetchone()
+        cursor.execute("DROP TRIGGER recommendation_fts_insert")
+        cursor.executemany(f"INSERT INTO recommendation ({names}) VALUES ({', '.join(['?'] * 15)})", rows)
+        cursor.execute("INSERT INTO recommendation_fts(rowid, search_text) SELECT id, search_text FROM recommendation")
+        cursor.execute(trigger)
+    else:
+        with cursor.copy(f"COPY recommendation ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    cursor.execute(
+        "INSERT INTO status_change (recommendation_id, from_status, to_status, at, actor, reason) "
+        f"SELECT id, NULL, status, {mark}, {mark}, {mark} FROM recommendation",
+        (stamp, ACTOR, f"created by import of {Path(csv_path).name}"),
+    )
+    connection.commit()
+    connection.close()
+
+    seconds = time.perf_counter() - started
+    heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else None
+    tracemalloc.stop()
+    return {"seconds": seconds, "cpu": cpu_seconds() - cpu_started, "rss_before": before, "rss_peak": maxrss_mb(), "heap_peak": heap_peak, "counts": {"created": n}}
 
 
 def child_inspect(url: str) -> dict:
@@ -375,10 +492,30 @@ def child_inspect(url: str) -> dict:
         "GROUP BY from_status, to_status, actor, reason ORDER BY 1, 2",
         "history_changes_sql_null": "SELECT count(*) FROM status_change WHERE changes IS NULL",
     }
+    #: every recommendation row and every history row, as a fingerprint (not the timestamps:
+    #: each run has its own; the history's `at` must be the recommendation's created_at)
+    fingerprints = {
+        "recommendation_rows": "SELECT r.external_id, r.text, r.source, r.mechanism_ref, r.category, r.priority, r.issued_on, "
+        "r.due_on, r.ministry_code, f.name, f.facility_type, f.region, f.ministry_code, v.external_id, v.visited_on, v.kind, "
+        "r.status, r.grade, r.recommending_state, r.response, r.follow_up, r.search_text, r.overdue_since, r.on_hold_since, "
+        "r.days_on_hold, r.awaiting_review, r.created_at = r.updated_at "
+        "FROM recommendation r LEFT JOIN facility f ON f.id = r.facility_id LEFT JOIN visit v ON v.id = r.visit_id ORDER BY r.external_id",
+        "history_rows": "SELECT r.external_id, h.from_status, h.to_status, h.at = r.created_at, h.actor, h.reason, h.evidence, "
+        "h.effective_on, h.changes, h.recorded_on FROM status_change h JOIN recommendation r ON r.id = h.recommendation_id "
+        "ORDER BY r.external_id, h.id",
+    }
     out = {}
     with engine.connect() as connection:
         for key, query in queries.items():
             out[key] = [tuple(str(v) for v in row) for row in connection.execute(text(query)).all()]
+        for key, query in fingerprints.items():
+            digest = hashlib.sha256()
+            first = None
+            for row in connection.execution_options(yield_per=20_000).execute(text(query)):
+                line = "\x1f".join(str(v) for v in row)
+                first = first or line
+                digest.update(line.encode() + b"\x1e")
+            out[key] = [(digest.hexdigest(), (first or "")[:200])]
     engine.dispose()
     return out
 
@@ -412,96 +549,114 @@ class Registry:
 
 def _row(variant: str, database: str, rows: int, run: dict, heap_run: dict | None) -> dict:
     return {
-        "variant": variant, "database": database, "rows": rows, "seconds": run["seconds"],
+        "variant": variant, "database": database, "rows": rows, "seconds": run["seconds"], "cpu": run["cpu"],
         "rss_peak": run["rss_peak"], "rss_growth": run["rss_peak"] - run["rss_before"],
         "heap_peak": heap_run["heap_peak"] if heap_run else None,
     }
 
 
-def _print_table(lines: list[dict], baselines: dict[str, float]) -> None:
-    header = f"{'variant':<10} {'database':<11} {'rows':>8} {'seconds':>9} {'rows/s':>9} {'peak RSS MB':>12} {'RSS growth MB':>14} {'heap peak MB':>13} {'x baseline':>11}"
+def _print_table(lines: list[dict]) -> None:
+    """Every variant beside the floor and the baseline measured in the same run, size and database."""
+    reference = {(line["database"], line["rows"], line["variant"]): line for line in lines}
+    header = (
+        f"{'variant':<10} {'database':<11} {'rows':>8} {'seconds':>9} {'CPU s':>7} {'rows/s':>9} {'peak RSS MB':>12} "
+        f"{'RSS growth MB':>14} {'heap peak MB':>13} {'x floor':>8} {'CPU x floor':>12} {'x baseline':>11}"
+    )
     print(header)
     print("-" * len(header))
     for line in lines:
         heap = f"{line['heap_peak']:.0f}" if line["heap_peak"] is not None else "-"
-        ratio = line["seconds"] / baselines[line["database"]]
+        floor = reference[(line["database"], line["rows"], "floor")]
+        base = reference[(line["database"], line["rows"], "baseline")]
         print(
-            f"{line['variant']:<10} {line['database']:<11} {line['rows']:>8} {line['seconds']:>9.2f} "
-            f"{line['rows'] / line['seconds']:>9.0f} {line['rss_peak']:>12.0f} {line['rss_growth']:>14.0f} {heap:>13} {ratio:>10.2f}x"
+            f"{line['variant']:<10} {line['database']:<11} {line['rows']:>8} {line['seconds']:>9.2f} {line['cpu']:>7.1f} "
+            f"{line['rows'] / line['seconds']:>9.0f} {line['rss_peak']:>12.0f} {line['rss_growth']:>14.0f} {heap:>13} "
+            f"{line['seconds'] / floor['seconds']:>7.2f}x {line['cpu'] / floor['cpu']:>11.2f}x {line['seconds'] / base['seconds']:>10.2f}x"
         )
 
 
-def _compare(label: str, imported: dict, baseline: dict, failures: list[str]) -> None:
-    for key in ("counts", "recommendations", "facilities", "visits", "consistent", "history"):
-        if imported[key] != baseline[key]:
-            failures.append(f"{label}: import and baseline registries differ in {key}: {imported[key][:3]} vs {baseline[key][:3]}")
+AGGREGATES = ("counts", "recommendations", "facilities", "visits", "consistent", "history")
+FINGERPRINTS = ("recommendation_rows", "history_rows")
 
 
-def bench_database(dialect: str, csv_path: Path, expected: dict, args, workdir: Path, failures: list[str]) -> tuple[list[dict], float, dict]:
+def _compare(label: str, imported: dict, other: dict, keys: tuple[str, ...], failures: list[str]) -> None:
+    for key in keys:
+        if imported[key] != other[key]:
+            failures.append(f"{label}: the registries differ in {key}: {imported[key][:3]} vs {other[key][:3]}")
+
+
+def bench_database(dialect: str, csv_path: Path, expected: dict, args, workdir: Path, failures: list[str]) -> tuple[list[dict], dict]:
     n = expected["rows"]
     registries: list[Registry] = []
 
     def fresh(label: str) -> Registry:
-        registry = Registry(dialect, workdir, f"{dialect}_{label}", args.pg_url)
+        registry = Registry(dialect, workdir, f"{dialect}_{n}_{label}", args.pg_url)
         registries.append(registry)
         return registry
 
     def check_counts(what: str, got: dict, want: dict) -> None:
         if got != want:
-            failures.append(f"{dialect} {what}: counts {got}, expected {want}")
+            failures.append(f"{dialect} {n} {what}: counts {got}, expected {want}")
 
     def check_registry(what: str, registry: Registry) -> dict:
         seen = run_child(child_inspect, registry.url)
         want = [(str(expected["facilities"]), str(expected["visits"]), str(n), str(n))]
         if seen["counts"] != want:
-            failures.append(f"{dialect} {what}: facility/visit/recommendation/status_change rows {seen['counts'][0]}, expected {want[0]}")
+            failures.append(f"{dialect} {n} {what}: facility/visit/recommendation/status_change rows {seen['counts'][0]}, expected {want[0]}")
         if seen["consistent"] != [(str(n),)]:
-            failures.append(f"{dialect} {what}: {seen['consistent'][0][0]} of {n} recommendations point at their visit's facility")
+            failures.append(f"{dialect} {n} {what}: {seen['consistent'][0][0]} of {n} recommendations point at their visit's facility")
         return seen
 
+    tag = f"[{dialect} {n:,}]"
     try:
-        print(f"[{dialect}] import into a fresh registry ...", flush=True)
+        print(f"{tag} import into a fresh registry ...", flush=True)
         a = fresh("import")
         first = run_child(child_import, a.url, str(csv_path), False)
         check_counts("import", first["counts"], {"created": n, "updated": 0, "unchanged": 0, "rejected": 0})
         imported = check_registry("import", a)
-        print(f"[{dialect}]   {first['seconds']:.1f} s, counts {first['counts']}", flush=True)
+        print(f"{tag}   {first['seconds']:.1f} s, {first['rss_peak']:.0f} MB, counts {first['counts']}", flush=True)
 
-        print(f"[{dialect}] re-import of the same file ...", flush=True)
+        print(f"{tag} re-import of the same file ...", flush=True)
         again = run_child(child_import, a.url, str(csv_path), False)
         check_counts("re-import", again["counts"], {"created": 0, "updated": 0, "unchanged": n, "rejected": 0})
-        check_registry("re-import", a)
-        print(f"[{dialect}]   {again['seconds']:.1f} s, counts {again['counts']}", flush=True)
+        reimported = check_registry("re-import", a)
+        _compare(f"{dialect} {n} re-import", imported, reimported, AGGREGATES + FINGERPRINTS, failures)
+        print(f"{tag}   {again['seconds']:.1f} s, {again['rss_peak']:.0f} MB, counts {again['counts']}", flush=True)
 
-        print(f"[{dialect}] baseline (pandas + executemany) into a fresh registry ...", flush=True)
+        print(f"{tag} baseline (pandas + executemany, ids looked up) into a fresh registry ...", flush=True)
         b = fresh("baseline")
         base = run_child(child_baseline, dialect, b.target, str(csv_path), False)
-        baseline_seen = check_registry("baseline", b)
-        _compare(dialect, imported, baseline_seen, failures)
-        print(f"[{dialect}]   {base['seconds']:.1f} s", flush=True)
+        _compare(f"{dialect} {n} import vs baseline", imported, check_registry("baseline", b), AGGREGATES, failures)
+        print(f"{tag}   {base['seconds']:.1f} s, {base['rss_peak']:.0f} MB", flush=True)
 
-        heap_first = heap_again = heap_base = None
+        print(f"{tag} floor (read_csv + one statement per table, no validation) into a fresh registry ...", flush=True)
+        f = fresh("floor")
+        floor = run_child(child_floor, dialect, f.target, str(csv_path), False)
+        _compare(f"{dialect} {n} import vs floor", imported, check_registry("floor", f), AGGREGATES + FINGERPRINTS, failures)
+        print(f"{tag}   {floor['seconds']:.1f} s, {floor['rss_peak']:.0f} MB", flush=True)
+
+        heaps: dict[str, dict | None] = {"import": None, "re-import": None, "baseline": None, "floor": None}
         if args.heap:
-            print(f"[{dialect}] tracemalloc pass (Python-heap peaks; not timed) ...", flush=True)
+            print(f"{tag} tracemalloc pass (Python-heap peaks; not timed) ...", flush=True)
             c = fresh("import_heap")
-            heap_first = run_child(child_import, c.url, str(csv_path), True)
-            heap_again = run_child(child_import, c.url, str(csv_path), True)
-            d = fresh("baseline_heap")
-            heap_base = run_child(child_baseline, dialect, d.target, str(csv_path), True)
+            heaps["import"] = run_child(child_import, c.url, str(csv_path), True)
+            heaps["re-import"] = run_child(child_import, c.url, str(csv_path), True)
+            heaps["baseline"] = run_child(child_baseline, dialect, fresh("baseline_heap").target, str(csv_path), True)
+            heaps["floor"] = run_child(child_floor, dialect, fresh("floor_heap").target, str(csv_path), True)
 
         profile = None
         if args.profile:
-            print(f"[{dialect}] cProfile of one import ...", flush=True)
-            e = fresh("profile")
-            profile = run_child(child_profile, e.url, str(csv_path), args.profile_top)
+            print(f"{tag} cProfile of one import ...", flush=True)
+            profile = run_child(child_profile, fresh("profile").url, str(csv_path), args.profile_top)
 
         lines = [
-            _row("import", dialect, n, first, heap_first),
-            _row("re-import", dialect, n, again, heap_again),
-            _row("baseline", dialect, n, base, heap_base),
+            _row("import", dialect, n, first, heaps["import"]),
+            _row("re-import", dialect, n, again, heaps["re-import"]),
+            _row("baseline", dialect, n, base, heaps["baseline"]),
+            _row("floor", dialect, n, floor, heaps["floor"]),
         ]
         notes = {"changes_sql_null": imported["history_changes_sql_null"][0][0], "profile": profile}
-        return lines, base["seconds"], notes
+        return lines, notes
     finally:
         for registry in registries:
             try:
@@ -510,39 +665,46 @@ def bench_database(dialect: str, csv_path: Path, expected: dict, args, workdir: 
                 print(f"could not drop {registry.name}: {exc}", file=sys.stderr)
 
 
+def _sizes(text: str) -> list[int]:
+    return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=500_000)
+    parser.add_argument("--rows", type=_sizes, default=[500_000], help="one size or several, comma-separated: 500000,1000000")
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="sqlite")
     parser.add_argument("--pg-url", default=PG_ADMIN_URL, help="admin URL of the PostgreSQL server (AUTOCOMMIT; creates and drops databases)")
-    parser.add_argument("--no-heap", dest="heap", action="store_false", help="skip the tracemalloc pass")
+    parser.add_argument("--heap", dest="heap", action="store_true", help="also run each variant under tracemalloc (Python-heap peaks)")
+    parser.add_argument("--no-heap", dest="heap", action="store_false", help="skip the tracemalloc pass (the default)")
     parser.add_argument("--profile", action="store_true", help="also cProfile one import and print the hot spots")
     parser.add_argument("--profile-top", type=int, default=25)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (CSV and SQLite files)")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.set_defaults(heap=False)
     args = parser.parse_args(argv)
     quiet()
 
     workdir = Path(tempfile.mkdtemp(prefix="followup_bench_"))
     failures: list[str] = []
     lines: list[dict] = []
-    baselines: dict[str, float] = {}
-    notes: dict[str, dict] = {}
+    notes: dict[tuple[str, int], dict] = {}
+    dialects = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     try:
-        csv_path = workdir / "recommendations.csv"
-        started = time.perf_counter()
-        expected = generate_csv(csv_path, args.rows, args.seed)
-        print(
-            f"generated {csv_path} in {time.perf_counter() - started:.1f} s: {expected['rows']} rows, "
-            f"{expected['facilities']} facilities, {expected['visits']} visits, {csv_path.stat().st_size / 2**20:.0f} MB",
-            flush=True,
-        )
-        dialects = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
-        for dialect in dialects:
-            found, base_seconds, note = bench_database(dialect, csv_path, expected, args, workdir, failures)
-            lines += found
-            baselines[dialect] = base_seconds
-            notes[dialect] = note
+        for rows in args.rows:
+            csv_path = workdir / f"recommendations_{rows}.csv"
+            started = time.perf_counter()
+            expected = generate_csv(csv_path, rows, args.seed)
+            print(
+                f"generated {csv_path} in {time.perf_counter() - started:.1f} s: {expected['rows']} rows, "
+                f"{expected['facilities']} facilities, {expected['visits']} visits, {csv_path.stat().st_size / 2**20:.0f} MB",
+                flush=True,
+            )
+            for dialect in dialects:
+                found, note = bench_database(dialect, csv_path, expected, args, workdir, failures)
+                lines += found
+                notes[(dialect, rows)] = note
+            if not args.keep:
+                csv_path.unlink()
     finally:
         if args.keep:
             print(f"kept {workdir}")
@@ -552,26 +714,29 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, parent peak RSS {maxrss_mb():.0f} MB (the children's RSS starts from it)")
     print()
-    _print_table(lines, baselines)
+    _print_table(lines)
     print()
-    print("aims (for the first import):")
-    for dialect in baselines:
-        imp = next(line for line in lines if line["database"] == dialect and line["variant"] == "import")
-        ratio = imp["seconds"] / baselines[dialect]
-        print(f"  {dialect:<10} within 2x of the baseline: {ratio:.2f}x -> {'MET' if ratio <= 2 else 'MISSED'}")
+    print("aims (for the first import, against the floor measured in the same run):")
+    for line in lines:
+        if line["variant"] != "import":
+            continue
+        floor = next(f for f in lines if f["variant"] == "floor" and f["database"] == line["database"] and f["rows"] == line["rows"])
+        ratio = line["seconds"] / floor["seconds"]
+        where = f"{line['database']:<10} {line['rows']:>9,}"
+        print(f"  {where}  within 2x of the floor: {ratio:.2f}x (CPU {line['cpu'] / floor['cpu']:.2f}x) -> {'MET' if ratio <= 2 else 'MISSED'}")
         print(
-            f"  {dialect:<10} under 1 GB peak: {imp['rss_peak']:.0f} MB peak RSS ({imp['rss_growth']:.0f} MB growth during the call) "
-            f"-> {'MET' if imp['rss_peak'] < 1024 else 'MISSED'}"
+            f"  {where}  under 1 GB peak: {line['rss_peak']:.0f} MB peak RSS ({line['rss_growth']:.0f} MB growth during the call) "
+            f"-> {'MET' if line['rss_peak'] < 1024 else 'MISSED'}"
         )
-    for dialect, note in notes.items():
+    for (dialect, rows), note in notes.items():
         if note["profile"]:
             print()
-            print(f"--- cProfile, {dialect} ---")
+            print(f"--- cProfile, {dialect}, {rows:,} rows ---")
             print(note["profile"])
-        print(f"note: {dialect}: status_change rows written by the import whose `changes` is SQL NULL: {note['changes_sql_null']} of {args.rows}")
+        print(f"note: {dialect} {rows:,}: status_change rows written by the import whose `changes` is SQL NULL: {note['changes_sql_null']} of {rows}")
     if failures:
         print()
-        print("WRONG COUNTS:")
+        print("WRONG WRITES:")
         for failure in failures:
             print(f"  {failure}")
         return 1

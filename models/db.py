@@ -71,6 +71,16 @@ def bulk_insert(connection: Connection, table: Table, columns: Mapping[str, Sequ
     backend_of(connection).bulk_insert(connection, table, columns)
 
 
+@contextmanager
+def text_index_in_one_pass(connection: Connection) -> Iterator[None]:
+    """Recommendations inserted inside the block (in the caller's transaction, which must roll
+    back on an error) enter the full-text index together at its end instead of one by one: a
+    bulk import's rows on SQLite (see `SqliteBackend.text_index_in_one_pass`); nothing changes on
+    PostgreSQL."""
+    with backend_of(connection).text_index_in_one_pass(connection):
+        yield
+
+
 def update_by_id(connection: Connection, table: Table, ids: Sequence[Any], columns: Mapping[str, Sequence[Any]]) -> int:
     """`UPDATE table SET column = value, ... WHERE id = ...` for many rows, through the driver's
     executemany with each column's bind processor applied once per distinct value (as

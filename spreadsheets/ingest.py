@@ -27,7 +27,7 @@ from followup.models.answers import PaperRow as _PaperRow
 from followup.models.answers import paper_replies as _paper_replies
 from followup.models.answers import reply_reason
 from followup.models.dates import as_date
-from followup.models.db import bulk_insert, get_engine, one_of, tuples
+from followup.models.db import bulk_insert, get_engine, one_of, text_index_in_one_pass, tuples
 from followup.models.domain import FacilityType, Grade, Priority, ReplyChannel, Source, Status
 from followup.models.international import (
     FOLLOWUP,
@@ -232,9 +232,11 @@ def validate_recommendations(frame: pd.DataFrame, *, ministries: dict[str, str])
         errors += _errors_where(problems != "", "due_on", problems)
         before = due.notna() & issued.notna()
         before[before] = due[before] < issued[before]
+        # the message for the bad rows only: one per row of the file was 200 MB at 1,000,000 rows
         errors += _errors_where(
             before, "due_on",
-            frame["due_on"].str.strip() + " is before the issue date " + frame["issued_on"].str.strip(),
+            lambda row: f"{frame.at[row, 'due_on'].strip()} is before the issue date {frame.at[row, 'issued_on'].strip()}",
+            pd.Series(frame.index, index=frame.index),
         )
         out["due_on"] = due
     if "ministry" in frame:
@@ -444,6 +446,9 @@ def import_recommendations(
     with Session(engine) as session, session.begin():
         ministries = ministry_lookup(list(session.scalars(select(Ministry))))
         frame, errors = validate_recommendations(table, ministries=ministries) if len(table.columns) else (table, [])
+        # the file as read: only a quarantine needs it again (the write reads `frame`)
+        as_read = raw if quarantine is not None else None
+        del raw, table
         if mapped is not None:
             # name the file's own columns in errors (PublicationDate, not issued_on)
             errors = [RowError(e.row, mapped.columns.get(e.field, e.field), e.problem) for e in errors]
@@ -460,8 +465,8 @@ def import_recommendations(
         result = ImportResult(rejected=len(bad_rows), errors=[str(e) for e in errors], dry_run=dry_run, format=fmt,
                               skipped=mapped.skipped if mapped else 0, ignored_columns=mapped.ignored_columns if mapped else [])
         if bad_rows:
-            if not dry_run and quarantine is not None:  # (always given here: without it bad rows were rejected above)
-                _write_quarantine(raw, errors, quarantine)
+            if not dry_run and quarantine is not None and as_read is not None:  # (always given here: without it bad rows were rejected above)
+                _write_quarantine(as_read, errors, quarantine)
             frame = frame.drop(index=[r for r in bad_rows if r in frame.index])
         if not len(frame):
             if dry_run:
@@ -543,7 +548,7 @@ def _write(
     reason: str,
     step: Callable[[str, int, int], None],
 ) -> None:
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # its columns are replaced, not changed in place
     if "facility" in frame:
         frame["facility"] = _resolve_facilities(session, frame)
     if "visit_id" in frame:
@@ -567,6 +572,14 @@ def _column(values: pd.Series, *, integer: bool = False) -> list[Any]:
 
 
 def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime, step: Callable[[str, int, int], None]) -> None:
+    if new.empty:
+        return
+    with text_index_in_one_pass(session.connection()):
+        _create_parts(session, new, result, actor=actor, reason=reason, now=now, step=step)
+
+
+def _create_parts(session: Session, new: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime,
+                  step: Callable[[str, int, int], None]) -> None:
     table = table_of(Recommendation)
     columns = [c for c in COMPARED if c in new.columns]
     done = 0
@@ -585,6 +598,11 @@ def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor:
         if "follow_up" in values:
             values["follow_up"] = [bool(v) for v in values["follow_up"]]
         values["search_text"] = [fold(t) for t in values.get("text", [None] * n)]  # what the full-text index holds
+        if "text" in values:
+            # the driver keeps the UTF-8 form of every text it binds inside the text object, for as
+            # long as the text lives: the frame's texts live to the end of the import, so hand it
+            # copies that die with the chunk (300 MB less at 1,000,000 rows)
+            values["text"] = [None if t is None else t.encode().decode() for t in values["text"]]
         # a plain executemany, then the ids by external_id: RETURNING with parameter order
         # degrades to one statement per row on SQLite (4x slower on a 500,000-row file)
         connection = session.connection()

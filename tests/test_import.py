@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from followup.config.loader import load_ministries
 from followup.config.settings import get_settings
 from followup.interfaces.cli import app
-from followup.models.db import get_engine
+from followup.models.db import get_engine, session_scope
 from followup.models.registry import Facility, Recommendation, StatusChange, Visit
 from followup.spreadsheets.tabular import read_table
 from tests.conftest import write_csv
@@ -223,6 +223,24 @@ def test_the_same_file_twice_changes_nothing(db_url, tmp_path):
     before = row_counts(db_url)
     assert import_json(path) == {"created": 0, "updated": 0, "unchanged": 2, "rejected": 0}
     assert row_counts(db_url) == before
+
+
+def test_imported_items_are_found_by_the_search_and_so_are_later_ones(db_url, tmp_path):
+    """The import indexes its new items for the search together, after writing them (on SQLite
+    without the insert trigger, set aside meanwhile): they are found, a dry run leaves no trace,
+    and an item added afterwards is indexed as it is written."""
+    header = "external_id,text,issued_on,ministry"
+    import_json(write_csv(tmp_path / "a.csv", header, "NPM-1,Обеспечить питьевой водой,15.02.2024,МВД", "NPM-2,Ремонт вентиляции,15.02.2024,МВД"))
+    import_json(write_csv(tmp_path / "b.csv", header, "NPM-3,Питьевая вода в камерах,15.02.2024,МВД"), "--dry-run")
+    import_json(write_csv(tmp_path / "c.csv", header, "NPM-2,Ремонт вентиляции,15.02.2024,МВД", "NPM-4,ПИТЬЕВОЙ режим,15.02.2024,МВД"))
+    with session_scope(get_engine(db_url)) as session:
+        session.add(Recommendation(external_id="NPM-5", text="Питьевые фонтанчики", issued_on=date(2024, 2, 15)))
+
+    def searched(words: str) -> list[str]:
+        return sorted(i["external_id"] for i in json.loads(run_cli("list", "--search", words, "--json").stdout))
+
+    assert searched("питьев") == ["NPM-1", "NPM-4", "NPM-5"]
+    assert searched("вентиляц") == ["NPM-2"]
 
 
 def test_a_changed_row_updates_the_recommendation_and_its_history(db_url, tmp_path):

@@ -52,6 +52,7 @@ def found(engine: Engine, **filters: object) -> list[str]:
 def test_the_folding_treats_case_yo_and_kazakh_letters_alike():
     assert fold("ЁЛКА, Ёмкость!") == "елка емкость"
     assert fold("Қамаудағы ҮКІМЕТ ұйымы; өңір һ") == "камаудагы укимет уйымы онир х"
+    assert fold("ӘкІМ Әділет ЁЁ") == fold("әкім әділет ёё") == "аким адилет ее"  # every letter, either case, wherever it stands
     assert fold("  <b>«вода»</b>\n\t=1+1 ") == "b вода b 1 1"
     assert query_words("вода, ВОДА вода") == ["вода"]
     assert query_words(" — «» ") == []
