@@ -135,6 +135,15 @@ def free_port() -> int:
         return port
 
 
+def answers(api_url: str, *, timeout: float) -> bool:
+    """Whether the Prefect server at `api_url` answers its health check within `timeout` seconds."""
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def start_server(port: int = 4200, *, home: Path | None = None, log: Path | None = None, timeout: float = 120,
                  host: str = "127.0.0.1", env: dict[str, str] | None = None) -> LocalServer:
     """Start `prefect server start` on loopback and wait until it answers.
@@ -159,12 +168,9 @@ def start_server(port: int = 4200, *, home: Path | None = None, log: Path | None
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the Prefect server exited with code {process.returncode}" + (f"; see {log}" if log else ""))
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return LocalServer(process, url)
-        except OSError:
-            time.sleep(0.5)
+        if answers(url, timeout=2):
+            return LocalServer(process, url)
+        time.sleep(0.5)
     LocalServer(process, url).stop()
     raise RuntimeError(f"the Prefect server did not answer on {url} within {timeout:.0f} s")
 
@@ -207,11 +213,7 @@ def serving_api(home: Path, *, timeout: float = 1.0) -> str | None:
         return None
     except PermissionError:  # alive, another user's
         pass
-    try:
-        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as response:
-            return api_url if response.status == 200 else None
-    except OSError:
-        return None
+    return api_url if answers(api_url, timeout=timeout) else None
 
 
 def deployment_of(flow: Flow[..., Any], path: Path = PREFECT_YAML) -> str | None:
