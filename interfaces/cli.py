@@ -90,25 +90,34 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _known_failure(exc: BaseException) -> tuple[str, int] | None:
+    """A known failure as (one sentence, exit code); None for anything else (a bug: its traceback).
+    `followup serve`'s desk answers a handed-off run's failure with it too."""
+    if isinstance(exc, (ConfigError, MissingSecretKey)):
+        return str(exc), 2
+    if isinstance(exc, RuntimeError):
+        from followup.flows.notify import DeadNotifications
+
+        return (str(exc), 1) if isinstance(exc, DeadNotifications) else None
+    if isinstance(exc, OperationalError):
+        return f"cannot reach the registry at {get_settings().database_url.split('@')[-1]}: {exc.orig}", 3
+    if isinstance(exc, ValueError):  # settings validation, illegal transitions, a file that cannot be imported
+        from followup.spreadsheets.tabular import ImportRejected  # loaded already when that is what failed
+
+        return str(exc), 1 if isinstance(exc, ImportRejected) else 2
+    return None
+
+
 @contextmanager
 def _clear_errors() -> Iterator[None]:
     """Known failures become one sentence and an exit code, never a traceback."""
     try:
         yield
-    except (ConfigError, MissingSecretKey) as exc:
-        _fail(str(exc), 2)
-    except RuntimeError as exc:
-        from followup.flows.notify import DeadNotifications
-
-        if isinstance(exc, DeadNotifications):
-            _fail(str(exc), 1)
-        raise
-    except OperationalError as exc:
-        _fail(f"cannot reach the registry at {get_settings().database_url.split('@')[-1]}: {exc.orig}", 3)
-    except ValueError as exc:  # settings validation, illegal transitions, a file that cannot be imported
-        from followup.spreadsheets.tabular import ImportRejected  # loaded already when that is what failed
-
-        _fail(str(exc), 1 if isinstance(exc, ImportRejected) else 2)
+    except Exception as exc:
+        known = _known_failure(exc)
+        if known is None:
+            raise
+        _fail(*known)
 
 
 def _ensure_schema() -> None:
@@ -406,9 +415,11 @@ AsOfOpt = Annotated[date | None, typer.Option("--as-of", parser=parse_date_optio
 
 
 def _as_of(value: date | None) -> date:
+    if value is not None:
+        return value
     from followup.models.calendar import local_today
 
-    return local_today() if value is None else value
+    return local_today()
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:
@@ -450,6 +461,48 @@ def _prefect_server(on_workers: bool) -> Iterator[str | None]:
         yield api
 
 
+def _run_step(step: str, on_workers: bool, **parameters: Any) -> Any:
+    """Run a step (operations/desk.py STEPS) now and return what its flow returns: handed to the
+    `followup serve` of this folder when one runs (no Prefect to import here), else in this
+    process reporting to the Prefect server there is (`_prefect_server`); or, `on_workers`, as a
+    flow run of its deployment on the server, where `followup serve` or a worker runs it (prints
+    the run's name and states, returns None)."""
+    if not on_workers:
+        ended = _hand_to_serve(step, parameters)
+        if ended is not None:
+            if ended.failure is not None:
+                _fail(*ended.failure)
+            return ended.result
+    from followup.operations.deployments import load_flow
+    from followup.operations.desk import STEPS
+
+    _ensure_schema()
+    return _run_flow(load_flow(STEPS[step]), on_workers, **parameters)
+
+
+def _hand_to_serve(step: str, parameters: dict[str, Any]) -> Any:
+    """The step run by the desk of the `followup serve` of this folder (operations/desk.py), its
+    log lines printed here as they come; None when there is none, or it runs with other settings
+    or for another Prefect server than PREFECT_API_URL names (then this process runs the step)."""
+    import os
+
+    from followup.operations.deployments import serving_desk
+    from followup.operations.desk import Declined, hand_off
+
+    desk = serving_desk(_prefect_home())
+    if desk is None:
+        return None
+
+    def print_line(text: str) -> None:  # where Prefect's console handler writes a run's lines
+        sys.stderr.write(text.rstrip("\n") + "\n")
+
+    try:
+        return hand_off(*desk, step, parameters, api_url=os.environ.get("PREFECT_API_URL"), on_line=print_line)
+    except Declined as exc:
+        sys.stderr.write(f"not handed to followup serve ({exc}): running here\n")
+        return None
+
+
 def _run_flow(flow: Flow[..., Any], on_workers: bool, **parameters: Any) -> Any:
     """Run a flow now, in this process (reporting to the Prefect server when there is one) and
     return what it returns; or, `on_workers`, as a flow run of its deployment on the server, where
@@ -482,10 +535,7 @@ def run_check_deadlines(as_of: AsOfOpt = None, on_workers: OnWorkersOpt = False)
     """Derive missing deadlines, mark overdue items, queue reminder letters to the ministries."""
     day = _as_of(as_of)
     with _clear_errors():
-        _ensure_schema()
-        from followup.flows.pipeline import check_deadlines_flow
-
-        _print_run(f"check-deadlines {day}", _run_flow(check_deadlines_flow, on_workers, as_of=day))
+        _print_run(f"check-deadlines {day}", _run_step("check-deadlines", on_workers, as_of=day))
 
 
 @run_app.command("escalate")
@@ -493,10 +543,7 @@ def run_escalate(as_of: AsOfOpt = None, on_workers: OnWorkersOpt = False) -> Non
     """Issue individualized recommendations for items overdue 10 working days; level 2 for silence."""
     day = _as_of(as_of)
     with _clear_errors():
-        _ensure_schema()
-        from followup.flows.pipeline import escalate_flow
-
-        _print_run(f"escalate {day}", _run_flow(escalate_flow, on_workers, as_of=day))
+        _print_run(f"escalate {day}", _run_step("escalate", on_workers, as_of=day))
 
 
 @run_app.command("dispatch")
@@ -504,10 +551,7 @@ def run_dispatch(as_of: AsOfOpt = None, on_workers: OnWorkersOpt = False) -> Non
     """Send what the outbox holds through Apprise (routes: FOLLOWUP_APPRISE_CONFIG)."""
     day = _as_of(as_of)
     with _clear_errors():
-        _ensure_schema()
-        from followup.flows.notify import dispatch_flow
-
-        _print_run(f"dispatch {day}", _run_flow(dispatch_flow, on_workers, as_of=day))
+        _print_run(f"dispatch {day}", _run_step("dispatch", on_workers, as_of=day))
 
 
 @run_app.command("digest")
@@ -519,10 +563,7 @@ def run_digest(
     """The Ombudsman's digest of the week before AS_OF: build, queue, send."""
     day = _as_of(as_of)
     with _clear_errors():
-        _ensure_schema()
-        from followup.flows.notify import digest_flow
-
-        _print_run(f"digest {day}", _run_flow(digest_flow, on_workers, as_of=day, send=send))
+        _print_run(f"digest {day}", _run_step("digest", on_workers, as_of=day, send=send))
 
 
 @run_app.command("all")
@@ -533,10 +574,7 @@ def run_all(as_of: AsOfOpt = None) -> None:
     pass, and its events start escalate and dispatch."""
     day = _as_of(as_of)
     with _clear_errors():
-        _ensure_schema()
-        from followup.flows.pipeline import daily_flow
-
-        for step, counts in _run_flow(daily_flow, False, as_of=day).items():
+        for step, counts in _run_step("all", False, as_of=day).items():
             _print_counts(f"{step} {day}", counts)
 
 
@@ -942,9 +980,16 @@ def serve(
     import os
 
     from prefect import serve as prefect_serve
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    from followup.operations.deployments import forget_serving, record_serving, runner_deployments, start_server
+    from followup.operations.deployments import (
+        forget_serving,
+        load_flow,
+        record_serving,
+        runner_deployments,
+        start_server,
+    )
+    from followup.operations.desk import STEPS, Desk
 
     with _clear_errors():
         _ensure_schema()
@@ -962,13 +1007,27 @@ def serve(
         api = server.url
     out.print(f"Prefect UI: {api.removesuffix('/api')}  ·  registry: {get_settings().database_url.split('@')[-1]}", soft_wrap=True)
     out.print(f"serving {', '.join(d.name for d in deployments)}; Ctrl+C stops", soft_wrap=True)
-    # `followup run …` in this folder finds the server here and reports to it (no temporary server)
-    record_serving(home, api)
+    served_to = api
+
+    def run_handed_over(step: str, parameters: dict[str, Any]) -> Any:
+        """A step `followup run` handed over (operations/desk.py), run here, in the desk's thread.
+
+        Without heartbeats: they tell a watcher that a run's process still lives, and this run's
+        process is this one, which the runner's own runs do not depend on; nothing here watches
+        them (no zombie automation), and ending a run waits up to a second for their thread."""
+        _ensure_schema()
+        with temporary_settings(updates={PREFECT_API_URL: served_to, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            return load_flow(STEPS[step])(**parameters)
+
+    # `followup run …` in this folder hands its step to the desk, or reports to the server here
+    desk = Desk(run=run_handed_over, failure=_known_failure, api_url=api)
+    record_serving(home, api, desk_url=desk.open(), desk_token=desk.token)
     try:
         with temporary_settings(updates={PREFECT_API_URL: api}):
             prefect_serve(*deployments, print_starting_message=False)
     finally:
         forget_serving(home)
+        desk.close()
         if server is not None:
             server.stop()
 

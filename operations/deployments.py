@@ -177,15 +177,24 @@ def start_server(port: int = 4200, *, home: Path | None = None, log: Path | None
 
 # --- `followup serve`'s record, for `followup run` --------------------------------------------
 
-#: what `followup serve` writes in its Prefect home (var/prefect/) while it runs: its API URL and process id
+#: what `followup serve` writes in its Prefect home (var/prefect/) while it runs: its API URL, process id and desk
 SERVE_RECORD = "serve.json"
 
 
-def record_serving(home: Path, api_url: str) -> None:
-    """Note that this process serves the deployments to `api_url`; `followup run` reads it
-    (`serving_api`). The caller calls `forget_serving` when it stops."""
+def record_serving(home: Path, api_url: str, *, desk_url: str | None = None, desk_token: str | None = None) -> None:
+    """Note that this process serves the deployments to `api_url`, and takes steps handed over
+    at `desk_url` (operations/desk.py); `followup run` reads it (`serving_api`, `serving_desk`).
+    Readable by its owner only: it holds the desk's token. The caller calls `forget_serving`
+    when it stops."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / SERVE_RECORD).write_text(json.dumps({"api_url": api_url, "pid": os.getpid()}), encoding="utf-8")
+    record = {"api_url": api_url, "pid": os.getpid()}
+    if desk_url and desk_token:
+        record.update(desk_url=desk_url, desk_token=desk_token)
+    path = home / SERVE_RECORD
+    path.unlink(missing_ok=True)  # a new file, so the mode below is its mode from the start
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as f:
+        f.write(json.dumps(record))
 
 
 def forget_serving(home: Path) -> None:
@@ -198,13 +207,13 @@ def forget_serving(home: Path) -> None:
         pass
 
 
-def serving_api(home: Path, *, timeout: float = 1.0) -> str | None:
-    """The API URL of the Prefect server a `followup serve` of this folder serves to, when one runs
-    and the server answers its health check within `timeout`; None otherwise (no record, a record
-    left by a killed process, a server that does not answer)."""
+def _serving_record(home: Path) -> dict[str, Any] | None:
+    """The record of a `followup serve` of this folder whose process is alive; None otherwise
+    (no record, a record left by a killed process)."""
     try:
         record = json.loads((home / SERVE_RECORD).read_text(encoding="utf-8"))
-        api_url, pid = str(record["api_url"]), int(record["pid"])
+        str(record["api_url"])
+        pid = int(record["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     try:
@@ -213,7 +222,25 @@ def serving_api(home: Path, *, timeout: float = 1.0) -> str | None:
         return None
     except PermissionError:  # alive, another user's
         pass
+    return dict(record)
+
+
+def serving_api(home: Path, *, timeout: float = 1.0) -> str | None:
+    """The API URL of the Prefect server a `followup serve` of this folder serves to, when one runs
+    and the server answers its health check within `timeout`; None otherwise."""
+    record = _serving_record(home)
+    if record is None:
+        return None
+    api_url = str(record["api_url"])
     return api_url if answers(api_url, timeout=timeout) else None
+
+
+def serving_desk(home: Path) -> tuple[str, str] | None:
+    """(URL, token) of the desk of a `followup serve` of this folder (operations/desk.py), when one runs."""
+    record = _serving_record(home)
+    if record is None or not record.get("desk_url") or not record.get("desk_token"):
+        return None
+    return str(record["desk_url"]), str(record["desk_token"])
 
 
 def deployment_of(flow: Flow[..., Any], path: Path = PREFECT_YAML) -> str | None:

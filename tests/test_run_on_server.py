@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,17 @@ from tests.conftest import wait_until, write_csv
 pytestmark = pytest.mark.server  # `followup serve` with its Prefect server, and temporary servers
 
 FOLLOWUP = str(Path(sys.executable).with_name("followup"))
+POLICY = Path(__file__).resolve().parents[1] / "config" / "policy.yaml"
+
+# `followup ARGS…`, then how it exited and whether it had imported Prefect
+HANDED_OVER = """
+import sys
+from followup.interfaces.cli import app
+try:
+    app(sys.argv[1:])
+except SystemExit as end:
+    print("EXIT", end.code, "PREFECT", "prefect" in sys.modules)
+"""
 
 
 def _office(tmp_path: Path) -> dict[str, str]:
@@ -35,7 +47,7 @@ def _office(tmp_path: Path) -> dict[str, str]:
     ), engine=get_engine(url), actor="clerk")
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(FOLLOWUP_DATABASE_URL=url, PREFECT_HOME=str(tmp_path / "prefect-profile"), PREFECT_LOGGING_LEVEL="INFO",
-               PREFECT_RUNNER_POLL_FREQUENCY="1")
+               PREFECT_RUNNER_POLL_FREQUENCY="1", FOLLOWUP_POLICY_FILE=str(shutil.copy(POLICY, tmp_path / "policy.yaml")))
     return env
 
 
@@ -63,14 +75,34 @@ def test_with_followup_serve_up_a_run_reports_to_its_server_and_on_workers_hands
         wait_until(record.exists, 180, "followup serve's record of its server")
         api = json.loads(record.read_text(encoding="utf-8"))["api_url"]
 
-        # in this process, reporting to serve's server: no temporary server, the counts printed here
-        here = _followup("run", "check-deadlines", "--as-of", "2026-04-01", env=env, cwd=tmp_path)
-        assert here.returncode == 0, here.stdout[-2000:] + here.stderr[-2000:]
-        assert "temporary" not in here.stdout + here.stderr and "no Prefect server" not in here.stderr
-        assert "to overdue" in here.stdout
+        # handed to followup serve's desk: this process imports no Prefect, serve runs the flow at
+        # once (no deployment, no runner's poll) and its lines and counts are printed here
+        handed_over = subprocess.run([sys.executable, "-c", HANDED_OVER, "run", "check-deadlines", "--as-of", "2026-04-01"],
+                                     env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert handed_over.returncode == 0, handed_over.stdout[-2000:] + handed_over.stderr[-2000:]
+        assert "EXIT 0 PREFECT False" in handed_over.stdout
+        assert "temporary" not in handed_over.stdout + handed_over.stderr and "not handed" not in handed_over.stderr
+        assert "to overdue" in handed_over.stdout
+        assert "Flow run 'check-deadlines 2026-04-01' - Finished in state Completed()" in handed_over.stderr
         [run] = asyncio.run(_runs(api, "check-deadlines"))
         assert run.name == "check-deadlines 2026-04-01" and run.state.is_completed()
-        assert run.deployment_id is None  # ran by the command itself, not by a deployment
+        assert run.deployment_id is None  # ran by the command's request, not by a deployment
+
+        # a known failure there is the same sentence and exit code as here: the policy broken since serve started
+        policy = Path(env["FOLLOWUP_POLICY_FILE"])
+        policy.write_text(policy.read_text(encoding="utf-8").replace("reminder_days_before: [14, 3]", "reminder_days_befor: [14, 3]"), encoding="utf-8")
+        broken = _followup("run", "check-deadlines", "--as-of", "2026-04-01", env=env, cwd=tmp_path)
+        assert broken.returncode == 2 and str(policy) in broken.stderr and "reminder_days_befor" in broken.stderr, broken.stderr
+        assert "Traceback" not in broken.stderr
+        shutil.copy(POLICY, policy)
+
+        # with other settings, this process runs the step itself, reporting to serve's server
+        other = {**env, "FOLLOWUP_ACTOR": "a.seitkali"}
+        here = _followup("run", "check-deadlines", "--as-of", "2026-04-01", env=other, cwd=tmp_path)
+        assert here.returncode == 0, here.stdout[-2000:] + here.stderr[-2000:]
+        assert "not handed to followup serve (followup serve runs with other settings" in here.stderr
+        assert "temporary" not in here.stdout + here.stderr and "no Prefect server" not in here.stderr
+        assert len(asyncio.run(_runs(api, "check-deadlines"))) == 3
 
         # on the workers: a flow run of the check-deadlines deployment, which followup serve runs
         handed = _followup("run", "check-deadlines", "--as-of", "2026-04-02", "--on-workers", env=env, cwd=tmp_path)
