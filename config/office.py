@@ -37,7 +37,18 @@ def load_office(path: Path | str | None = None) -> Office:
     return load_yaml_model(Path(path or get_settings().office_file), Office)
 
 
-@lru_cache(maxsize=4)
 def office_contact(language: str, path: str | None = None) -> dict[str, str]:
-    """The executor's contact in a letter's language (read once per process and file)."""
+    """The executor's contact in a letter's language: read once per file and version of it, so
+    that the long-lived processes (`followup serve` and the steps it runs, the web app) take an
+    edit without a restart."""
+    file = Path(path or get_settings().office_file)
+    try:
+        version = file.stat().st_mtime_ns
+    except OSError:
+        version = 0  # load_office names the missing file
+    return _office_contact(language, str(file), version)
+
+
+@lru_cache(maxsize=8)
+def _office_contact(language: str, path: str, _version: int) -> dict[str, str]:
     return load_office(path).executor.contact(language)

@@ -202,6 +202,8 @@ def test_every_kind_and_language_renders(kind: str, language: str) -> None:
     assert not re.search(r"""src\s*=|@import|url\(""", r.html)
     assert set(re.findall(r'href="([^"]*)"', r.html)) <= {REPLY_LINK, f"mailto:{CONTACT['email']}"}
     assert "23.11.2026" in r.text + r.subject
+    # a date that ends a sentence ends it with its year mark ("23.11.2026 г."), not "г.."
+    assert not re.search(r"\d{4} (г|ж)\.\.", r.text + r.html + r.subject)
 
 
 @pytest.mark.parametrize(("kind", "language"), ALL)
@@ -590,3 +592,20 @@ def test_every_text_a_letter_carries_exists_in_each_language() -> None:
         assert isinstance(texts, Names) and all(texts.of(lang).strip() for lang in LANGUAGES)
     assert policy.legal_basis.of("kk") != policy.legal_basis.of("ru")
     assert not re.search(r"[ёЁ]|\b(и|в|с|по|обязаны)\b", policy.legal_basis.of("kk"))  # no Russian words in the Kazakh text
+
+
+def test_a_new_executor_in_office_yaml_signs_the_next_letter_without_a_restart(tmp_path: Path) -> None:
+    """`followup serve` and the web app live for weeks: the office changes its executor in
+    config/office.yaml and the next letter they write names the new one."""
+    import os
+
+    from followup.config.office import office_contact
+    from followup.config.settings import CONFIG_DIR
+
+    office = tmp_path / "office.yaml"
+    office.write_text((CONFIG_DIR / "office.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    assert office_contact("ru", str(office))["phone"] == "+7 (7172) 74-05-36"
+    office.write_text(office.read_text(encoding="utf-8").replace("74-05-36", "74-05-37"), encoding="utf-8")
+    later = office.stat().st_mtime_ns + 1_000_000_000
+    os.utime(office, ns=(later, later))  # a coarse file system could give the edit the same time
+    assert office_contact("ru", str(office))["phone"] == "+7 (7172) 74-05-37"
