@@ -14,8 +14,10 @@ the table shows the median and the fastest wall time of the runs:
 * `run check-deadlines` with no Prefect server anywhere (a fresh Prefect profile): Prefect
   starts a temporary server for each run;
 * the same with `followup serve` up in the folder (its own Prefect server on a free port): the
-  run reports to it (aim: under 2 s plus the step's work, which here is deciding 3,000 items:
-  the day's letters went out in an untimed first run);
+  command hands the step to it and the serve process runs it (aim: under 2 s plus the step's
+  work, which here is deciding 3,000 items: the day's letters went out in an untimed first run);
+* the same with settings that differ from serve's (FOLLOWUP_ACTOR): the command runs the step in
+  its own process, importing Prefect, and reports to serve's server;
 * `run check-deadlines --on-workers`: a flow run of the deployment, run by `followup serve`'s
   runner, which looks for work every `--runner-poll` seconds (Prefect's default: 10).
 
@@ -81,18 +83,18 @@ class Commands:
         self.rows: list[tuple[str, list[float], str]] = []
         self.failures: list[str] = []
 
-    def once(self, argv: list[str]) -> float | None:
+    def once(self, argv: list[str], env: dict[str, str] | None = None) -> float | None:
         started = time.perf_counter()
-        done = subprocess.run(argv, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(argv, cwd=self.workdir, env=env or self.env, capture_output=True, text=True, timeout=900)
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             self.failures.append(f"{' '.join(argv[1:])}: exit {done.returncode}\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
             return None
         return seconds
 
-    def time(self, label: str, argv: list[str], runs: int, aim: str = "") -> None:
+    def time(self, label: str, argv: list[str], runs: int, aim: str = "", env: dict[str, str] | None = None) -> None:
         print(f"[commands] {label} x{runs} ...", flush=True)
-        times = [t for t in (self.once(argv) for _ in range(runs)) if t is not None]
+        times = [t for t in (self.once(argv, env) for _ in range(runs)) if t is not None]
         self.rows.append((label, times, aim))
 
     def table(self) -> None:
@@ -165,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             print("[serve] followup serve ...", flush=True)
             serve, api = start_serve(workdir, env, args.runner_poll)
             print(f"[serve]   up, API {api}", flush=True)
-            c.time("followup run check-deadlines, `followup serve` up", check, args.flow_runs, "< 2 s + the step's work")
+            c.time("followup run check-deadlines, handed to `followup serve`", check, args.flow_runs, "< 2 s + the step's work")
+            # other settings than serve's: the command runs the step itself, reporting to serve's server
+            elsewhere = dict(env, FOLLOWUP_ACTOR="bench-elsewhere")
+            c.time("followup run check-deadlines, own process, serve's server", check, args.flow_runs, env=elsewhere)
             if args.worker_runs:
                 c.time(f"followup run check-deadlines --on-workers (poll {args.runner_poll} s)", [*check, "--on-workers"],
                        args.worker_runs)
