@@ -434,6 +434,9 @@ def _print_counts(title: str, counts: dict[str, int]) -> None:
 OnWorkersOpt = Annotated[bool, typer.Option(
     "--on-workers", help="hand the run to its deployment on the Prefect server (`followup serve` or the workers run it) "
                          "and wait for it, instead of running it in this process")]
+StartTimeoutOpt = Annotated[float | None, typer.Option(
+    "--start-timeout", min=1, help="with --on-workers: give up waiting (exit 4) when no worker has started the run "
+                                   "within this many seconds; the run stays scheduled on the server (default: wait)")]
 
 
 def _prefect_home() -> Path:
@@ -461,12 +464,14 @@ def _prefect_server(on_workers: bool) -> Iterator[str | None]:
         yield api
 
 
-def _run_step(step: str, on_workers: bool, **parameters: Any) -> Any:
+def _run_step(step: str, on_workers: bool, start_timeout: float | None = None, **parameters: Any) -> Any:
     """Run a step (operations/desk.py STEPS) now and return what its flow returns: handed to the
     `followup serve` of this folder when one runs (no Prefect to import here), else in this
     process reporting to the Prefect server there is (`_prefect_server`); or, `on_workers`, as a
     flow run of its deployment on the server, where `followup serve` or a worker runs it (prints
     the run's name and states, returns None)."""
+    if start_timeout is not None and not on_workers:
+        _fail("--start-timeout: only with --on-workers (a run in this process starts at once)", 2)
     if not on_workers:
         ended = _hand_to_serve(step, parameters)
         if ended is not None:
@@ -477,7 +482,7 @@ def _run_step(step: str, on_workers: bool, **parameters: Any) -> Any:
     from followup.operations.desk import STEPS
 
     _ensure_schema()
-    return _run_flow(load_flow(STEPS[step]), on_workers, **parameters)
+    return _run_flow(load_flow(STEPS[step]), on_workers, start_timeout, **parameters)
 
 
 def _hand_to_serve(step: str, parameters: dict[str, Any]) -> Any:
@@ -503,11 +508,11 @@ def _hand_to_serve(step: str, parameters: dict[str, Any]) -> Any:
         return None
 
 
-def _run_flow(flow: Flow[..., Any], on_workers: bool, **parameters: Any) -> Any:
+def _run_flow(flow: Flow[..., Any], on_workers: bool, start_timeout: float | None = None, **parameters: Any) -> Any:
     """Run a flow now, in this process (reporting to the Prefect server when there is one) and
     return what it returns; or, `on_workers`, as a flow run of its deployment on the server, where
     `followup serve` or a worker runs it: prints the run's name and states, returns None."""
-    from followup.operations.deployments import deployment_of, run_on_workers
+    from followup.operations.deployments import NotStarted, deployment_of, run_on_workers
 
     with _prefect_server(on_workers) as api:
         if not on_workers:
@@ -516,9 +521,19 @@ def _run_flow(flow: Flow[..., Any], on_workers: bool, **parameters: Any) -> Any:
         if deployment is None:
             _fail(f"--on-workers: prefect.yaml has no deployment of the flow {flow.name}", 2)
         sent = {k: v.isoformat() if isinstance(v, date) else v for k, v in parameters.items()}
-        ended = run_on_workers(deployment, sent, on_state=lambda run: out.print(
-            f"{deployment}: flow run {run.name} {run.state_name}", soft_wrap=True, highlight=False))
-        page = f"{str(api).removesuffix('/api')}/runs/flow-run/{ended.id}"
+        ui = str(api).removesuffix("/api")
+
+        def waiting(run: Any, seconds: float) -> None:
+            sys.stderr.write(f"nobody has started flow run {run.name} after {seconds:.0f} s: is `followup serve` or a "
+                             f"worker of its pool running? Ctrl+C stops waiting; the run stays at {ui}/runs/flow-run/{run.id}\n")
+
+        try:
+            ended = run_on_workers(deployment, sent, on_state=lambda run: out.print(
+                f"{deployment}: flow run {run.name} {run.state_name}", soft_wrap=True, highlight=False),
+                start_timeout=start_timeout, on_waiting=waiting)
+        except NotStarted as exc:
+            _fail(str(exc), 4)
+        page = f"{ui}/runs/flow-run/{ended.id}"
         if not ended.state.is_completed():
             _fail(f"flow run {ended.name} ended {ended.state_name}: {ended.state.message or 'see ' + page}", 1)
         out.print(f"what it did is in the run's artifacts and logs: {page}", soft_wrap=True, highlight=False)
@@ -531,27 +546,30 @@ def _print_run(title: str, counts: dict[str, int] | None) -> None:
 
 
 @run_app.command("check-deadlines")
-def run_check_deadlines(as_of: AsOfOpt = None, on_workers: OnWorkersOpt = False) -> None:
+def run_check_deadlines(as_of: AsOfOpt = None, on_workers: OnWorkersOpt = False,
+                        start_timeout: StartTimeoutOpt = None) -> None:
     """Derive missing deadlines, mark overdue items, queue reminder letters to the ministries."""
     day = _as_of(as_of)
     with _clear_errors():
-        _print_run(f"check-deadlines {day}", _run_step("check-deadlines", on_workers, as_of=day))
+        _print_run(f"check-deadlines {day}", _run_step("check-deadlines", on_workers, start_timeout, as_of=day))
 
 
 @run_app.command("escalate")
-def run_escalate(as_of: AsOfOpt = None, on_workers: OnWorkersOpt = False) -> None:
+def run_escalate(as_of: AsOfOpt = None, on_workers: OnWorkersOpt = False,
+                 start_timeout: StartTimeoutOpt = None) -> None:
     """Issue individualized recommendations for items overdue 10 working days; level 2 for silence."""
     day = _as_of(as_of)
     with _clear_errors():
-        _print_run(f"escalate {day}", _run_step("escalate", on_workers, as_of=day))
+        _print_run(f"escalate {day}", _run_step("escalate", on_workers, start_timeout, as_of=day))
 
 
 @run_app.command("dispatch")
-def run_dispatch(as_of: AsOfOpt = None, on_workers: OnWorkersOpt = False) -> None:
+def run_dispatch(as_of: AsOfOpt = None, on_workers: OnWorkersOpt = False,
+                 start_timeout: StartTimeoutOpt = None) -> None:
     """Send what the outbox holds through Apprise (routes: FOLLOWUP_APPRISE_CONFIG)."""
     day = _as_of(as_of)
     with _clear_errors():
-        _print_run(f"dispatch {day}", _run_step("dispatch", on_workers, as_of=day))
+        _print_run(f"dispatch {day}", _run_step("dispatch", on_workers, start_timeout, as_of=day))
 
 
 @run_app.command("digest")
@@ -559,11 +577,12 @@ def run_digest(
     as_of: AsOfOpt = None,
     send: Annotated[bool, typer.Option("--send/--no-send", help="deliver it now (default) or only queue it")] = True,
     on_workers: OnWorkersOpt = False,
+    start_timeout: StartTimeoutOpt = None,
 ) -> None:
     """The Ombudsman's digest of the week before AS_OF: build, queue, send."""
     day = _as_of(as_of)
     with _clear_errors():
-        _print_run(f"digest {day}", _run_step("digest", on_workers, as_of=day, send=send))
+        _print_run(f"digest {day}", _run_step("digest", on_workers, start_timeout, as_of=day, send=send))
 
 
 @run_app.command("all")

@@ -254,12 +254,20 @@ def deployment_of(flow: Flow[..., Any], path: Path = PREFECT_YAML) -> str | None
     return None
 
 
+class NotStarted(RuntimeError):
+    """No worker (nor `followup serve`) started a handed-over run within the time given."""
+
+
 def run_on_workers(deployment: str, parameters: dict[str, Any], *, on_state: Callable[[Any], None],
-                   poll: float = 1.0) -> Any:
+                   poll: float = 1.0, start_timeout: float | None = None, on_waiting: Callable[[Any, float], None] | None = None,
+                   waiting_after: float = 60.0) -> Any:
     """Create a flow run of `deployment` on the Prefect server of the current settings and wait
     until it ends, there: a worker of its pool or the `followup serve` that serves it runs it.
-    `on_state(flow_run)` hears of each new state (Scheduled first); returns the ended flow run.
-    Raises ConfigError when the server has no such deployment."""
+    `on_state(flow_run)` hears of each new state (Scheduled first); `on_waiting(flow_run, seconds)`
+    hears once when nobody has started it after `waiting_after` seconds. Returns the ended flow
+    run. Raises ConfigError when the server has no such deployment, and NotStarted (the run left
+    scheduled on the server, for a worker that comes later) when nobody started it within
+    `start_timeout` seconds."""
     import asyncio
 
     from prefect.client.orchestration import get_client
@@ -272,7 +280,7 @@ def run_on_workers(deployment: str, parameters: dict[str, Any], *, on_state: Cal
         except ObjectNotFound:
             raise ConfigError(f"the Prefect server has no deployment {deployment}: `followup serve` serves "
                               "prefect.yaml's, or deploy them (`prefect --no-prompt deploy --all`)") from None
-        seen = None
+        seen, created, warned = None, time.monotonic(), False
         async with get_client() as client:
             while True:
                 if flow_run.state_name != seen:
@@ -280,6 +288,15 @@ def run_on_workers(deployment: str, parameters: dict[str, Any], *, on_state: Cal
                     on_state(flow_run)
                 if flow_run.state is not None and flow_run.state.is_final():
                     return flow_run
+                if flow_run.state is not None and (flow_run.state.is_scheduled() or flow_run.state.is_pending()):
+                    waited = time.monotonic() - created
+                    if start_timeout is not None and waited >= start_timeout:
+                        raise NotStarted(f"nobody started flow run {flow_run.name} within {start_timeout:g} s: is "
+                                         "`followup serve` or a worker of its pool running? The run stays scheduled "
+                                         "on the server, for the next worker that comes")
+                    if on_waiting is not None and not warned and waited >= waiting_after:
+                        warned = True
+                        on_waiting(flow_run, waited)
                 await asyncio.sleep(poll)
                 flow_run = await client.read_flow_run(flow_run.id)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,7 +104,7 @@ def test_the_deadline_event_triggers_escalate(real_prefect_server, tmp_path: Pat
         engine.dispose()
 
 
-def test_prefect_deploy_all_creates_the_deployments_with_schedule_and_trigger(real_prefect_server):
+def test_prefect_deploy_all_creates_the_deployments_with_schedule_and_trigger(real_prefect_server, tmp_path: Path):
     """An admin deploys prefect.yaml to a server with a process work pool, as the README says."""
     project = Path(__file__).resolve().parent.parent
     env = dict(os.environ, PREFECT_API_URL=real_prefect_server.url, FOLLOWUP_HOME=str(project))
@@ -128,6 +129,20 @@ def test_prefect_deploy_all_creates_the_deployments_with_schedule_and_trigger(re
                 return check, escalate, automations, report, replies, replies_automations
 
     check, escalate, automations, report, replies, replies_automations = asyncio.run(read())
+
+    # no worker runs yet: a run handed to the workers is not waited for beyond --start-timeout,
+    # and stays scheduled for the first worker that comes
+    followup = str(Path(sys.executable).with_name("followup"))
+    registry = dict(env, FOLLOWUP_DATABASE_URL=f"sqlite:///{tmp_path / 'registry.db'}")
+    waited = subprocess.run([followup, "run", "check-deadlines", "--as-of", "2026-04-01", "--on-workers", "--start-timeout", "3"],
+                            env=registry, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert waited.returncode == 4, waited.stdout[-2000:] + waited.stderr[-2000:]
+    [scheduled] = re.findall(r"check-deadlines/check-deadlines: flow run (\S+) Scheduled", waited.stdout)
+    assert f"nobody started flow run {scheduled} within 3 s" in waited.stderr  # named by Prefect until it starts
+    assert "stays scheduled on the server" in waited.stderr
+    alone = subprocess.run([followup, "run", "check-deadlines", "--start-timeout", "3"], env=registry, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 2 and "--start-timeout: only with --on-workers" in alone.stderr
     # the office's annual report: every 15 January, for the year before
     assert [(s.schedule.cron, s.schedule.timezone) for s in report.schedules] == [("0 9 15 1 *", "Asia/Almaty")]
     assert [(s.schedule.cron, s.schedule.timezone) for s in check.schedules] == [("0 8 * * *", "Asia/Almaty")]
