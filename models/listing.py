@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, bindparam, false, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -27,7 +27,7 @@ from followup.models.backend import backend_of
 from followup.models.domain import Status
 from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder, reminder_reference
 from followup.models.international import parse_tag_filter, tag_matches
-from followup.models.policy import CLOCK_RUNNING, LATE_STATUSES
+from followup.models.policy import CLOCK_RUNNING, LATE_STATUSES, effective_due_on
 from followup.models.registry import (
     Facility,
     FollowUpGrade,
@@ -242,6 +242,23 @@ def _tagged(connection: Connection, tag: str) -> ColumnElement[bool]:
     return r.c.id.in_(select(t.c.recommendation_id).where(t.c.kind == kind, t.c.value.in_(matching)))
 
 
+def _due_within(connection: Connection, days: int, *, today: date) -> ColumnElement[bool]:
+    """Items whose clock runs and whose deadline, moved by their days on hold (the policy's
+    `effective_due_on`), falls between today and `days` from today. SQL narrows to the running
+    items whose stored deadline is not after the window (a hold only moves a deadline later);
+    the rule decides which of them are in it."""
+    r = table_of(Recommendation)
+    until = today + timedelta(days=days)
+    candidates = connection.execute(
+        select(r.c.id, r.c.due_on, r.c.days_on_hold, r.c.on_hold_since)
+        .where(r.c.status.in_([s.value for s in CLOCK_RUNNING]), r.c.due_on <= until)
+    ).all()
+    due = [row.id for row in candidates
+           if today <= (effective_due_on(row.due_on, row.days_on_hold, row.on_hold_since, today) or date.min) <= until]
+    # the ids written into the statement (integers from the registry): a long list needs no bound parameters
+    return r.c.id.in_(bindparam("due_within", due, expanding=True, literal_execute=True)) if due else false()
+
+
 def conditions(connection: Connection, filters: RegistryFilter, *, today: date) -> list[ColumnElement[bool]]:
     """The WHERE clause of the list, on the recommendation table alone (facility filters are
     subqueries), so the COUNT needs no join."""
@@ -261,8 +278,7 @@ def conditions(connection: Connection, filters: RegistryFilter, *, today: date) 
     if filters.overdue:
         where.append(r.c.status.in_(sorted(s.value for s in LATE_STATUSES)))
     if filters.due_within_days is not None:
-        where.append(and_(r.c.status.in_([s.value for s in CLOCK_RUNNING]), r.c.due_on >= today,
-                          r.c.due_on <= today + timedelta(days=filters.due_within_days)))
+        where.append(_due_within(connection, filters.due_within_days, today=today))
     for column, value in ((r.c.source, filters.source), (r.c.category, filters.category)):
         if value is not None:
             where.append(column == value)

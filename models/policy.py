@@ -157,6 +157,16 @@ def days_held(since: date, until: date) -> int:
     return max((until - since).days, 0)
 
 
+def effective_due_on(due_on: date | None, days_on_hold: int | None, on_hold_since: date | None, as_of: date) -> date | None:
+    """`effective_due` of one item, for the places that judge a few items without frames (the
+    registry list's "due within N days"): its deadline moved by the finished holds and the one
+    running now. tests/test_policy.py checks that both give the same dates."""
+    if due_on is None:
+        return None
+    held = (days_on_hold or 0) + (days_held(on_hold_since, as_of) if on_hold_since is not None else 0)
+    return due_on + timedelta(days=held)
+
+
 def days_on_hold(frame: pd.DataFrame, as_of: date) -> np.ndarray:
     """Per row, the days its clock stood still up to `as_of`: the finished holds (`days_on_hold`,
     None counts as 0) plus the hold running now (from `on_hold_since`, when the column is there)."""

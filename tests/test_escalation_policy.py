@@ -279,3 +279,24 @@ def test_a_ministry_override_for_an_unknown_ministry_is_named(tmp_path):
 def test_a_missing_policy_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="nowhere.yaml: file not found"):
         load_policy(tmp_path / "nowhere.yaml")
+
+
+def test_one_items_effective_deadline_is_the_frames():
+    """The registry list judges a few items one by one (`effective_due_on`); the daily pass judges
+    frames (`effective_due`): an item's deadline is the same day in both."""
+    import numpy as np
+
+    from followup.models.policy import effective_due, effective_due_on
+
+    as_of = date(2026, 7, 20)
+    items = [
+        (date(2026, 6, 30), 0, None),  # never held
+        (date(2026, 6, 30), 10, None),  # held 10 days, running again
+        (date(2026, 6, 30), None, date(2026, 7, 15)),  # on hold since 15.07: 5 days so far
+        (date(2026, 6, 30), 3, date(2026, 7, 25)),  # a hold dated after the day asked about counts nothing yet
+        (None, 4, None),  # no deadline yet
+    ]
+    frame = pd.DataFrame(items, columns=["due_on", "days_on_hold", "on_hold_since"])
+    frames = [None if np.isnat(d) else d.astype("datetime64[D]").item() for d in effective_due(frame, as_of)]
+    assert frames == [effective_due_on(*item, as_of) for item in items]
+    assert frames == [date(2026, 6, 30), date(2026, 7, 10), date(2026, 7, 5), date(2026, 7, 3), None]

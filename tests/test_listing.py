@@ -270,3 +270,17 @@ def test_a_search_count_that_stops_at_its_limit_says_so_and_still_pages(engine, 
         # a filter without words is counted whole
         plain = list_items(connection, RegistryFilter(ministry="interior", page_size=4), today=TODAY)
         assert not plain.at_least and plain.total_label == str(plain.total)
+
+
+def test_due_within_counts_the_days_an_item_waited_on_the_office(listed):
+    """R-5 (due 05.03) waited 20 days on the office in February: its deadline is 25.03, not within
+    5 days of 01.03 any more, but within 30. R-3's deadline (01.02) has passed: never "due within"."""
+    from followup.steps.office import hold, resume
+
+    hold(engine=listed, external_id="R-5", actor="a.seitkali", reason="awaiting the NPM's own expert opinion", today=date(2026, 2, 1))
+    resume(engine=listed, external_id="R-5", actor="a.seitkali", reason="opinion received", today=date(2026, 2, 21))
+    assert found(listed, due_within_days=5) == []
+    assert found(listed, due_within_days=24) == ["R-1", "R-2", "R-5"]
+    assert found(listed, due_within_days=23) == ["R-1", "R-2"]
+    with listed.connect() as connection:
+        assert list_items(connection, RegistryFilter(due_within_days=24), today=TODAY).total == 3
