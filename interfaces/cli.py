@@ -1031,9 +1031,8 @@ def serve(
     def run_handed_over(step: str, parameters: dict[str, Any]) -> Any:
         """A step `followup run` handed over (operations/desk.py), run here, in the desk's thread.
 
-        Without heartbeats: they tell a watcher that a run's process still lives, and this run's
-        process is this one, which the runner's own runs do not depend on; nothing here watches
-        them (no zombie automation), and ending a run waits up to a second for their thread."""
+        Without Prefect's heartbeats: nothing watches them here (no automation marks a silent run
+        crashed), and a flow run ends only once its heartbeat thread has woken, up to a second."""
         _ensure_schema()
         with temporary_settings(updates={PREFECT_API_URL: served_to, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             return load_flow(STEPS[step])(**parameters)
@@ -1041,6 +1040,7 @@ def serve(
     # `followup run …` in this folder hands its step to the desk, or reports to the server here
     desk = Desk(run=run_handed_over, failure=_known_failure, api_url=api)
     record_serving(home, api, desk_url=desk.open(), desk_token=desk.token)
+    out.print("`followup run …` in this folder runs its step here, at once", soft_wrap=True)
     try:
         with temporary_settings(updates={PREFECT_API_URL: api}):
             prefect_serve(*deployments, print_starting_message=False)
