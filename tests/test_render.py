@@ -203,7 +203,7 @@ def test_every_kind_and_language_renders(kind: str, language: str) -> None:
     assert set(re.findall(r'href="([^"]*)"', r.html)) <= {REPLY_LINK, f"mailto:{CONTACT['email']}"}
     assert "23.11.2026" in r.text + r.subject
     # a date that ends a sentence ends it with its year mark ("23.11.2026 г."), not "г.."
-    assert not re.search(r"\d{4} (г|ж)\.\.", r.text + r.html + r.subject)
+    assert not re.search(r"\d{4} (г|ж)\.\.", r.text + re.sub(r"<[^>]*>", "", r.html) + r.subject)
 
 
 @pytest.mark.parametrize(("kind", "language"), ALL)
