@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -55,6 +57,21 @@ app.add_typer(users_app, name="users")
 
 out = Console()
 err = Console(stderr=True)
+
+
+def _leave_quickly() -> None:
+    """The last thing a process that loaded the CLI does: close the registry's connections as the
+    interpreter's teardown would (models.db.dispose_engines), then put every object out of the
+    garbage collector's reach (gc.freeze), which that teardown would otherwise walk several
+    times over: the objects SQLAlchemy, pydantic or pandas leave made it 0.1-0.3 s of every
+    command (issue 20). Files are closed by the code that writes them, never left to the collector."""
+    db = sys.modules.get("followup.models.db")
+    if db is not None:
+        db.dispose_engines()
+    gc.freeze()
+
+
+atexit.register(_leave_quickly)
 
 
 @app.callback()

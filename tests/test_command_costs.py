@@ -112,3 +112,13 @@ def test_the_head_revision_read_from_the_files_is_alembics():
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_a_command_closes_the_registry_on_its_way_out(tmp_path: Path):
+    """The CLI skips Python's garbage collection at exit (`_leave_quickly`, gc.freeze) but still
+    closes its connections first: SQLite checkpoints its WAL and removes it, as before."""
+    url = _registry(tmp_path)
+    get_engine(url).dispose()  # this process's connection would keep the WAL
+    [(listed, _)] = _run([["list"]], url, tmp_path)
+    assert "NPM-1" in listed
+    assert not (tmp_path / "registry.db-wal").exists()
