@@ -68,10 +68,23 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _parse_yaml(text: str) -> Any:
+    """The YAML document, parsed by libyaml when PyYAML was built with it (ministries.yaml is read
+    by every command: a millisecond instead of fifteen); a document libyaml refuses is parsed
+    again by PyYAML's own parser, so the error a clerk reads names the line the same way."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.load(text, Loader=fast)
+        except yaml.YAMLError:
+            pass
+    return yaml.safe_load(text)
+
+
 def load_yaml_model(path: Path, model: type[M]) -> M:
     """Read `path` as YAML into `model`; every failure becomes one ConfigError naming file and key."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = _parse_yaml(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: file not found") from exc
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from sqlalchemy import (
     Engine,
@@ -41,9 +41,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import column as column_of
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import Connection, Dialect, make_url
@@ -52,6 +50,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 from followup.models.search import FTS_TABLE, SEARCH_INDEX
+
+# SQLAlchemy's PostgreSQL dialect is imported by PostgresBackend where it builds a statement:
+# a command on a SQLite registry does not load it (a fiftieth of a second)
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
 
 #: a bound value's conversion to what the driver takes (None: the value goes as it is)
 BindProcessor = Callable[[Any], Any]
@@ -460,12 +463,16 @@ class PostgresBackend(Backend):
         return {"isolation_level": "REPEATABLE READ"}
 
     def _dialect_insert(self, table: Table) -> PostgresInsert:
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
 
     def one_of(self, column: ColumnElement[Any], keys: Iterable[Any]) -> ColumnElement[bool]:
         """One array parameter (`= ANY(:keys)`): psycopg spends seconds parsing a statement with
         20,000 placeholders (SQLite keeps a plain IN; its limit is 32,766 parameters, callers
         send chunks of at most 20,000)."""
+        from sqlalchemy.dialects.postgresql import ARRAY
+
         return column == any_(bindparam(None, list(keys), type_=ARRAY(column.type)))
 
     #: a GIN index answers which rows match but not whether they are visible: counting 100,000

@@ -4,16 +4,17 @@ A day is a working day unless it is a Saturday or Sunday, a public holiday of th
 `holidays` package (for KZ this already includes holidays moved off a weekend and days off
 transferred by decree, whose weekend workdays it also knows), or an extra day off from the
 policy; a weekend day listed as a working Saturday is a working day. Each year is computed
-once into a cumulative count, so every query is a couple of array look-ups.
+once into a cumulative count, so every query is a couple of list look-ups (plain Python: the
+commands that only need `local_today`, such as `followup list`, load neither numpy nor the
+holidays package).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-
-import holidays
-import numpy as np
+from itertools import accumulate
 
 from followup.config.policy import CalendarPolicy
 from followup.config.settings import get_settings
@@ -27,12 +28,12 @@ def local_today() -> date:
 @dataclass(frozen=True)
 class _Year:
     first: date
-    working: np.ndarray  # bool per day of the year
-    cum: np.ndarray  # working days from 1 January up to and including each day
+    working: list[bool]  # per day of the year
+    cum: list[int]  # working days from 1 January up to and including each day
 
     @property
     def total(self) -> int:
-        return int(self.cum[-1])
+        return self.cum[-1]
 
 
 @dataclass(frozen=True)
@@ -49,26 +50,28 @@ class WorkingCalendar:
     def _year(self, year: int) -> _Year:
         cached = self._years.get(year)
         if cached is None:
+            import holidays  # here, not at the top: only counting working days needs it
+
             first = date(year, 1, 1)
-            days = np.arange(np.datetime64(first, "D"), np.datetime64(date(year + 1, 1, 1), "D"))
-            weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+            working = [(first + timedelta(days=i)).weekday() < 5 for i in range((date(year + 1, 1, 1) - first).days)]
             public = holidays.country_holidays(self.country, years=year)
             working_weekend = {d for d in getattr(public, "weekend_workdays", ()) if d.year == year}
             off = {d for d in public if d.year == year} | {d for d in self.extra_days_off if d.year == year}
             on = working_weekend | {d for d in self.working_saturdays if d.year == year}
-            working = weekday < 5
-            working[[(d - first).days for d in off]] = False
-            working[[(d - first).days for d in on]] = True
-            cached = self._years[year] = _Year(first, working, np.cumsum(working))
+            for d in off:
+                working[(d - first).days] = False
+            for d in on:
+                working[(d - first).days] = True
+            cached = self._years[year] = _Year(first, working, list(accumulate(int(w) for w in working)))
         return cached
 
     def is_working_day(self, day: date) -> bool:
         y = self._year(day.year)
-        return bool(y.working[(day - y.first).days])
+        return y.working[(day - y.first).days]
 
     def _cum(self, day: date) -> int:
         y = self._year(day.year)
-        return int(y.cum[(day - y.first).days])
+        return y.cum[(day - y.first).days]
 
     def working_days_between(self, start: date, end: date) -> int:
         """Working days in (start, end]: 0 when end <= start. Friday -> next Monday is 1."""
@@ -97,4 +100,4 @@ class WorkingCalendar:
             while target < 1:
                 y = self._year(y.first.year - 1)
                 target += y.total
-        return y.first + timedelta(days=int(np.searchsorted(y.cum, target, side="left")))
+        return y.first + timedelta(days=bisect_left(y.cum, target))

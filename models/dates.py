@@ -18,16 +18,21 @@ import math
 import re
 from datetime import date, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 __all__ = [
     "DATE_FORMS",
     "DATE_HINT",
+    "LOCAL_TZ",
     "ImpossibleDate",
     "NotADate",
     "as_date",
     "as_date_or_none",
     "parse_date",
 ]
+
+#: the office's time zone: the day an instant falls on, in letters, reports and the history
+LOCAL_TZ = ZoneInfo("Asia/Almaty")  # UTC+5 since 2024-03-01
 
 DATE_FORMS = "DD.MM.YYYY or YYYY-MM-DD"
 DATE_HINT = f"expected {DATE_FORMS}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -32,12 +33,26 @@ def defer_checkpoint(connection: Connection) -> None:
     backend_of(connection).defer_checkpoint(connection)
 
 
+#: the engines `get_engine` made, for `dispose_engines` (weakly: one dropped from the cache goes as before)
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
     """One engine per database URL for the process (the settings' URL by default), made by the
     database's backend (chosen here, once; `backend_of` finds it again)."""
     url = url or get_settings().database_url
-    return backend_for_url(url).create_engine(url)
+    engine = backend_for_url(url).create_engine(url)
+    _ENGINES.add(engine)
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close the pooled connections of every engine `get_engine` made, as the interpreter does
+    when it collects them at exit (SQLite then checkpoints its WAL and removes it; PostgreSQL
+    sees the session end): what the command line does before it leaves (interfaces/cli.py)."""
+    for engine in list(_ENGINES):
+        engine.dispose()
 
 
 @contextmanager

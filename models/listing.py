@@ -25,7 +25,6 @@ from followup.config.loader import normalize_name
 from followup.config.settings import get_settings
 from followup.models.backend import backend_of
 from followup.models.domain import Status
-from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder, reminder_reference
 from followup.models.international import parse_tag_filter, tag_matches
 from followup.models.policy import CLOCK_RUNNING, LATE_STATUSES, effective_due_on
 from followup.models.registry import (
@@ -38,8 +37,10 @@ from followup.models.registry import (
     Visit,
     table_of,
 )
-from followup.models.replies import Evidence, Reply, ReplyClaim
 from followup.models.search import query_words
+
+# the tables of replies and letters are imported by `timeline`, which reads them: `followup list`
+# does not pay for defining them (SQLModel builds each table's model when its module is imported)
 
 #: how a list may be sorted: name -> (column, descending); ties are broken by id
 SORTS = ("due_on", "-due_on", "issued_on", "-issued_on", "external_id", "status", "ministry")
@@ -412,6 +413,9 @@ def timeline(connection: Connection, recommendation_id: int) -> list[TimelineEnt
     """Everything that happened to the item, oldest first: its status changes and edits (actor,
     reason, evidence), the replies that spoke about it (claim, measures, the office's review, the
     files), the reminders and individualized recommendations it was listed in, and follow-up grades."""
+    from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Reminder, reminder_reference
+    from followup.models.replies import Evidence, Reply, ReplyClaim
+
     tz = get_settings().tz
     r = table_of(Recommendation)
     ministry = connection.execute(select(r.c.ministry_code).where(r.c.id == recommendation_id)).scalar_one_or_none()

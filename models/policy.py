@@ -33,16 +33,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-
 from followup.config.policy import Duration, Policy, Terms
 from followup.models.calendar import WorkingCalendar
 from followup.models.domain import ClaimOutcome, Status
 
-# pandas is imported by the frame rules that call it: the status groups and the plain rules
-# are read by commands that must start fast (`followup list`, `show`, `history`) and never
-# touch a frame
+# pandas and numpy are imported by the frame rules that call them: the status groups and the
+# plain rules are read by commands that must start fast (`followup list`, `show`, `history`)
+# and never touch a frame
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 #: the columns `decide` reads (`on_hold_since`, the start of a hold running now, is optional)
@@ -104,6 +103,8 @@ def _days(column: pd.Series) -> np.ndarray:
 
 def _plus(days: np.ndarray, durations: list[Duration], which: np.ndarray) -> np.ndarray:
     """days[i] + durations[which[i]], with relativedelta's month arithmetic, once per distinct pair."""
+    import numpy as np
+
     out = np.full(len(days), np.datetime64("NaT"), dtype="datetime64[D]")
     ok = ~np.isnat(days)
     if not ok.any():
@@ -122,6 +123,7 @@ def _label(value: Any) -> str | None:
 
 def _rule_index(frame: pd.DataFrame, policy: Policy) -> tuple[list[Terms], np.ndarray]:
     """Per row, the index of its resolved Terms in the returned list (one per distinct combination)."""
+    import numpy as np
     import pandas as pd
 
     combined = np.zeros(len(frame), dtype=np.int64)
@@ -135,6 +137,8 @@ def _rule_index(frame: pd.DataFrame, policy: Policy) -> tuple[list[Terms], np.nd
 
 def _distinct(values: list[H]) -> tuple[list[H], np.ndarray]:
     """Distinct values (hashable) and, per original position, the index of its distinct value."""
+    import numpy as np
+
     index: dict[H, int] = {}
     codes = np.array([index.setdefault(v, len(index)) for v in values], dtype=np.int64)
     return list(index), codes
@@ -170,6 +174,7 @@ def effective_due_on(due_on: date | None, days_on_hold: int | None, on_hold_sinc
 def days_on_hold(frame: pd.DataFrame, as_of: date) -> np.ndarray:
     """Per row, the days its clock stood still up to `as_of`: the finished holds (`days_on_hold`,
     None counts as 0) plus the hold running now (from `on_hold_since`, when the column is there)."""
+    import numpy as np
     import pandas as pd
 
     held: np.ndarray = pd.to_numeric(frame["days_on_hold"]).fillna(0).to_numpy(np.int64)
@@ -208,6 +213,7 @@ def decide(recommendations: pd.DataFrame, policy: Policy, as_of: date) -> Decisi
     Dates may be `date` objects or datetime64. A row with neither due_on nor issued_on has no
     deadline and is skipped.
     """
+    import numpy as np
     import pandas as pd
 
     missing = [c for c in COLUMNS if c not in recommendations.columns]
@@ -271,6 +277,8 @@ def decide(recommendations: pd.DataFrame, policy: Policy, as_of: date) -> Decisi
 
 def under_review(frame: pd.DataFrame) -> np.ndarray:
     """Rows whose ministry's claim waits for the office's review (optional column `awaiting_review`)."""
+    import numpy as np
+
     if "awaiting_review" not in frame.columns:
         return np.zeros(len(frame), dtype=bool)
     reviewing: np.ndarray = frame["awaiting_review"].fillna(False).astype(bool).to_numpy(bool)
@@ -318,6 +326,8 @@ def level2(items: pd.DataFrame, as_of: date) -> pd.DataFrame:
     An item the ministry answered, or that moved on otherwise, is not silent; a letter none of
     whose items is returned was answered. Returns the selected rows, in input order.
     """
+    import numpy as np
+
     due = _days(items["response_due_on"])
     answered = items["answered"].fillna(False).astype(bool).to_numpy(bool) if "answered" in items.columns else np.zeros(len(items), dtype=bool)
     silent = ((items["status"] == Status.ESCALATED).to_numpy(bool) & ~np.isnat(due) & (due < np.datetime64(as_of, "D"))

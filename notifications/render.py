@@ -31,7 +31,6 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import yaml
@@ -45,7 +44,7 @@ from jinja2 import (
 )
 
 from followup.models.cells import readable_csv_rows
-from followup.models.dates import as_date_or_none
+from followup.models.dates import LOCAL_TZ, as_date_or_none
 
 __all__ = ["ADMIN_KINDS", "KINDS", "LANGUAGES", "Rendered", "by_deadline", "format_date", "is_item_list", "items_csv", "natural_key",
            "render", "render_report", "strings"]
@@ -56,7 +55,6 @@ KINDS = ("reminder", "individualized", "level2", "digest", "acknowledgement", "r
 ADMIN_KINDS = ("alert",)
 DEFAULT_LANGUAGE = "ru"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-LOCAL_TZ = ZoneInfo("Asia/Almaty")  # UTC+5 since 2024-03-01
 EMPTY = "—"
 TEXT_CELL_MAX = 80  # digest plain-text tables: longer cells are cut with "…"
 # identifiers are never cut: every message names every recommendation by its external_id

@@ -36,7 +36,7 @@ from followup.models.cells import readable_csv
 from followup.models.db import get_engine, tuples
 from followup.models.domain import IndividualizedStatus, Status
 from followup.models.followup import CommissionerDecision, IndividualizedItem, IndividualizedRecommendation
-from followup.models.policy import ANSWERED_STATUSES, CLOSED_STATUSES, DECIDED_STATUSES, LATE_STATUSES, OPEN_STATUSES
+from followup.models.policy import ANSWERED_STATUSES, LATE_STATUSES, OPEN_STATUSES
 from followup.models.registry import (
     Facility,
     Ministry,
@@ -45,10 +45,11 @@ from followup.models.registry import (
     Visit,
     table_of,
 )
-from followup.notifications.render import LOCAL_TZ, render_report, strings
+from followup.notifications.render import render_report, strings
+from followup.reports.picture import NOT_GIVEN, day_of, latest_by
 
 # followup.spreadsheets (and the import's modules it loads) is imported where the report uses
-# it: `followup stats` reads this module too, and reads no file and writes none
+# it: the workspace reads this module too (`status_at`), and reads no file and writes none
 
 #: status at the cutoff -> the report's group; the groups add up to the recommendations issued
 GROUPS: dict[str, str] = {
@@ -61,7 +62,6 @@ GROUP_COLUMNS = ["issued", "implemented", "partially_implemented", "rejected", "
 DECISIONS = ["parliament_report", "prosecutor_referral", "new_deadline", "closed"]
 VISIT_KINDS = ["planned", "special", "follow_up"]
 GRADES = ["A", "B", "C", "D", "E"]
-NOT_GIVEN = "—"  # a recommendation without a category, a facility without a region
 
 
 @dataclass
@@ -108,11 +108,8 @@ def _frame(connection: Connection, stmt: Select[Any], columns: list[str]) -> pd.
 
 def _dated(history: pd.DataFrame) -> pd.DataFrame:
     """History rows with `on`: the day each change took effect (effective_on, else the day in Asia/Almaty it was recorded)."""
-    if len(history):
-        recorded = pd.to_datetime(history["at"], utc=True).dt.tz_convert(LOCAL_TZ).dt.date
-        on = history["effective_on"].where(history["effective_on"].notna(), recorded)
-    else:
-        on = pd.Series(dtype=object)
+    on = pd.Series([day_of(effective_on, at) for effective_on, at in zip(history["effective_on"], history["at"], strict=True)],
+                   index=history.index, dtype=object)
     return history.assign(on=on).drop(columns=["effective_on", "at"])
 
 
@@ -180,16 +177,12 @@ def read_year(engine: Engine | None = None, year: int | None = None, *, today: d
 def status_at(recommendations: pd.DataFrame, history: pd.DataFrame, cutoff: date) -> pd.DataFrame:
     """Each recommendation's status at the cutoff and the day it was implemented (if it was by then).
 
-    Of the entries that took effect by the cutoff, the last RECORDED one wins: each change was
-    made on the state before it, whatever day it is dated. So an item imported in November
-    (its first entry dated by the import) and answered with a reply dated in March counts as
-    implemented from March; and a reply dated before an overdue mark, filed after it, ends it.
-    A recommendation with no entry on or before the cutoff counts as issued.
+    The status is that of its last RECORDED entry that took effect by the cutoff (`latest_by`,
+    the rule `followup stats` counts with too); with none, it counts as issued.
     """
-    known = history[(history["on"] <= cutoff) & history["recommendation_id"].isin(recommendations["id"])]
-    last = known.sort_values("id").drop_duplicates("recommendation_id", keep="last").set_index("recommendation_id")
-    status = recommendations["id"].map(last["to_status"]).fillna(Status.ISSUED.value)
-    implemented_on = recommendations["id"].map(last["on"]).where(status == Status.IMPLEMENTED.value)
+    latest = latest_by(zip(history["recommendation_id"], history["id"], history["to_status"], history["on"], strict=True), cutoff)
+    status = recommendations["id"].map({rec_id: to_status for rec_id, (to_status, _) in latest.items()}).fillna(Status.ISSUED.value)
+    implemented_on = recommendations["id"].map({rec_id: on for rec_id, (_, on) in latest.items()}).where(status == Status.IMPLEMENTED.value)
     return recommendations.assign(status=status.values, implemented_on=implemented_on.values)
 
 
@@ -507,46 +500,3 @@ def headline_rows(report: AnnualReport, language: str = "en") -> list[dict[str, 
     rows = [{"figure": words[k], "value": h[k]} for k in keys]
     rows.insert(4, {"figure": words["implementation_rate"], "value": f"{rate}%" if rate is not None else "—"})
     return rows
-
-
-# --- the current picture (followup stats) -----------------------------------------------------------
-
-STATS_COLUMNS = ["open", "due_soon", "overdue", "escalated", "awaiting_decision", "implemented", "partially_implemented",
-                 "rejected", "total"]
-
-
-def current_picture(engine: Engine | None = None, as_of: date | None = None, *, due_within: int = 14) -> pd.DataFrame:
-    """Per ministry, the recommendations by status on `as_of` (from the history), and those falling due soon.
-
-    open: issued, in progress, on hold or unassigned; due_soon: of those, due within
-    `due_within` days; overdue, escalated (in an individualized recommendation) and
-    awaiting_decision (level 2: before the Commissioner, or reported to Parliament or referred to
-    the prosecutor and still unanswered) as recorded; implemented etc. since the first of January
-    (like withdrawn ones, items the Commissioner closed are not counted).
-    """
-    engine = engine or get_engine()
-    as_of = as_of or local_today()
-    r, h = table_of(Recommendation), table_of(StatusChange)
-    with engine.connect() as c:
-        recs = _frame(c, select(r.c.id, r.c.ministry_code, r.c.due_on, r.c.issued_on).where(r.c.issued_on <= as_of),
-                      ["id", "ministry_code", "due_on", "issued_on"])
-        history = _frame(c, select(h.c.recommendation_id, h.c.id, h.c.to_status, h.c.effective_on, h.c.at),
-                         ["recommendation_id", "id", "to_status", "effective_on", "at"])
-    history = _dated(history)
-    recs = status_at(recs, history, as_of)
-    last_on = history[history["on"] <= as_of].sort_values("id").drop_duplicates("recommendation_id", keep="last")
-    changed_on = recs["id"].map(last_on.set_index("recommendation_id")["on"])
-    this_year = changed_on.map(lambda d: isinstance(d, date) and d >= date(as_of.year, 1, 1)).astype(bool)
-    # level 2: before the Commissioner, or decided (reported, referred) and still unanswered
-    group = recs["status"].map({**dict.fromkeys(OPEN_STATUSES, "open"), **{s: str(s) for s in LATE_STATUSES},
-                                **dict.fromkeys(DECIDED_STATUSES - CLOSED_STATUSES, Status.AWAITING_DECISION.value)})
-    finals = recs["status"].isin(ANSWERED_STATUSES) & this_year
-    group = group.where(group.notna(), recs["status"].where(finals))
-    soon = (group == "open") & recs["due_on"].map(lambda d: d is not None and not pd.isna(d) and 0 <= (d - as_of).days <= due_within)
-    frame = recs.assign(group=group, ministry=recs["ministry_code"].fillna(NOT_GIVEN))
-    table = pd.crosstab(frame["ministry"], frame["group"]).reindex(columns=STATS_COLUMNS[:-1], fill_value=0)
-    table["due_soon"] = frame[soon].groupby("ministry").size().reindex(table.index, fill_value=0)
-    table["total"] = table.drop(columns=["due_soon"]).sum(axis=1)
-    table = table.sort_values("total", ascending=False)
-    table.loc["total"] = table.sum()
-    return table.reset_index().astype(dict.fromkeys(STATS_COLUMNS, int))

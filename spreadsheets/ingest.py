@@ -23,9 +23,6 @@ from sqlmodel import Session
 
 from followup.config.loader import normalize_name
 from followup.config.settings import get_settings
-from followup.models.answers import PaperRow as _PaperRow
-from followup.models.answers import paper_replies as _paper_replies
-from followup.models.answers import reply_reason
 from followup.models.dates import as_date
 from followup.models.db import bulk_insert, get_engine, one_of, text_index_in_one_pass, tuples
 from followup.models.domain import FacilityType, Grade, Priority, ReplyChannel, Source, Status
@@ -802,6 +799,12 @@ def import_responses(
     them from the ministry's letter, so it is the reviewer already, and the statuses move at once.
     Items of individualized recommendations still waiting for an answer are marked answered.
     """
+    # the replies' tables and rules (models.answers) are loaded by this import only: a
+    # recommendations import does not define them
+    from followup.models.answers import PaperRow as _PaperRow
+    from followup.models.answers import paper_replies as _paper_replies
+    from followup.models.answers import reply_reason
+
     path = Path(path)
     engine = engine or get_engine()
     actor = actor or default_actor()

@@ -629,14 +629,14 @@ def letters(request: Request) -> Response:
 
 @router.get("/ministries", response_class=HTMLResponse)
 def scorecards(request: Request) -> Response:
-    from followup.reports.annual import current_picture
+    from followup.reports.picture import current_picture
 
     today = web._today(request)
     with web._reading(request) as connection:
         officer = _officer(request, connection)
         ministries = {m.code: m for m in workspace.ministries(connection)}
         trend = workspace.trend(connection, today)
-    picture = current_picture(_engine(request), today).to_dict("records")
+    picture = current_picture(_engine(request), today)
     t = Translator(web._lang(request))
     charts = {code: workspace.trend_svg(points, label_open=t("office.ministries.open"),
                                         label_late=t("office.ministries.late")) for code, points in trend.items()}
