@@ -19,7 +19,15 @@ from followup.models.calendar import local_today
 from followup.models.dates import LOCAL_TZ
 from followup.models.db import get_engine
 from followup.models.domain import Status
-from followup.models.policy import ANSWERED_STATUSES, CLOSED_STATUSES, DECIDED_STATUSES, LATE_STATUSES, OPEN_STATUSES
+from followup.models.policy import (
+    ANSWERED_STATUSES,
+    CLOCK_RUNNING,
+    CLOSED_STATUSES,
+    DECIDED_STATUSES,
+    LATE_STATUSES,
+    OPEN_STATUSES,
+    effective_due_on,
+)
 from followup.models.registry import Recommendation, StatusChange, table_of
 
 NOT_GIVEN = "—"  # a recommendation without a ministry or a category, a facility without a region
@@ -63,8 +71,9 @@ def latest_by(history: Iterable[tuple[int, int, str, date]], cutoff: date) -> di
 def current_picture(engine: Engine | None = None, as_of: date | None = None, *, due_within: int = 14) -> list[dict[str, Any]]:
     """Per ministry, the recommendations by status on `as_of` (from the history), and those falling due soon.
 
-    open: issued, in progress, on hold or unassigned; due_soon: of those, due within
-    `due_within` days; overdue, escalated (in an individualized recommendation) and
+    open: issued, in progress, on hold or unassigned; due_soon: of those, the ones whose clock
+    runs (issued, in progress) and whose deadline, moved by their days on hold, falls within
+    `due_within` days (what `followup list --due-within` lists); overdue, escalated (in an individualized recommendation) and
     awaiting_decision (level 2: before the Commissioner, or reported to Parliament or referred to
     the prosecutor and still unanswered) as recorded; implemented etc. since the first of January
     (like withdrawn ones, items the Commissioner closed are not counted).
@@ -76,12 +85,14 @@ def current_picture(engine: Engine | None = None, as_of: date | None = None, *, 
     as_of = as_of or local_today()
     r, h = table_of(Recommendation), table_of(StatusChange)
     with engine.connect() as c:
-        recs = c.execute(select(r.c.id, r.c.ministry_code, r.c.due_on).where(r.c.issued_on <= as_of)).all()
+        recs = c.execute(select(r.c.id, r.c.ministry_code, r.c.due_on, r.c.days_on_hold, r.c.on_hold_since)
+                         .where(r.c.issued_on <= as_of)).all()
         history = c.execute(select(h.c.recommendation_id, h.c.id, h.c.to_status, h.c.effective_on, h.c.at)).all()
     latest = latest_by(((rid, hid, status, day_of(effective_on, at)) for rid, hid, status, effective_on, at in history), as_of)
     new_year = date(as_of.year, 1, 1)
     counts: dict[str, dict[str, int]] = {}
-    for rec_id, ministry_code, due_on in recs:
+    clock_running = {s.value for s in CLOCK_RUNNING}
+    for rec_id, ministry_code, due_on, held, hold_since in recs:
         status, on = latest.get(rec_id, (Status.ISSUED.value, None))
         group = _PICTURE_GROUPS.get(status)
         if group is None and status in ANSWERED_STATUSES and on is not None and on >= new_year:
@@ -90,8 +101,10 @@ def current_picture(engine: Engine | None = None, as_of: date | None = None, *, 
             continue
         row = counts.setdefault(NOT_GIVEN if ministry_code is None else ministry_code, dict.fromkeys(STATS_COLUMNS[:-1], 0))
         row[group] += 1
-        if group == "open" and due_on is not None and 0 <= (due_on - as_of).days <= due_within:
-            row["due_soon"] += 1
+        if status in clock_running:
+            due = effective_due_on(due_on, held, hold_since, as_of)
+            if due is not None and 0 <= (due - as_of).days <= due_within:
+                row["due_soon"] += 1
     rows: list[dict[str, Any]] = [
         {"ministry": code, **row, "total": sum(n for column, n in row.items() if column != "due_soon")}
         for code, row in sorted(counts.items())

@@ -284,3 +284,8 @@ def test_due_within_counts_the_days_an_item_waited_on_the_office(listed):
     assert found(listed, due_within_days=23) == ["R-1", "R-2"]
     with listed.connect() as connection:
         assert list_items(connection, RegistryFilter(due_within_days=24), today=TODAY).total == 3
+    # `followup stats` counts as due soon what the list shows as due within the same days
+    from followup.reports.picture import current_picture
+
+    for days, expected in ((5, 0), (23, 2), (24, 3)):
+        assert current_picture(listed, TODAY, due_within=days)[-1]["due_soon"] == expected
