@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -395,8 +395,8 @@ def _resolve_visits(session: Session, earliest: dict[str, tuple[date, int, str |
 def _existing(session: Session, external_ids: list[str], *, compared: bool = True) -> pd.DataFrame:
     """The registry's current values for the file's external ids (only those that exist).
 
-    With `compared=False` only id and status: what validation needs, without holding every
-    text of a 500,000-row registry in memory at once (the update reads those chunk by chunk).
+    With `compared=False` only id and status: what validation needs, without holding the texts
+    (an import reads them a slice of its file at a time, to compare).
     """
     table = table_of(Recommendation)
     columns = [table.c.id, table.c.external_id, table.c.status]
@@ -453,8 +453,8 @@ def import_recommendations(
     in memory at once: the first pass checks every slice and keeps only what the whole file's
     rules need (each external id's first row, for duplicates; the facilities and visits to
     create; the bad rows); the second checks each slice again, by the same functions, and writes
-    it. A file read in one slice (an XLSX, a small CSV) is read and checked once. The whole
-    import is one transaction: a file that changed between the passes is refused, nothing written.
+    it. A file read in one slice (an XLSX, a small CSV) is read once. The whole import is one
+    transaction: a file that changed between the two readings is refused, nothing written.
     """
     path = Path(path)
     engine = engine or get_engine()
@@ -474,12 +474,12 @@ def import_recommendations(
         bad: set[int] = set()
         rejected: list[pd.DataFrame] = []
         named = _Named()
-        first: _Checked | None = None
-        count = good_rows = new_rows = 0
+        first: pd.DataFrame | None = None
+        count = good_rows = 0
         for raw in slices:
             checked = check(raw)
             count += 1
-            first = checked if count == 1 else None
+            first = raw if count == 1 else None
             errors += checked.errors
             late += checked.late
             moves += checked.moves
@@ -491,7 +491,7 @@ def import_recommendations(
             good = checked.good(rows)
             named.add(good)
             good_rows += len(good)
-            new_rows += int((~good["external_id"].isin(checked.existing.index)).sum()) if len(good) else 0
+        del slices, raw, checked, good
         step("reading", 1, 1)
         found = errors + late + moves
         if bad and quarantine is None:
@@ -499,10 +499,10 @@ def import_recommendations(
         result = ImportResult(rejected=len(bad), errors=[str(e) for e in found], dry_run=dry_run, format=check.format,
                               skipped=check.skipped, ignored_columns=check.ignored_columns)
         if good_rows:
-            # pass 2: the slice already checked, or the file again
-            again: Iterable[_Checked] = [first] if first is not None else check.again(read_slices(path))
-            _write(session, path, again, bad, named, result, new_rows=new_rows, actor=actor, reason=f"import of {path.name}", step=step)
-            if first is None and (check.rereads_changed() or check.bad != bad):
+            # pass 2: the file's one slice again, or the file read again
+            again = check.again([first] if first is not None else read_slices(path))
+            _write(session, path, again, bad, named, result, rows=good_rows, actor=actor, reason=f"import of {path.name}", step=step)
+            if check.rereads_changed() or check.bad != bad:
                 raise _changed(path)
         if bad and not dry_run and quarantine is not None:
             _write_quarantine(pd.concat(rejected), found, quarantine)
@@ -519,7 +519,9 @@ class _Checked:
     errors: list[RowError]  # the file's own rules (`validate_recommendations`, a UN format's mapping)
     late: list[RowError]  # follow-up deadlines
     moves: list[RowError]  # statuses the item cannot reach from where it stands
-    existing: pd.DataFrame  # id and status of the slice's items already in the registry
+    #: the registry's items among the slice's (`_existing`): every compared column when the
+    #: slice is to be written, else id and status, only when the file has a status column
+    existing: pd.DataFrame | None
 
     def bad_rows(self) -> set[int]:
         return {e.row for e in self.errors} | {e.row for e in self.late} | {e.row for e in self.moves}
@@ -544,12 +546,11 @@ class _SliceCheck:
         self.skipped = 0
         self.ignored_columns: list[str] = []
         self.bad: set[int] = set()  # the bad rows of the second pass
-        self._keys = -1
+        self.writing = False  # the second pass
+        self._keys = 0
         self._policy: Policy | None = None
-        self._slices = 0
 
     def __call__(self, raw: pd.DataFrame) -> _Checked:
-        self._slices += 1
         fmt = detect_format(list(raw.columns))
         mapped = None
         if fmt == FOLLOWUP:
@@ -561,10 +562,9 @@ class _SliceCheck:
             except ValueError as exc:
                 raise ImportFileError(f"{self.path.name}: {exc}") from None
             table = mapped.frame
-        if self._slices == 1:
+        if not self.writing:
             self.format = fmt
             self.ignored_columns = mapped.ignored_columns if mapped else []
-        if self._keys < 0:  # first pass: counted once
             self.skipped += mapped.skipped if mapped else 0
         frame, errors = validate_recommendations(table, ministries=self.ministries, seen=self.seen) if len(table.columns) else (table, [])
         if mapped is not None:
@@ -576,23 +576,27 @@ class _SliceCheck:
             if self._policy is None:
                 self._policy = _policy()
             frame, late = _follow_up_deadlines(frame, self._policy)
-        keys = frame["external_id"][frame["external_id"] != ""].unique().tolist() if len(frame) else []
-        existing = _existing(self.session, keys, compared=False)
-        checked = _Checked(frame, errors, late, _status_errors(frame, existing), existing)
-        if self._keys >= 0:
+        existing = None
+        if self.writing or "status" in frame:
+            # what the registry holds of the slice's items: their status for the status rule, and
+            # when the slice is written, what the file is compared with (one read for both)
+            keys = frame["external_id"][frame["external_id"] != ""].unique().tolist() if len(frame) else []
+            existing = _existing(self.session, keys, compared=self.writing)
+        checked = _Checked(frame, errors, late, _status_errors(frame, existing) if existing is not None else [], existing)
+        if self.writing:
             self.bad |= checked.bad_rows()
         return checked
 
     def again(self, slices: Iterable[pd.DataFrame]) -> Iterator[_Checked]:
-        """The second pass: the file's slices read again, checked again."""
+        """The second pass: the file's slices again, checked again, to be written."""
         self._keys = len(self.seen)
-        self._slices = 0
+        self.writing = True
         for raw in slices:
             yield self(raw)
 
     def rereads_changed(self) -> bool:
         """Whether the second pass met an external id the first did not."""
-        return len(self.seen) != self._keys
+        return self.writing and len(self.seen) != self._keys
 
 
 def _policy() -> Policy:
@@ -663,7 +667,7 @@ def _write(
     named: _Named,
     result: ImportResult,
     *,
-    new_rows: int,
+    rows: int,
     actor: str,
     reason: str,
     step: Callable[[str, int, int], None],
@@ -673,25 +677,32 @@ def _write(
     facility_ids = _resolve_facilities(session, named.facilities) if named.facilities else {}
     visit_ids = _resolve_visits(session, named.visits, facility_ids) if named.visits else {}
     now = utcnow()
-    created = 0
+    written = 0
+    indexed = False
 
     def writing(phase: str, done: int, _total: int) -> None:
-        step(phase, created + done, new_rows)
+        step(phase, written + done, rows)
 
-    with text_index_in_one_pass(session.connection()) if new_rows else nullcontext():
+    with ExitStack() as indexing:
         for checked in slices:
             frame = checked.good(bad | checked.bad_rows())
             if not len(frame):
                 continue
+            assert checked.existing is not None  # read for the writing pass
             frame = frame.copy(deep=False)  # its columns are replaced, not changed in place
             if "facility" in frame:
                 frame["facility"] = _ids(path, frame["facility"], facility_ids, normalize_name)
             if "visit_id" in frame:
                 frame["visit_id"] = _ids(path, frame["visit_id"], visit_ids, str)
             is_new = ~frame["external_id"].isin(checked.existing.index)
+            if is_new.any() and not indexed:
+                # from the first new item on (a re-import that creates nothing changes no index)
+                indexing.enter_context(text_index_in_one_pass(session.connection()))
+                indexed = True
             _create(session, frame[is_new], result, actor=actor, reason=reason, now=now, step=writing)
-            created += int(is_new.sum())
-            _update(session, frame[~is_new], result, actor=actor, reason=reason, now=now)
+            _update(session, frame[~is_new], checked.existing, result, actor=actor, reason=reason, now=now)
+            written += len(frame)
+            step("writing", written, rows)
 
 
 def _ids(path: Path, values: pd.Series, ids: dict[str, int], key: Callable[[str], str]) -> pd.Series:
@@ -821,12 +832,10 @@ def _replace_tags(session: Session, rows: pd.DataFrame, ids: pd.Series, changes:
         _insert_tags(connection, [int(ids[row]) for row in changed], rows.loc[changed, [name]])
 
 
-def _update(session: Session, rows: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime) -> None:
-    """Compare the file's known items with the registry chunk by chunk; write what changed."""
+def _update(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime) -> None:
+    """Compare the file's known items with the registry's (`existing`) chunk by chunk; write what changed."""
     for start in range(0, len(rows), CHUNK):
-        part = rows.iloc[start : start + CHUNK]
-        current = _existing(session, part["external_id"].tolist())
-        _update_part(session, part, current, result, actor=actor, reason=reason, now=now)
+        _update_part(session, rows.iloc[start : start + CHUNK], existing, result, actor=actor, reason=reason, now=now)
 
 
 def _update_part(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime) -> None:
