@@ -754,8 +754,8 @@ def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor:
         values["search_text"] = [fold(t) for t in values.get("text", [None] * n)]  # what the full-text index holds
         if "text" in values:
             # the driver keeps the UTF-8 form of every text it binds inside the text object, for as
-            # long as the text lives: the frame's texts live to the end of the import, so hand it
-            # copies that die with the chunk (300 MB less at 1,000,000 rows)
+            # long as the text lives: a CSV slice's texts die with the slice, but a file read in one
+            # slice (an XLSX) lives to the end of the import, so hand it copies that die with the chunk
             values["text"] = [None if t is None else t.encode().decode() for t in values["text"]]
         # a plain executemany, then the ids by external_id: RETURNING with parameter order
         # degrades to one statement per row on SQLite (4x slower on a 500,000-row file)
