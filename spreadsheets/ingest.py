@@ -1,7 +1,8 @@
 """Getting recommendations and ministries' replies into the registry.
 
-The whole file is read and validated first (pandas, column by column); only a file with no
-bad row is written, in one transaction, in a handful of set-based statements. A re-import
+The whole file is validated first (pandas, column by column, a slice of rows at a time); only
+a file with no bad row is written, in one transaction, in a handful of set-based statements
+per slice (`import_recommendations` says why it reads a CSV twice). A re-import
 of the same file changes nothing; a changed row updates the recommendation and its history
 says what changed, who imported it and from which file.
 """
@@ -547,10 +548,12 @@ class _SliceCheck:
         self.ignored_columns: list[str] = []
         self.bad: set[int] = set()  # the bad rows of the second pass
         self.writing = False  # the second pass
+        self.rows = [0, 0]  # rows read by each pass
         self._keys = 0
         self._policy: Policy | None = None
 
     def __call__(self, raw: pd.DataFrame) -> _Checked:
+        self.rows[self.writing] += len(raw)
         fmt = detect_format(list(raw.columns))
         mapped = None
         if fmt == FOLLOWUP:
@@ -595,8 +598,8 @@ class _SliceCheck:
             yield self(raw)
 
     def rereads_changed(self) -> bool:
-        """Whether the second pass met an external id the first did not."""
-        return self.writing and len(self.seen) != self._keys
+        """Whether the second pass read another number of rows, or an external id the first did not."""
+        return self.writing and (self.rows[0] != self.rows[1] or len(self.seen) != self._keys)
 
 
 def _policy() -> Policy:

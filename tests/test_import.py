@@ -499,6 +499,7 @@ def test_a_file_changed_between_its_two_readings_is_refused_whole(db_url, tmp_pa
         "NPM-1,Текст 8,18.02.2024,,МВД,,,,",  # now a duplicate of row 2
         "NPM-8,Текст 8,18.02.2024,,МВД,Другой ИВС,,,",  # a facility pass 1 did not create
         "NPM-8,Текст 8,18.02.2024,,МВД,,,,V-NEW",  # a visit neither
+        None,  # the last row gone
     ):
         path = _sliced_file(tmp_path)
         readings = []
@@ -507,7 +508,7 @@ def test_a_file_changed_between_its_two_readings_is_refused_whole(db_url, tmp_pa
             readings.append(path)
             if len(readings) == 2:  # another program saves the file meanwhile
                 lines = path.read_text(encoding="utf-8").splitlines()
-                path.write_text("\n".join([*lines[:-1], changed]) + "\n", encoding="utf-8")
+                path.write_text("\n".join([*lines[:-1], *([changed] if changed else [])]) + "\n", encoding="utf-8")
             return tabular_read_slices(path, rows)
 
         from followup.spreadsheets.tabular import read_slices as tabular_read_slices
