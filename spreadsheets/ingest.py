@@ -1,7 +1,8 @@
 """Getting recommendations and ministries' replies into the registry.
 
-The whole file is read and validated first (pandas, column by column); only a file with no
-bad row is written, in one transaction, in a handful of set-based statements. A re-import
+The whole file is validated first (pandas, column by column, a slice of rows at a time); only
+a file with no bad row is written, in one transaction, in a handful of set-based statements
+per slice (`import_recommendations` says why it reads a CSV twice). A re-import
 of the same file changes nothing; a changed row updates the recommendation and its history
 says what changed, who imported it and from which file.
 """
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from enum import Enum
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -61,6 +64,7 @@ from followup.spreadsheets.tabular import (
     ImportRejected,
     RowError,
     parse_days,
+    read_slices,
     read_table,
     some_of,
     write_table,
@@ -198,26 +202,35 @@ def ministry_lookup(ministries: list[Ministry]) -> dict[str, str]:
     return lookup
 
 
-def duplicate_errors(keys: pd.Series, field_name: str) -> list[RowError]:
-    present = keys[keys != ""]
-    dupes = present[present.duplicated(keep=False)]
-    if dupes.empty:
-        return []
-    first_row = dupes.groupby(dupes).apply(lambda s: int(s.index[0]))
-    return [
-        RowError(int(row), field_name, f"{key!r} is also on row {first_row[key]}")
-        for row, key in dupes.items()
-        if int(row) != first_row[key]
-    ]
+def duplicate_errors(keys: pd.Series, field_name: str, seen: dict[str, int] | None = None) -> list[RowError]:
+    """An error for every row whose key an earlier row has (empty keys are not compared).
+
+    `seen` (key -> first row) carries the keys of the file's earlier slices, so that a file read
+    a slice at a time is checked as a whole; it is filled with this slice's first rows. Given
+    the whole file's keys already, it finds the same rows again.
+    """
+    seen = {} if seen is None else seen
+    errors = []
+    for row, key in zip(keys.index.tolist(), keys.tolist(), strict=True):
+        if key == "":
+            continue
+        first = seen.setdefault(key, row)
+        if first != row:
+            errors.append(RowError(int(row), field_name, f"{key!r} is also on row {first}"))
+    return errors
 
 
-def validate_recommendations(frame: pd.DataFrame, *, ministries: dict[str, str]) -> tuple[pd.DataFrame, list[RowError]]:
-    """Check every rule that needs only the file; returns typed columns and every bad row."""
+def validate_recommendations(frame: pd.DataFrame, *, ministries: dict[str, str],
+                             seen: dict[str, int] | None = None) -> tuple[pd.DataFrame, list[RowError]]:
+    """Check every rule that needs only the file; returns typed columns and every bad row.
+
+    `frame` may be a slice of the file: `seen` then carries the external ids of the slices
+    before it (`duplicate_errors`)."""
     errors: list[RowError] = []
     out = pd.DataFrame(index=frame.index)
     out["external_id"] = frame["external_id"].str.strip()
     errors += _errors_where(out["external_id"] == "", "external_id", "empty")
-    errors += duplicate_errors(out["external_id"], "external_id")
+    errors += duplicate_errors(out["external_id"], "external_id", seen)
     out["text"] = frame["text"]  # kept byte for byte
     errors += _errors_where(frame["text"].str.strip() == "", "text", "empty")
     issued, problems = parse_days(frame["issued_on"])
@@ -308,68 +321,80 @@ def _chunks(items: list[_T], size: int = CHUNK) -> Iterator[list[_T]]:
         yield items[start : start + size]
 
 
-def _resolve_facilities(session: Session, frame: pd.DataFrame) -> pd.Series:
-    """Facility ids for the file's facility names, creating the unknown ones (with type, region, ministry)."""
-    if "facility" not in frame:
-        return pd.Series(dtype=object)
+@dataclass
+class _Named:
+    """What the write needs from the whole file before its first row, gathered from the good rows
+    slice by slice: the first row naming each facility and the earliest row of each visit."""
+
+    #: normalized name -> (name, facility_type, region, ministry) of the first row naming it
+    facilities: dict[str, tuple[str, Any, Any, Any]] = field(default_factory=dict)
+    #: visit_id -> (issued_on, row, facility name) of its earliest row (the first of equals)
+    visits: dict[str, tuple[date, int, str | None]] = field(default_factory=dict)
+
+    def add(self, good: pd.DataFrame) -> None:
+        if "facility" in good:
+            named = good[good["facility"].notna()]
+            norms = {n: normalize_name(n) for n in named["facility"].unique()}
+            firsts = named.assign(name_key=named["facility"].map(norms)).drop_duplicates("name_key")
+            for key, name, kind, region, ministry in zip(
+                firsts["name_key"], firsts["facility"], *(firsts[c] if c in firsts else [None] * len(firsts) for c in ("facility_type", "region", "ministry")),
+                strict=True,
+            ):
+                self.facilities.setdefault(key, (name, kind, region, ministry))
+        if "visit_id" in good:
+            dated = good[good["visit_id"].notna()]
+            earliest = dated.sort_values("issued_on", kind="stable").drop_duplicates("visit_id")
+            facilities = earliest["facility"] if "facility" in earliest else [None] * len(earliest)
+            for row, key, day, facility in zip(earliest.index.tolist(), earliest["visit_id"], earliest["issued_on"], facilities, strict=True):
+                if key not in self.visits or day < self.visits[key][0]:
+                    self.visits[key] = (day, row, facility)
+
+
+def _resolve_facilities(session: Session, firsts: dict[str, tuple[str, Any, Any, Any]]) -> dict[str, int]:
+    """Facility ids by normalized name, creating the file's unknown facilities (with the type,
+    region and ministry of the first row naming each)."""
     facilities = table_of(Facility)
     known = {normalize_name(name): fid for fid, name in session.connection().execute(select(facilities.c.id, facilities.c.name)).all()}
-    named = frame[frame["facility"].notna()]
-    norms = {n: normalize_name(n) for n in named["facility"].unique()}
-    firsts = named.assign(_norm=named["facility"].map(norms)).drop_duplicates("_norm")
-    new = firsts[~firsts["_norm"].isin(known)]
-    if len(new):
-        rows = [
-            {
-                "name": r.facility,
-                "facility_type": getattr(r, "facility_type", None),
-                "region": getattr(r, "region", None),
-                "ministry_code": getattr(r, "ministry", None),
-            }
-            for r in new.itertuples()
-        ]
-        table = table_of(Facility)
-        result = session.connection().execute(insert(table).returning(table.c.id, table.c.name, sort_by_parameter_order=True), rows)
+    rows = [
+        {"name": name, "facility_type": kind, "region": region, "ministry_code": ministry}
+        for key, (name, kind, region, ministry) in firsts.items()
+        if key not in known
+    ]
+    if rows:
+        result = session.connection().execute(insert(facilities).returning(facilities.c.id, facilities.c.name, sort_by_parameter_order=True), rows)
         known.update({normalize_name(name): fid for fid, name in result.all()})
-    ids = {name: known.get(norm) for name, norm in norms.items()}
-    return frame["facility"].map(lambda n: ids.get(n) if n else None)
+    return known
 
 
-def _resolve_visits(session: Session, frame: pd.DataFrame, facility_ids: pd.Series) -> pd.Series:
+def _resolve_visits(session: Session, earliest: dict[str, tuple[date, int, str | None]], facility_ids: dict[str, int]) -> dict[str, int]:
     """Visit ids for the file's visit_id values; an unknown visit is created, dated by its earliest item."""
-    if "visit_id" not in frame:
-        return pd.Series(dtype=object)
-    keys = frame["visit_id"].dropna().unique().tolist()
     known: dict[str, int] = {}
     visits = table_of(Visit)
-    for chunk in _chunks(keys):
+    for chunk in _chunks(list(earliest)):
         found = session.connection().execute(select(visits.c.id, visits.c.external_id).where(one_of(session.connection(), visits.c.external_id, chunk)))
         known.update({k: i for i, k in found.all()})
-    new = [k for k in keys if k not in known]
+    new = sorted((k for k in earliest if k not in known), key=lambda k: earliest[k][:2])
     if new:
-        subset = frame[frame["visit_id"].isin(new)].assign(visit_facility=facility_ids)
-        firsts = subset.sort_values("issued_on").drop_duplicates("visit_id")
         rows = [
             {
-                "external_id": r.visit_id,
-                "visited_on": r.issued_on,
+                "external_id": key,
+                "visited_on": earliest[key][0],
                 "kind": "planned",
-                "facility_id": None if pd.isna(r.visit_facility) else int(r.visit_facility),
+                "facility_id": facility_ids.get(normalize_name(earliest[key][2] or "")) if earliest[key][2] else None,
                 "team": None,
             }
-            for r in firsts.itertuples()
+            for key in new
         ]
-        table = table_of(Visit)
-        result = session.connection().execute(insert(table).returning(table.c.id, table.c.external_id, sort_by_parameter_order=True), rows)
+        result = session.connection().execute(insert(visits).returning(visits.c.id, visits.c.external_id, sort_by_parameter_order=True), rows)
         known.update({k: i for i, k in result.all()})
-    return frame["visit_id"].map(lambda k: known.get(k) if k else None)
+    return known
 
 
 def _existing(session: Session, external_ids: list[str], *, compared: bool = True) -> pd.DataFrame:
     """The registry's current values for the file's external ids (only those that exist).
 
-    With `compared=False` only id and status: what validation needs, without holding every
-    text of a 500,000-row registry in memory at once (the update reads those chunk by chunk).
+    With `compared=False` only id and status: what validation needs, without holding the texts
+    (an import reads them a slice of its file at a time, to compare).
     """
     table = table_of(Recommendation)
     columns = [table.c.id, table.c.external_id, table.c.status]
@@ -421,58 +446,157 @@ def import_recommendations(
     a UPR matrix without those columns. With `quarantine`, bad rows are written to that file
     with their problems and the good rows are imported. Raises ImportFileError for a file that
     is not a usable table, ImportRejected for bad rows.
+
+    The file is read twice, a slice at a time (`read_slices`), so that its texts are never all
+    in memory at once: the first pass checks every slice and keeps only what the whole file's
+    rules need (each external id's first row, for duplicates; the facilities and visits to
+    create; the bad rows); the second checks each slice again, by the same functions, and writes
+    it. A file read in one slice (an XLSX, a small CSV) is read once. The whole import is one
+    transaction: a file that changed between the two readings is refused, nothing written.
     """
     path = Path(path)
     engine = engine or get_engine()
     actor = actor or default_actor()
     step = progress or (lambda *_: None)
     step("reading", 0, 1)
-    raw = read_table(path)
-    fmt = detect_format(list(raw.columns))
-    mapped = None
-    if fmt == FOLLOWUP:
-        check_columns(raw, path, allowed_columns=COLUMNS, required=REQUIRED)
-        table = raw
-    else:
-        try:
-            mapped = to_project_frame(raw, symbol=symbol, issued_on=issued_on)
-        except ValueError as exc:
-            raise ImportFileError(f"{path.name}: {exc}") from None
-        table = mapped.frame
-    step("reading", 1, 1)
+    reading = read_slices(path)
+    # a file that is not a usable table is refused before the registry is opened
+    slices: Iterator[pd.DataFrame] = chain([next(reading)], reading)
     with Session(engine) as session, session.begin():
-        ministries = ministry_lookup(list(session.scalars(select(Ministry))))
-        frame, errors = validate_recommendations(table, ministries=ministries) if len(table.columns) else (table, [])
-        # the file as read: only a quarantine needs it again (the write reads `frame`)
-        as_read = raw if quarantine is not None else None
-        del raw, table
+        check = _SliceCheck(session, path, ministries=ministry_lookup(list(session.scalars(select(Ministry)))), symbol=symbol, issued_on=issued_on)
+        # pass 1: the errors in the order the whole file was checked in (its own rules, then
+        # follow-up deadlines, then statuses), the bad rows as read for a quarantine
+        errors: list[RowError] = []
+        late: list[RowError] = []
+        moves: list[RowError] = []
+        bad: set[int] = set()
+        rejected: list[pd.DataFrame] = []
+        named = _Named()
+        first: pd.DataFrame | None = None
+        count = good_rows = 0
+        for raw in slices:
+            checked = check(raw)
+            count += 1
+            first = raw if count == 1 else None
+            errors += checked.errors
+            late += checked.late
+            moves += checked.moves
+            rows = checked.bad_rows()
+            if rows:
+                bad |= rows
+                if quarantine is not None:
+                    rejected.append(raw.loc[sorted(rows)])
+            good = checked.good(rows)
+            named.add(good)
+            good_rows += len(good)
+        del slices, raw, checked, good
+        step("reading", 1, 1)
+        found = errors + late + moves
+        if bad and quarantine is None:
+            raise ImportRejected(path, found)
+        result = ImportResult(rejected=len(bad), errors=[str(e) for e in found], dry_run=dry_run, format=check.format,
+                              skipped=check.skipped, ignored_columns=check.ignored_columns)
+        if good_rows:
+            # pass 2: the file's one slice again, or the file read again
+            again = check.again([first] if first is not None else read_slices(path))
+            _write(session, path, again, bad, named, result, rows=good_rows, actor=actor, reason=f"import of {path.name}", step=step)
+            if check.rereads_changed() or check.bad != bad:
+                raise _changed(path)
+        if bad and not dry_run and quarantine is not None:
+            _write_quarantine(pd.concat(rejected), found, quarantine)
+        if dry_run:
+            session.rollback()
+    return result
+
+
+@dataclass
+class _Checked:
+    """One slice of the file, checked."""
+
+    frame: pd.DataFrame  # typed columns, bad rows included
+    errors: list[RowError]  # the file's own rules (`validate_recommendations`, a UN format's mapping)
+    late: list[RowError]  # follow-up deadlines
+    moves: list[RowError]  # statuses the item cannot reach from where it stands
+    #: the registry's items among the slice's (`_existing`): every compared column when the
+    #: slice is to be written, else id and status, only when the file has a status column
+    existing: pd.DataFrame | None
+
+    def bad_rows(self) -> set[int]:
+        return {e.row for e in self.errors} | {e.row for e in self.late} | {e.row for e in self.moves}
+
+    def good(self, bad: set[int]) -> pd.DataFrame:
+        """The typed rows that are not in `bad`."""
+        if not bad:
+            return self.frame
+        return self.frame[[row not in bad for row in self.frame.index.tolist()]]
+
+
+class _SliceCheck:
+    """Every check of one slice of a recommendations file, called on each slice of both passes:
+    the rules themselves are the functions it calls, once each. It carries what a slice's checks
+    need from the slices before it: each external id's first row (duplicates)."""
+
+    def __init__(self, session: Session, path: Path, *, ministries: dict[str, str], symbol: str | None, issued_on: str | None):
+        self.session, self.path, self.ministries = session, path, ministries
+        self.symbol, self.issued_on = symbol, issued_on
+        self.seen: dict[str, int] = {}
+        self.format = FOLLOWUP
+        self.skipped = 0
+        self.ignored_columns: list[str] = []
+        self.bad: set[int] = set()  # the bad rows of the second pass
+        self.writing = False  # the second pass
+        self.rows = [0, 0]  # rows read by each pass
+        self._keys = 0
+        self._policy: Policy | None = None
+
+    def __call__(self, raw: pd.DataFrame) -> _Checked:
+        self.rows[self.writing] += len(raw)
+        fmt = detect_format(list(raw.columns))
+        mapped = None
+        if fmt == FOLLOWUP:
+            check_columns(raw, self.path, allowed_columns=COLUMNS, required=REQUIRED)
+            table = raw
+        else:
+            try:
+                mapped = to_project_frame(raw, symbol=self.symbol, issued_on=self.issued_on)
+            except ValueError as exc:
+                raise ImportFileError(f"{self.path.name}: {exc}") from None
+            table = mapped.frame
+        if not self.writing:
+            self.format = fmt
+            self.ignored_columns = mapped.ignored_columns if mapped else []
+            self.skipped += mapped.skipped if mapped else 0
+        frame, errors = validate_recommendations(table, ministries=self.ministries, seen=self.seen) if len(table.columns) else (table, [])
         if mapped is not None:
             # name the file's own columns in errors (PublicationDate, not issued_on)
             errors = [RowError(e.row, mapped.columns.get(e.field, e.field), e.problem) for e in errors]
             errors = sorted(errors + [RowError(r, f, p) for r, f, p in mapped.errors], key=lambda e: e.row)
+        late: list[RowError] = []
         if len(frame):
-            frame, found = _follow_up_deadlines(frame, _policy())
-            errors += found
-        keys = frame["external_id"][frame["external_id"] != ""].unique().tolist() if len(frame) else []
-        existing = _existing(session, keys, compared=False)
-        errors += _status_errors(frame, existing)
-        bad_rows = sorted({e.row for e in errors})
-        if bad_rows and quarantine is None:
-            raise ImportRejected(path, errors)
-        result = ImportResult(rejected=len(bad_rows), errors=[str(e) for e in errors], dry_run=dry_run, format=fmt,
-                              skipped=mapped.skipped if mapped else 0, ignored_columns=mapped.ignored_columns if mapped else [])
-        if bad_rows:
-            if not dry_run and quarantine is not None and as_read is not None:  # (always given here: without it bad rows were rejected above)
-                _write_quarantine(as_read, errors, quarantine)
-            frame = frame.drop(index=[r for r in bad_rows if r in frame.index])
-        if not len(frame):
-            if dry_run:
-                session.rollback()
-            return result
-        _write(session, frame, existing, result, actor=actor, reason=f"import of {path.name}", step=step)
-        if dry_run:
-            session.rollback()
-    return result
+            if self._policy is None:
+                self._policy = _policy()
+            frame, late = _follow_up_deadlines(frame, self._policy)
+        existing = None
+        if self.writing or "status" in frame:
+            # what the registry holds of the slice's items: their status for the status rule, and
+            # when the slice is written, what the file is compared with (one read for both)
+            keys = frame["external_id"][frame["external_id"] != ""].unique().tolist() if len(frame) else []
+            existing = _existing(self.session, keys, compared=self.writing)
+        checked = _Checked(frame, errors, late, _status_errors(frame, existing) if existing is not None else [], existing)
+        if self.writing:
+            self.bad |= checked.bad_rows()
+        return checked
+
+    def again(self, slices: Iterable[pd.DataFrame]) -> Iterator[_Checked]:
+        """The second pass: the file's slices again, checked again, to be written."""
+        self._keys = len(self.seen)
+        self.writing = True
+        for raw in slices:
+            yield self(raw)
+
+    def rereads_changed(self) -> bool:
+        """Whether the second pass read another number of rows, or an external id the first did not."""
+        return self.writing and (self.rows[0] != self.rows[1] or len(self.seen) != self._keys)
 
 
 def _policy() -> Policy:
@@ -537,23 +661,63 @@ def _write_quarantine(raw: pd.DataFrame, errors: list[RowError], path: Path) -> 
 
 def _write(
     session: Session,
-    frame: pd.DataFrame,
-    existing: pd.DataFrame,
+    path: Path,
+    slices: Iterable[_Checked],
+    bad: set[int],
+    named: _Named,
     result: ImportResult,
     *,
+    rows: int,
     actor: str,
     reason: str,
     step: Callable[[str, int, int], None],
 ) -> None:
-    frame = frame.copy(deep=False)  # its columns are replaced, not changed in place
-    if "facility" in frame:
-        frame["facility"] = _resolve_facilities(session, frame)
-    if "visit_id" in frame:
-        frame["visit_id"] = _resolve_visits(session, frame, frame.get("facility", pd.Series(index=frame.index, dtype=object)))
-    is_new = ~frame["external_id"].isin(existing.index)
+    """Write the good rows of each checked slice: the new items created, the known ones compared
+    and updated. Rows bad in either pass are left out (a difference refuses the file after)."""
+    facility_ids = _resolve_facilities(session, named.facilities) if named.facilities else {}
+    visit_ids = _resolve_visits(session, named.visits, facility_ids) if named.visits else {}
     now = utcnow()
-    _create(session, frame[is_new], result, actor=actor, reason=reason, now=now, step=step)
-    _update(session, frame[~is_new], result, actor=actor, reason=reason, now=now)
+    written = 0
+    indexed = False
+
+    def writing(phase: str, done: int, _total: int) -> None:
+        step(phase, written + done, rows)
+
+    with ExitStack() as indexing:
+        for checked in slices:
+            frame = checked.good(bad | checked.bad_rows())
+            if not len(frame):
+                continue
+            assert checked.existing is not None  # read for the writing pass
+            frame = frame.copy(deep=False)  # its columns are replaced, not changed in place
+            if "facility" in frame:
+                frame["facility"] = _ids(path, frame["facility"], facility_ids, normalize_name)
+            if "visit_id" in frame:
+                frame["visit_id"] = _ids(path, frame["visit_id"], visit_ids, str)
+            is_new = ~frame["external_id"].isin(checked.existing.index)
+            if is_new.any() and not indexed:
+                # from the first new item on (a re-import that creates nothing changes no index)
+                indexing.enter_context(text_index_in_one_pass(session.connection()))
+                indexed = True
+            _create(session, frame[is_new], result, actor=actor, reason=reason, now=now, step=writing)
+            _update(session, frame[~is_new], checked.existing, result, actor=actor, reason=reason, now=now)
+            written += len(frame)
+            step("writing", written, rows)
+
+
+def _ids(path: Path, values: pd.Series, ids: dict[str, int], key: Callable[[str], str]) -> pd.Series:
+    """A column of names as the ids `ids` gives their `key` (None stays None). A name the first
+    pass did not see can only come from a file changed since: the import stops there."""
+    found = {}
+    for value in values.dropna().unique():
+        if key(value) not in ids:
+            raise _changed(path)
+        found[value] = ids[key(value)]
+    return values.map(lambda v: found.get(v) if v else None)
+
+
+def _changed(path: Path) -> ImportFileError:
+    return ImportFileError(f"{path.name}: the file changed while it was being imported; nothing was written, import it again")
 
 
 def _none(value: Any) -> Any:
@@ -568,14 +732,7 @@ def _column(values: pd.Series, *, integer: bool = False) -> list[Any]:
     return [None if v is None or v is missing or v != v else v for v in values.tolist()]
 
 
-def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime, step: Callable[[str, int, int], None]) -> None:
-    if new.empty:
-        return
-    with text_index_in_one_pass(session.connection()):
-        _create_parts(session, new, result, actor=actor, reason=reason, now=now, step=step)
-
-
-def _create_parts(session: Session, new: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime,
+def _create(session: Session, new: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime,
                   step: Callable[[str, int, int], None]) -> None:
     table = table_of(Recommendation)
     columns = [c for c in COMPARED if c in new.columns]
@@ -597,8 +754,8 @@ def _create_parts(session: Session, new: pd.DataFrame, result: ImportResult, *, 
         values["search_text"] = [fold(t) for t in values.get("text", [None] * n)]  # what the full-text index holds
         if "text" in values:
             # the driver keeps the UTF-8 form of every text it binds inside the text object, for as
-            # long as the text lives: the frame's texts live to the end of the import, so hand it
-            # copies that die with the chunk (300 MB less at 1,000,000 rows)
+            # long as the text lives: a CSV slice's texts die with the slice, but a file read in one
+            # slice (an XLSX) lives to the end of the import, so hand it copies that die with the chunk
             values["text"] = [None if t is None else t.encode().decode() for t in values["text"]]
         # a plain executemany, then the ids by external_id: RETURNING with parameter order
         # degrades to one statement per row on SQLite (4x slower on a 500,000-row file)
@@ -675,12 +832,10 @@ def _replace_tags(session: Session, rows: pd.DataFrame, ids: pd.Series, changes:
         _insert_tags(connection, [int(ids[row]) for row in changed], rows.loc[changed, [name]])
 
 
-def _update(session: Session, rows: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime) -> None:
-    """Compare the file's known items with the registry chunk by chunk; write what changed."""
+def _update(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime) -> None:
+    """Compare the file's known items with the registry's (`existing`) chunk by chunk; write what changed."""
     for start in range(0, len(rows), CHUNK):
-        part = rows.iloc[start : start + CHUNK]
-        current = _existing(session, part["external_id"].tolist())
-        _update_part(session, part, current, result, actor=actor, reason=reason, now=now)
+        _update_part(session, rows.iloc[start : start + CHUNK], existing, result, actor=actor, reason=reason, now=now)
 
 
 def _update_part(session: Session, rows: pd.DataFrame, existing: pd.DataFrame, result: ImportResult, *, actor: str, reason: str, now: datetime) -> None:

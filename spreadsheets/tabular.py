@@ -14,7 +14,7 @@ import re
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -63,28 +63,51 @@ CSV_SLICE = 50_000  # rows parsed at a time
 
 def read_table(path: Path) -> pd.DataFrame:
     """The file's first table as text cells; index = spreadsheet row number; blank rows dropped."""
+    slices = list(read_slices(path))
+    return slices[0] if len(slices) == 1 else pd.concat(slices)
+
+
+def read_slices(path: Path, rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """`read_table`'s table a slice of about `rows` (`CSV_SLICE`) rows at a time, each as `read_table` returns
+    the whole (index = spreadsheet row number, blank rows dropped); at least one, empty for a
+    table with a header and no rows. Every error about the file as a whole is raised by the
+    first slice, except a CSV that stops being a well-formed table further down.
+
+    A CSV is parsed slice by slice, so that a caller that lets go of each slice never holds every
+    text of a 1,000,000-row file at once. An XLSX comes whole, in one slice: openpyxl's streaming
+    reader could go row by row, but a workbook is already bounded by `FOLLOWUP_XLSX_MAX_MB`.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise ImportFileError(f"{path.name}: unsupported file type {suffix or '(none)'!r}; use .csv or .xlsx")
     if not path.is_file():
         raise ImportFileError(f"{path}: no such file")
-    frame = _read_csv(path) if suffix == ".csv" else _read_xlsx(path)
-    frame.columns = [_header(c) for c in frame.columns]
+    columns: list[str] | None = None
+    for frame in _read_csv(path, rows or CSV_SLICE) if suffix == ".csv" else iter([_read_xlsx(path)]):
+        if columns is None:
+            columns = _columns(path, frame)
+        frame.columns = columns
+        # column by column in numpy: pandas' frame-wide `==` costs a millisecond a column
+        blank = np.ones(len(frame), dtype=bool)
+        for i in range(len(frame.columns)):
+            blank &= frame.iloc[:, i].to_numpy() == ""
+        yield frame.loc[~blank]
+
+
+def _columns(path: Path, frame: pd.DataFrame) -> list[str]:
+    """The header as the import names columns (lower case, no BOM), refused when it repeats one."""
+    columns = [_header(c) for c in frame.columns]
     # counted in one pass: a header of 20,000 columns is checked in milliseconds, not minutes
-    dupes = [c for c, n in Counter(frame.columns).items() if n > 1]
+    dupes = [c for c, n in Counter(columns).items() if n > 1]
     if dupes:
         raise ImportFileError(
             f"{path.name}: {'column' if len(dupes) == 1 else 'columns'} {some_of(dupes)} "
             f"{'appears' if len(dupes) == 1 else 'appear'} more than once in the header"
         )
-    if len(frame.columns) == 0:
+    if len(columns) == 0:
         raise ImportFileError(f"{path.name}: the file has no header row")
-    # column by column in numpy: pandas' frame-wide `==` costs a millisecond a column
-    blank = np.ones(len(frame), dtype=bool)
-    for i in range(len(frame.columns)):
-        blank &= frame.iloc[:, i].to_numpy() == ""
-    return frame.loc[~blank]
+    return columns
 
 
 #: how many names an error about columns lists before it says how many more there are
@@ -123,7 +146,8 @@ def _check_utf8(path: Path) -> None:
             offset += len(chunk)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    """The table in slices of `rows` rows (index = spreadsheet row number: header = 1)."""
     with path.open("rb") as fh:
         head = fh.read(65536)
         whole = not fh.read(1)
@@ -150,10 +174,13 @@ def _read_csv(path: Path) -> pd.DataFrame:
             quoting=csv.QUOTE_MINIMAL,
             engine="c",
             # in slices: the parser's working memory is bounded by a slice, not by the file
-            chunksize=CSV_SLICE,
+            chunksize=rows,
         )
         with reader:
-            frame = pd.concat(list(reader), ignore_index=True)
+            for frame in reader:
+                # the parser numbers rows on from slice to slice (blank lines included)
+                frame.index = pd.RangeIndex(frame.index.start + 2, frame.index.stop + 2)
+                yield frame
     except pd.errors.EmptyDataError:
         raise ImportFileError(f"{path.name}: the file is empty") from None
     except pd.errors.ParserError as exc:
@@ -162,8 +189,6 @@ def _read_csv(path: Path) -> pd.DataFrame:
         if found:
             message = f"line {found.group(1)} has {found.group(2)} cells, more than the header's"
         raise ImportFileError(f"{path.name}: not a well-formed CSV table: {message}") from None
-    frame.index = pd.RangeIndex(2, len(frame) + 2)
-    return frame
 
 
 def _cell_text(value: object) -> str:

@@ -433,6 +433,94 @@ def test_a_dry_run_with_quarantine_writes_no_file_either(db_url, tmp_path):
     assert row_counts(db_url)["recommendation"] == 0
 
 
+# --- a file read in slices ----------------------------------------------------------------------
+
+
+def _sliced_file(tmp_path: Path) -> Path:
+    """Nine rows read three by three (CSV_SLICE = 3): a facility named first in one slice, a
+    visit dated earliest in a later one, a row of two lines, a blank line, a duplicate and a
+    bad date in slices after the rows they concern."""
+    return write_csv(
+        tmp_path / "sliced.csv", HEADER,
+        "NPM-1,Текст 1,15.02.2024,,МВД,ИВС г. Алматы,police_temporary_detention,Алматы,V-9",  # row 2
+        '"NPM-2","Первая строка\nвторая",16.02.2024,,МВД,ивс г. алматы,,,V-9',  # row 3, two lines
+        "OLD-1,Изменённый текст,15.01.2024,,МВД,,,,",  # row 4: in the registry already, changed
+        "",  # row 5: blank
+        "NPM-3,Текст 3,10.02.2024,,МЗ,Центр №1,psychiatric_hospital,Астана,V-9",  # row 6: V-9's earliest
+        "NPM-4,Текст 4,31.02.2024,,МЗ,,,,",  # row 7: impossible date
+        "NPM-1,Текст 5,15.02.2024,,МВД,,,,",  # row 8: duplicate of row 2
+        "NPM-6,Текст 6,17.02.2024,,,Центр №1,,,V-10",  # row 9
+        "NPM-7,Текст 7,18.02.2024,,МВД,,,,",  # row 10
+    )
+
+
+def test_a_file_read_in_slices_is_checked_and_written_as_a_whole(db_url, tmp_path, monkeypatch):
+    """A large CSV is checked a slice at a time, then read again and written a slice at a time:
+    the errors, their rows, the facilities and visits and the counts are those of the file as a
+    whole."""
+    import_json(write_csv(tmp_path / "earlier.csv", HEADER, "OLD-1,Ранее,15.01.2024,,МВД,,,,"))
+    before = row_counts(db_url)
+    monkeypatch.setattr("followup.spreadsheets.tabular.CSV_SLICE", 3)
+    path = _sliced_file(tmp_path)
+    result = run_cli("import", "recommendations", path)
+    assert result.exit_code == 1
+    assert error_lines(result) == ["row 7: issued_on: impossible date '31.02.2024'", "row 8: external_id: 'NPM-1' is also on row 2"]
+    assert row_counts(db_url) == before
+
+    quarantine = tmp_path / "rejected.csv"
+    assert import_json(path, "--quarantine", str(quarantine)) == {"created": 5, "updated": 1, "unchanged": 0, "rejected": 2}
+    assert list(read_table(quarantine)["external_id"]) == ["NPM-4", "NPM-1"]
+    assert recommendation(db_url, "NPM-2").text == "Первая строка\nвторая"
+    assert recommendation(db_url, "OLD-1").text == "Изменённый текст"
+    with get_engine(db_url).connect() as connection:
+        facilities = {f.name: f for f in connection.execute(select(Facility.__table__)).all()}
+        visits = {v.external_id: v for v in connection.execute(select(Visit.__table__)).all()}
+    assert {(f.name, f.facility_type, f.region, f.ministry_code) for f in facilities.values()} == {
+        ("ИВС г. Алматы", "police_temporary_detention", "Алматы", "interior"),
+        ("Центр №1", "psychiatric_hospital", "Астана", "health"),
+    }
+    assert (visits["V-9"].visited_on, visits["V-9"].facility_id) == (date(2024, 2, 10), facilities["Центр №1"].id)
+    assert (visits["V-10"].visited_on, visits["V-10"].facility_id) == (date(2024, 2, 17), facilities["Центр №1"].id)
+    for ext, facility, visit in (("NPM-1", "ИВС г. Алматы", "V-9"), ("NPM-2", "ИВС г. Алматы", "V-9"), ("NPM-6", "Центр №1", "V-10")):
+        rec = recommendation(db_url, ext)
+        assert (rec.facility_id, rec.visit_id) == (facilities[facility].id, visits[visit].id)
+    assert import_json(path, "--quarantine", str(quarantine)) == {"created": 0, "updated": 0, "unchanged": 6, "rejected": 2}
+
+
+def test_a_file_changed_between_its_two_readings_is_refused_whole(db_url, tmp_path, monkeypatch):
+    """The second reading must find the file the first one checked: a row that became a
+    duplicate, or a facility the first reading never saw, refuses the import; nothing is written."""
+    from followup.spreadsheets import ingest
+    from followup.spreadsheets.tabular import ImportFileError
+
+    monkeypatch.setattr("followup.spreadsheets.tabular.CSV_SLICE", 3)
+    before = row_counts(db_url)
+    for changed in (
+        "NPM-1,Текст 8,18.02.2024,,МВД,,,,",  # now a duplicate of row 2
+        "NPM-8,Текст 8,18.02.2024,,МВД,Другой ИВС,,,",  # a facility pass 1 did not create
+        "NPM-8,Текст 8,18.02.2024,,МВД,,,,V-NEW",  # a visit neither
+        None,  # the last row gone
+    ):
+        path = _sliced_file(tmp_path)
+        readings = []
+
+        def read_slices(path, rows=None, changed=changed, readings=readings):
+            readings.append(path)
+            if len(readings) == 2:  # another program saves the file meanwhile
+                lines = path.read_text(encoding="utf-8").splitlines()
+                path.write_text("\n".join([*lines[:-1], *([changed] if changed else [])]) + "\n", encoding="utf-8")
+            return tabular_read_slices(path, rows)
+
+        from followup.spreadsheets.tabular import read_slices as tabular_read_slices
+
+        monkeypatch.setattr(ingest, "read_slices", read_slices)
+        with pytest.raises(ImportFileError, match="changed while it was being imported"):
+            ingest.import_recommendations(path, engine=get_engine(db_url), quarantine=tmp_path / "rejected.csv")
+        assert len(readings) == 2
+        assert row_counts(db_url) == before
+        assert not (tmp_path / "rejected.csv").exists()
+
+
 # --- xlsx -------------------------------------------------------------------------------------
 
 
