@@ -1194,16 +1194,27 @@ def web(
     Needs FOLLOWUP_SECRET_KEY (the same as the workers'; on an SQLite registry one is made beside it)
     and FOLLOWUP_PUBLIC_URL, the address the ministries reach it at. Link tokens are masked in the log.
     """
+    import os
+
     import uvicorn
 
     from followup.config.settings import MissingSecretKey
-    from followup.interfaces.web.app import create_app
-    from followup.interfaces.web.security import uvicorn_log_config
 
     try:
         get_settings().signing_key()  # refused before anything else is touched
     except MissingSecretKey as exc:
         _fail(str(exc), 2)
+    if not os.environ.get("PREFECT_API_URL"):
+        from followup.operations.deployments import serving_api
+
+        served = serving_api(_prefect_home())
+        if served:
+            # set before the app imports Prefect (its events), which reads its settings then
+            os.environ["PREFECT_API_URL"] = served
+            out.print(f"confirmed replies are announced to the Prefect server of `followup serve` ({served})",
+                      soft_wrap=True, highlight=False)
+    from followup.interfaces.web.app import create_app
+    from followup.interfaces.web.security import uvicorn_log_config
     with _clear_errors():
         _ensure_schema()
         application = create_app()

@@ -130,3 +130,35 @@ def test_without_a_server_a_run_says_it_starts_a_temporary_one_and_on_workers_re
     assert alone.stderr.startswith("no Prefect server running: starting a temporary one (~5 s); "
                                    "`followup serve` keeps one up\n")
     assert "to overdue" in alone.stdout
+
+
+def test_the_reply_portal_announces_replies_to_the_server_of_followup_serve_in_its_folder(tmp_path: Path):
+    """`followup web` started beside `followup serve` (no PREFECT_API_URL) sends its events to
+    serve's server, so a confirmed reply is recorded at once rather than at the next schedule."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    api = f"http://127.0.0.1:{server.server_address[1]}/api"
+    record = tmp_path / "var" / "prefect" / SERVE_RECORD
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"api_url": api, "pid": os.getpid()}), encoding="utf-8")  # this process stands for serve
+    env = _office(tmp_path)
+    web = subprocess.Popen([FOLLOWUP, "web", "--port", str(free_port())], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        first = web.stdout.readline() if web.stdout else ""
+        assert first.strip() == f"confirmed replies are announced to the Prefect server of `followup serve` ({api})", first
+    finally:
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(timeout=60)
+        server.shutdown()
