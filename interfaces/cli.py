@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
     from sqlmodel import Session
 
+    from followup.operations.desk import Ended
     from followup.spreadsheets.ingest import ImportResult
 
 app = typer.Typer(
@@ -502,7 +503,7 @@ def _run_step(step: str, on_workers: bool, start_timeout: float | None = None, *
     return _run_flow(load_flow(STEPS[step]), on_workers, start_timeout, **parameters)
 
 
-def _hand_to_serve(step: str, parameters: dict[str, Any]) -> Any:
+def _hand_to_serve(step: str, parameters: dict[str, Any]) -> Ended | None:
     """The step run by the desk of the `followup serve` of this folder (operations/desk.py), its
     log lines printed here as they come; None when there is none, or it runs with other settings
     or for another Prefect server than PREFECT_API_URL names (then this process runs the step)."""

@@ -45,7 +45,7 @@ STEPS: dict[str, str] = {
     "all": "flows/pipeline.py:daily_flow",
 }
 
-#: statuses of a desk's answer that mean "run it yourself"
+#: the status of the desk's answer to a caller with other settings: "run it yourself"
 DECLINED = 409
 
 

@@ -4,7 +4,6 @@ alone; tests/test_run_on_server.py runs the real flows through a real `followup 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -117,4 +116,3 @@ def test_the_fingerprint_hides_the_settings_it_stands_for(tmp_path: Path):
     assert "s3cret" not in printed and printed == settings_fingerprint(dict(secret), tmp_path)
     assert printed != settings_fingerprint({**secret, "FOLLOWUP_POLICY_FILE": "other.yaml"}, tmp_path)
     assert printed == settings_fingerprint({**secret, "HOME": "/elsewhere"}, tmp_path)
-    json.dumps(printed)
