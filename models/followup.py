@@ -118,8 +118,9 @@ class Notification(SQLModel, table=True):
     body_text: str = Field(sa_column=Column(Text, nullable=False))
     body_html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    #: a file sent with the message, named by payload["attachment"] (a long reminder's complete
-    #: item list as CSV); without it, a named attachment is the message's own HTML (a formal letter)
+    #: a file sent with the message, named by payload["attachment"] (a long letter's complete
+    #: item list as CSV). A formal letter also travels as its own HTML, named by payload["document"]
+    #: (before that key, by payload["attachment"] with this column empty): notifications/dispatch.py
     attachment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     dedupe_key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
     status: str = Field(default=NotificationStatus.QUEUED.value, max_length=10)

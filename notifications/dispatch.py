@@ -285,7 +285,7 @@ class Letter:
     subject: str
     text: str
     html: str | None
-    attachments: list[tuple[str, str]] = field(default_factory=list)  # (file name, HTML content)
+    attachments: list[tuple[str, str]] = field(default_factory=list)  # (file name, content): HTML or CSV
     #: the day the letter is dated (its `as_of` or `issued_on`): the local outbox names its file by it
     dated: date | None = None
 
@@ -335,14 +335,24 @@ _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S | re.I)
 _STYLE = re.compile(r"<style[^>]*>.*?</style>", re.S | re.I)
 
 
+def attachments_of(row: Any) -> list[tuple[str, str]]:
+    """The files a queued row travels with, as (file name, content): a formal letter's own HTML,
+    named by its payload's `document`, then its `attachment` column (a long list as a spreadsheet),
+    named by its payload's `attachment`. A row queued before letters named their `document` named
+    its HTML as its `attachment`, with the column empty: it still travels."""
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    files: list[tuple[str, str]] = []
+    if payload.get("document") and row.body_html:
+        files.append((str(payload["document"]), row.body_html))
+    if payload.get("attachment") and (row.attachment is not None or row.body_html):
+        files.append((str(payload["attachment"]), row.attachment if row.attachment is not None else row.body_html))
+    return files
+
+
 def compose(rows: Sequence[Any]) -> Letter:
     """One message of `messages_of` (a recipient's routine rows, or one formal document) as one letter, oldest first."""
     rows = sorted(rows, key=lambda r: (r.created_at, r.id))
-    attachments = [
-        (str(r.payload["attachment"]), r.attachment if r.attachment is not None else r.body_html)
-        for r in rows
-        if (r.attachment is not None or r.body_html) and isinstance(r.payload, dict) and r.payload.get("attachment")
-    ]
+    attachments = [file for r in rows for file in attachments_of(r)]
     dated = max((d for d in map(letter_date, rows) if d is not None), default=None)
     if len(rows) == 1:
         only = rows[0]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -238,10 +239,10 @@ def natural_key(text: Any) -> tuple[tuple[int, int | str], ...]:
 _DIGITS = re.compile(r"(\d+)")
 
 
-def items_csv(sections: list[tuple[str, list[dict[str, Any]]]], language: str | None) -> str:
+def items_csv(sections: Sequence[tuple[str, Iterable[dict[str, Any]]]], language: str | None) -> str:
     """A letter's complete item list as a spreadsheet a clerk opens in Excel (the letter lists only the first ones).
 
-    `sections`: (heading, items as the letter templates take them). Columns: number, section,
+    `sections`: (heading, items as the letter templates take them, a list or read as they come). Columns: number, section,
     recommendation number, deadline (DD.MM.YYYY), facility, text; headers in the letter's
     language; UTF-8 with a byte-order mark and the language's `csv_separator` (";" where
     Excel's decimal separator is the comma), so Excel opens it in columns without an import

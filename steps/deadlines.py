@@ -14,7 +14,7 @@ recommendation per ministry and day, one notification per dedupe key) back that 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -426,6 +426,12 @@ def issue_individualized(session: Session, *, letter_id: int, outgoing_number: s
     position), when a head approved it; blank signature lines otherwise) and queue it, in the
     session's transaction. Returns the queued dedupe keys.
 
+    The letter lists its first `letters.listed_items` items, like a reminder; when it has more,
+    it says how many and names its annex, the complete list as a spreadsheet that travels with
+    it (a backlog's letter lists tens of thousands: as a page of text no one could read or mail,
+    and held in memory as template context, HTML and text at once). The letter is also attached
+    as its own HTML document, for the ministry to file.
+
     The reply link and the deadline are dated from the outgoing date, the day the letter leaves.
     `due_of` gives each item's deadline as escalation saw it (moved by days on hold); without it,
     the stored deadline moved by the item's days on hold.
@@ -448,26 +454,41 @@ def issue_individualized(session: Session, *, letter_id: int, outgoing_number: s
         signer_name=signer[0] if signer else None, signer_position=signer[1] if signer else None))
     language, name = _addressee(session, code)
     ids = [int(row.id) for row in rows]
-    details = _items(session, ids)
+    external_ids = [row.external_id for row in rows]
+    del rows
+    listed = policy.letters.listed_items
+    annex = f"{letter.reference}-items.csv" if len(ids) > listed else None
+    details = _items(session, ids[:listed])
     answering = _how_to_answer(session, code, language, outgoing_date, policy, key=key)
-    rendered = _letter("individualized", language, {
-        "as_of": letter.issued_on, "reference": outgoing_number, "issued_on": outgoing_date, "ministry": name,
-        "legal_basis": policy.legal_basis.of(language).strip(), "response_due_on": response_due,
-        "items": [_item(details, i, due_of.get(i)) for i in ids], **answering,
-        "signer": {"name": signer[0], "position": signer[1]} if signer else None,
-    })
-    external_ids = [details[i][0] for i in ids]
-    del details, rows  # the items' texts: not held while the rendered letter is queued (a backlog's letter lists ~90,000)
-    queued = queue(session, [{
+    message = {
         "recipient": f"ministry:{code}",
         "kind": "individualized",
-        **rendered,
+        **_letter("individualized", language, {
+            "as_of": letter.issued_on, "reference": outgoing_number, "issued_on": outgoing_date, "ministry": name,
+            "legal_basis": policy.legal_basis.of(language).strip(), "response_due_on": response_due,
+            "items": [_item(details, i, due_of.get(i)) for i in ids[:listed]], "total": len(ids),
+            "listed_items": listed, "attachment": annex, **answering,
+            "signer": {"name": signer[0], "position": signer[1]} if signer else None,
+        }),
         "payload": {"reference": letter.reference, "outgoing_number": outgoing_number, "issued_on": outgoing_date.isoformat(),
                     "response_due_on": response_due.isoformat(), "reply_link": answering["reply_link"],
-                    "items": external_ids, "attachment": f"{letter.reference}.html"},
+                    "items": external_ids, "document": f"{letter.reference}.html", **({"attachment": annex} if annex else {})},
         "dedupe_key": f"individualized:{letter.reference}",
-    }])
-    return list(queued)
+    }
+    del details
+    if annex:
+        message["attachment"] = items_csv([(strings(language)["labels"]["overdue"], _each_item(session, ids, due_of))], language)
+    return list(queue(session, [message]))
+
+
+def _each_item(session: Session, ids: list[int], due_of: dict[int, Any]) -> Iterator[dict[str, Any]]:
+    """The items as the letter templates list them, read as they are consumed, a chunk at a time:
+    an annex of a backlog's letter never holds every item's text at once."""
+    for start in range(0, len(ids), 10_000):
+        chunk = ids[start : start + 10_000]
+        details = _items(session, chunk)
+        for i in chunk:
+            yield _item(details, i, due_of.get(i))
 
 
 def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:

@@ -102,6 +102,52 @@ def test_the_individualized_recommendation_leaves_alone_and_the_reminder_does_no
     assert reminder.attachments == {} and f"{REF}-INTERIOR" not in reminder.subject
 
 
+def test_a_long_individualized_recommendation_lists_its_first_items_and_carries_the_complete_list_as_its_annex(registry, tmp_path):
+    """A backlog escalates by the thousand: the formal letter lists its first items like a reminder,
+    counts them all, and names its annex, the complete list as a spreadsheet that travels with the
+    letter and its own HTML document."""
+    import io
+
+    import pandas as pd
+
+    from followup.config.policy import Letters
+
+    engine = registry
+    as_of = ESCALATION
+    lines = [f"NPM-{n},Рекомендация {n},05.01.2026,10.03.2026,interior,ИВС г. Кокшетау" for n in range(10, 15)]
+    import_recommendations(write_csv(tmp_path / "backlog.csv", "external_id,text,issued_on,due_on,ministry,facility", *lines),
+                           engine=engine, actor="clerk")
+    policy = load_policy().model_copy(update={"letters": Letters(listed_items=2)})
+    check_deadlines(DUE + timedelta(days=1), engine=engine, policy=policy)
+    for code in plan_escalations(as_of, engine=engine, policy=policy):
+        escalate_ministry(code, as_of, engine=engine, policy=policy)
+    with SmtpReceiver() as smtp, JsonReceiver() as hook:
+        dispatch(engine=engine, apprise_file=routes(tmp_path, smtp, hook), delivery=QUICK)
+        [letter] = [m for m in smtp.to(INTERIOR) if m.subject.startswith("Индивидуальная рекомендация")]
+    reference = f"{REF}-INTERIOR"
+    annex = f"{reference}-items.csv"
+    # the letter: all seven counted, the first two listed, and where the rest is
+    assert "следующие рекомендации (7) не исполнены" in letter.text
+    assert "NPM-1" in letter.text and "NPM-2" in letter.text
+    assert "NPM-12" not in letter.text + letter.html and "NPM-14" not in letter.text + letter.html
+    assert "Здесь приведены первые 2 из 7." in letter.text and f"Полный перечень — в приложенном файле {annex}." in letter.text
+    assert annex in letter.html
+    # two files: the letter as the document the ministry files, and its annex with every item
+    assert sorted(letter.attachments) == sorted([f"{reference}.html", annex])
+    assert "Здесь приведены первые 2 из 7." in letter.attachments[f"{reference}.html"].decode("utf-8")
+    table = pd.read_csv(io.BytesIO(letter.attachments[annex]), sep=";", encoding="utf-8-sig", dtype=str)
+    assert list(table["Номер рекомендации"]) == ["NPM-1", "NPM-2", *(f"NPM-{n}" for n in range(10, 15))]
+    assert list(table["№"]) == [str(n) for n in range(1, 8)] and set(table["Раздел"]) == {"Просрочено"}
+    assert set(table["Учреждение"]) >= {"ИВС г. Кокшетау"} and "Рекомендация 14" in set(table["Текст рекомендации"])
+    # the registry keeps every item under the letter, and the payload names them all
+    [stored] = [n for n in rows(engine) if n.kind == "individualized" and n.dedupe_key.endswith("INTERIOR")]
+    assert stored.payload["items"] == ["NPM-1", "NPM-2", *(f"NPM-{n}" for n in range(10, 15))]
+    assert stored.payload["attachment"] == annex and stored.payload["document"] == f"{reference}.html"
+    # its plain-text part as written: the first two numbered, the note under them
+    assert "1. NPM-1 — ИВС г. Кокшетау" in stored.body_text and "2. NPM-2 — ИВС г. Кокшетау" in stored.body_text
+    assert "3. NPM-10" not in stored.body_text and "Здесь приведены первые 2 из 7." in stored.body_text
+
+
 class _QueueingWhileSending(list):
     """The office's webhook inbox; its first delivery makes the portal queue another message,
     as a validating official's confirmation queued while the dispatcher is at work."""
