@@ -1018,21 +1018,34 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str, floo
         f"'included in individualized recommendation ' || {reference.replace('COLUMN', 'e.ministry_code')}, NULL, {AS_OF_}, NULL, "
         f"{AS_OF_} "
         "FROM bench_esc e ORDER BY e.id", params)
-    temp("bench_esc_items", numbered("SELECT ministry_code, id, external_id, eff_due AS due, 'Срок исполнения (истёк)' AS label "
-                                     "FROM bench_esc", "y.ministry_code", "y.id"), params, index=None)
-    temp("bench_esc_letters", letters("bench_esc_items", "ministry_code", "id"), params, index=None)
+    # the letter lists its first `listed` items like a reminder, and a longer one names its annex,
+    # the spreadsheet of every item (followup.steps.deadlines.issue_individualized)
+    temp("bench_esc_items", numbered("SELECT ministry_code, id, external_id, eff_due AS due, 'Срок исполнения (истёк)' AS label, "
+                                     "'Просрочено' AS section_label FROM bench_esc", "y.ministry_code", "y.id", csv=True),
+         params, index=None)
+    temp("bench_esc_letters", letters("bench_esc_items", "ministry_code", "id", cap=listed), params, index=None)
     ref = reference.replace("COLUMN", "g.ministry_code")
-    run("escalate: notices", notify +
+    annex = f"{ref} || '-items.csv'"
+    esc_note = (f"CASE WHEN g.n > {listed} THEN {{before}}'Здесь приведены первые {listed} из ' || g.n || '. Полный перечень — в "
+                f"приложенном файле ' || {annex} || '.'{{after}} ELSE '' END")
+    esc_payload = (f"{sql.jobj}('reference', {ref}, 'outgoing_number', {ref}, 'issued_on', {sql.p('as_of_iso')}, "
+                   f"'response_due_on', {sql.p('response_iso')}, "
+                   f"'reply_link', k.link, 'items', {sql.jcol('g.ids')}, 'document', {ref} || '.html'{{extra}})")
+    esc_annexed = ", 'attachment', " + annex
+    run("escalate: notices", notify.replace(", payload,", ", payload, attachment,") +
         f"SELECT 'ministry:' || m.code, 'individualized', m.language, 'Индивидуальная рекомендация № ' || {ref} || ' от ' "
         f"|| {sql.p('as_of_ddmm')}, 'Исх. № ' || {ref} || ' от ' || {sql.p('as_of_ddmm')} || {NL} || {NL} || 'Кому: ' || {name} "
         f"|| {NL} || {NL} || 'ИНДИВИДУАЛЬНАЯ РЕКОМЕНДАЦИЯ' || {NL} || {NL} || {sql.p('legal')} || {NL} || {NL} "
         f"|| 'Следующие рекомендации (' || g.n || ') не исполнены в установленный срок:' || {NL} || {NL} || g.lines || {NL} "
+        f"|| {esc_note.format(before='', after=f' || {NL}')} "
         f"|| 'Просим проинформировать о принятых мерах в срок до ' || {sql.p('response_ddmm')} || '.', "
         + html(f"'<p>Исх. № ' || {ref} || '</p><p><strong>Кому:</strong> ' || {name} || '</p><p>' || {sql.p('legal')} || '</p>'",
-               table("g.rows_html"), f"'<p>Срок ответа: ' || {sql.p('response_ddmm')} || '</p>'") + ", "
-        f"{sql.jobj}('reference', {ref}, 'outgoing_number', {ref}, 'issued_on', {sql.p('as_of_iso')}, "
-        f"'response_due_on', {sql.p('response_iso')}, "
-        f"'reply_link', k.link, 'items', {sql.jcol('g.ids')}, 'attachment', {ref} || '.html'), "
+               table("g.rows_html"), esc_note.format(before="'<p class=\"muted\">' || ", after=" || '</p>'"),
+               f"'<p>Срок ответа: ' || {sql.p('response_ddmm')} || '</p>'") + ", "
+        f"CASE WHEN g.n > {listed} THEN {esc_payload.format(extra=esc_annexed)} "
+        f"ELSE {esc_payload.format(extra='')} END, "
+        f"CASE WHEN g.n > {listed} THEN {BOM} || '№;Раздел;Номер рекомендации;Срок исполнения;Учреждение;Текст рекомендации' "
+        f"|| {CRLF} || g.csv || {CRLF} END, "
         f"'individualized:' || {ref}, 'queued', 0, NULL, {NOW}, NULL "
         "FROM bench_esc_letters g JOIN ministry m ON m.code = g.ministry_code JOIN bench_links k ON k.code = m.code "
         "WHERE true ORDER BY m.code "

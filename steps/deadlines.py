@@ -57,9 +57,10 @@ ACTOR = "followup:scheduler"
 NO_MINISTRY = "\x00no ministry"
 
 
-@dataclass
+@dataclass(slots=True)
 class Change:
-    """One status change of the run, for events and the run's artifact."""
+    """One status change of the run, for events and the run's artifact (a backlog's pass makes
+    hundreds of thousands of them: no instance dictionary each)."""
 
     external_id: str
     ministry_code: str | None
@@ -273,15 +274,19 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
     if len(late):
         status = {value: Status(value) for value in set(status_of.values())}  # one Status per distinct value, not per item
         requests = [TransitionRequest(int(i), status[status_of[i]], Status.OVERDUE, e) for i, e in zip(late["id"], late["external_id"], strict=True)]
-        shown = {d: f"{as_date(d):%d.%m.%Y}" for d in set(late["due_on"])}  # each distinct deadline formatted once
+        # each distinct deadline's words made once, and shared by its items (a backlog marks hundreds of thousands)
+        shown = {d: f"deadline {as_date(d):%d.%m.%Y}" for d in set(late["due_on"])}
+        why = {d: f"{words} passed without a final answer" for d, words in shown.items()}
+        since = {d: as_date(d) for d in set(late["overdue_since"])}
         transition_many(
             session, requests, actor=ACTOR, at=now, reason="deadline passed without a final answer",
-            reasons=[f"deadline {shown[d]} passed without a final answer" for d in late["due_on"]],
-            effective_on=[as_date(d) for d in late["overdue_since"]],
+            reasons=[why[d] for d in late["due_on"]],
+            effective_on=[since[d] for d in late["overdue_since"]],
             recorded_on=as_of,  # the run's day: a pass for a past day is counted on that day, not today
         )
+        del requests
         result.changes += [
-            Change(e, m, status_of[i], Status.OVERDUE.value, f"deadline {shown[d]}")
+            Change(e, m, status_of[i], Status.OVERDUE.value, shown[d])
             for i, e, m, d in zip(late["id"], late["external_id"], late["ministry_code"], late["due_on"], strict=True)
         ]
 
