@@ -30,11 +30,11 @@ from followup.config.settings import get_settings
 from followup.models.backend import backend_of
 from followup.models.dates import as_date
 from followup.models.db import (
+    columns_of,
     defer_checkpoint,
     get_engine,
     insert_absent,
     one_of,
-    tuples,
     update_by_id,
 )
 from followup.models.domain import IndividualizedStatus, Status
@@ -146,8 +146,14 @@ def load_watched(
         stmt = stmt.where(r.c.ministry_code.is_(None))
     elif ministry is not None:
         stmt = stmt.where(r.c.ministry_code == ministry)
-    rows = tuples(session.connection().execute(stmt))
-    return pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns], dtype=object)
+    # codes, statuses and dates repeat across a ministry's items: one object per distinct value
+    read = columns_of(session.connection().execute(stmt), shared=_SHARED)
+    return pd.DataFrame(read, columns=[c.name for c in stmt.selected_columns], dtype=object)
+
+
+#: the columns of `load_watched` with few distinct values
+_SHARED = ("ministry_code", "source", "priority", "status", "issued_on", "due_on", "days_on_hold", "on_hold_since",
+           "overdue_since", "awaiting_review", "last_reminder_offset")
 
 
 def _items(session: Session, ids: list[int]) -> dict[int, tuple[Any, ...]]:
