@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from followup.config.loader import normalize_name
 from followup.config.settings import get_settings
 from followup.models.backend import backend_of
+from followup.models.dates import day_of
 from followup.models.domain import Status
 from followup.models.international import parse_tag_filter, tag_matches
 from followup.models.policy import CLOCK_RUNNING, LATE_STATUSES, effective_due_on
@@ -425,7 +426,7 @@ def timeline(connection: Connection, recommendation_id: int) -> list[TimelineEnt
     for row in connection.execute(select(h).where(h.c.recommendation_id == recommendation_id).order_by(h.c.id)).mappings():
         edit = row["from_status"] == row["to_status"]
         entries.append(TimelineEntry(
-            on=row["effective_on"] or row["at"].astimezone(tz).date(), at=row["at"], kind="edit" if edit else "status",
+            on=day_of(row["effective_on"], row["at"], tz), at=row["at"], kind="edit" if edit else "status",
             actor=row["actor"], from_status=row["from_status"], to_status=row["to_status"], reason=row["reason"],
             evidence=row["evidence"], effective_on=row["effective_on"], changes=row["changes"]))
 

@@ -31,8 +31,10 @@ from sqlalchemy import Connection, Engine, Select, and_, or_, select
 if TYPE_CHECKING:  # matplotlib is imported only to draw the charts
     from matplotlib.figure import Figure
 
+from followup.config.settings import get_settings
 from followup.models.calendar import local_today
 from followup.models.cells import readable_csv
+from followup.models.dates import day_of
 from followup.models.db import get_engine, tuples
 from followup.models.domain import IndividualizedStatus, Status
 from followup.models.followup import CommissionerDecision, IndividualizedItem, IndividualizedRecommendation
@@ -46,7 +48,7 @@ from followup.models.registry import (
     table_of,
 )
 from followup.notifications.render import render_report, strings
-from followup.reports.picture import NOT_GIVEN, day_of, latest_by
+from followup.reports.picture import NOT_GIVEN, latest_by
 
 # followup.spreadsheets (and the import's modules it loads) is imported where the report uses
 # it: the workspace reads this module too (`status_at`), and reads no file and writes none
@@ -107,8 +109,9 @@ def _frame(connection: Connection, stmt: Select[Any], columns: list[str]) -> pd.
 
 
 def _dated(history: pd.DataFrame) -> pd.DataFrame:
-    """History rows with `on`: the day each change took effect (effective_on, else the day in Asia/Almaty it was recorded)."""
-    on = pd.Series([day_of(effective_on, at) for effective_on, at in zip(history["effective_on"], history["at"], strict=True)],
+    """History rows with `on`: the day each change took effect (`models.dates.day_of`)."""
+    tz = get_settings().tz
+    on = pd.Series([day_of(effective_on, at, tz) for effective_on, at in zip(history["effective_on"], history["at"], strict=True)],
                    index=history.index, dtype=object)
     return history.assign(on=on).drop(columns=["effective_on", "at"])
 

@@ -10,13 +10,14 @@ The annual report (`reports.annual`, pandas) applies the same rule through `day_
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine, select
 
+from followup.config.settings import get_settings
 from followup.models.calendar import local_today
-from followup.models.dates import LOCAL_TZ
+from followup.models.dates import day_of
 from followup.models.db import get_engine
 from followup.models.domain import Status
 from followup.models.policy import (
@@ -40,14 +41,6 @@ STATS_COLUMNS = ["open", "due_soon", "overdue", "escalated", "awaiting_decision"
 #: before the Commissioner, or decided (reported, referred) and still unanswered
 _PICTURE_GROUPS: dict[str, str] = {**dict.fromkeys(OPEN_STATUSES, "open"), **{s: str(s) for s in LATE_STATUSES},
                                    **dict.fromkeys(DECIDED_STATUSES - CLOSED_STATUSES, Status.AWAITING_DECISION.value)}
-
-
-def day_of(effective_on: date | None, at: datetime) -> date:
-    """The day a history entry took effect: its `effective_on` (a reply's date), else the day
-    in Asia/Almaty it was recorded."""
-    if effective_on is not None:
-        return effective_on
-    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(LOCAL_TZ).date()
 
 
 def latest_by(history: Iterable[tuple[int, int, str, date]], cutoff: date) -> dict[int, tuple[str, date]]:
@@ -88,7 +81,8 @@ def current_picture(engine: Engine | None = None, as_of: date | None = None, *, 
         recs = c.execute(select(r.c.id, r.c.ministry_code, r.c.due_on, r.c.days_on_hold, r.c.on_hold_since)
                          .where(r.c.issued_on <= as_of)).all()
         history = c.execute(select(h.c.recommendation_id, h.c.id, h.c.to_status, h.c.effective_on, h.c.at)).all()
-    latest = latest_by(((rid, hid, status, day_of(effective_on, at)) for rid, hid, status, effective_on, at in history), as_of)
+    tz = get_settings().tz
+    latest = latest_by(((rid, hid, status, day_of(effective_on, at, tz)) for rid, hid, status, effective_on, at in history), as_of)
     new_year = date(as_of.year, 1, 1)
     counts: dict[str, dict[str, int]] = {}
     clock_running = {s.value for s in CLOCK_RUNNING}

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from followup.models.dates import ImpossibleDate, NotADate, as_date, as_date_or_none, parse_date
+from followup.models.dates import ImpossibleDate, NotADate, as_date, as_date_or_none, day_of, parse_date
 
 
 @pytest.mark.parametrize("text", ["23.11.2026", "2026-11-23", " 23.11.2026 ", "23/11/2026", "2026-11-23 00:00", "2026-11-23T00:00:00", "2026-11-23 00:00:00"])
@@ -115,3 +115,15 @@ def test_the_date_options_parser_accepts_both_forms():
 
     assert parse_date_option("23.11.2026") == parse_date_option("2026-11-23") == date(2026, 11, 23)
     assert parse_date_option(date(2026, 11, 23)) == date(2026, 11, 23)
+
+
+def test_a_change_takes_effect_on_its_own_date_else_on_the_office_s_day_it_was_recorded():
+    """One rule for the item's page, the workspace's trend, `followup stats` and the annual report:
+    a reply dated 20.12 counts on 20.12; a change recorded at 20:30 UTC on 31.12 happened on
+    01.01 in Astana (UTC+5), and SQLite's naive times are UTC."""
+    almaty = ZoneInfo("Asia/Almaty")
+    late_evening = datetime(2025, 12, 31, 20, 30)
+    assert day_of(date(2025, 12, 20), late_evening, almaty) == date(2025, 12, 20)
+    assert day_of(None, late_evening, almaty) == date(2026, 1, 1)
+    assert day_of(None, late_evening.replace(tzinfo=UTC), almaty) == date(2026, 1, 1)
+    assert day_of(None, late_evening, ZoneInfo("Europe/London")) == date(2025, 12, 31)

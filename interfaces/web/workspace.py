@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, func, or_, select
 
 from followup.config.settings import get_settings
+from followup.models.dates import day_of
 from followup.models.domain import NotificationStatus
 from followup.models.followup import IndividualizedItem, IndividualizedRecommendation, Notification
 from followup.models.policy import LATE_STATUSES, OPEN_STATUSES
@@ -185,8 +186,9 @@ def trend(connection: Connection, today: date, months: int = 12) -> dict[str, li
         .select_from(h.join(r, h.c.recommendation_id == r.c.id)).where(relevant)).all(),
         columns=["recommendation_id", "id", "to_status", "effective_on", "at"], dtype=object)
     if len(history):
-        recorded = pd.to_datetime(history["at"], utc=True).dt.tz_convert(get_settings().tz).dt.date
-        history = history.assign(on=history["effective_on"].where(history["effective_on"].notna(), recorded))
+        tz = get_settings().tz
+        history = history.assign(on=[day_of(effective_on, at, tz) for effective_on, at in
+                                     zip(history["effective_on"], history["at"], strict=True)])
     else:
         history = history.assign(on=pd.Series(dtype=object))
     result: dict[str, list[tuple[date, int, int]]] = {}
