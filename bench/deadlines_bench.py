@@ -1078,11 +1078,20 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str, floo
         f"|| {sql.p('l2_tail')}, "
         f"NULL, {AS_OF_}, NULL, {AS_OF_} FROM bench_l2 ORDER BY id",
         {**params, "l2_tail": ": for the Ombudsman's decision (report to Parliament, referral to the prosecutor)"})
+    # like the letters, a notice lists the first `listed` silent items and annexes them all
+    # (refer_to_level2; this bench's letters have no answered items, so no second list)
     temp("bench_l2_items", numbered("SELECT ir_id, reference, ministry_code, issued_on, response_due_on, id, external_id, "
-                                    "due_on AS due, 'Срок исполнения (истёк)' AS label FROM bench_l2", "y.ir_id", "y.id"),
+                                    "due_on AS due, 'Срок исполнения (истёк)' AS label, 'Рекомендации без ответа' AS section_label "
+                                    "FROM bench_l2", "y.ir_id", "y.id", csv=True),
          params, index=None)
-    temp("bench_l2_letters", letters("bench_l2_items", "ir_id, reference, ministry_code, issued_on, response_due_on", "id"),
-         params, index=None)
+    temp("bench_l2_letters", letters("bench_l2_items", "ir_id, reference, ministry_code, issued_on, response_due_on", "id",
+                                     cap=listed), params, index=None)
+    l2_annex = "'level2-' || g.reference || '-items.csv'"
+    l2_note = (f"CASE WHEN g.n > {listed} THEN {NL} || 'Здесь приведены первые {listed} из ' || g.n || '. Полный перечень — в "
+               f"приложенном файле ' || {l2_annex} || '.' ELSE '' END")
+    l2_payload = (f"{sql.jobj}('as_of', {sql.p('as_of_iso')}, 'reference', g.reference, 'ministry', g.ministry_code, "
+                  f"'items', {sql.jcol('g.ids')}{{extra}})")
+    l2_annexed = ", 'attachment', " + l2_annex
     # the notice lists, apart from the silent items, the letter's other items with where each stands now
     temp("bench_l2_answered",
          f"SELECT d.id AS ir_id, r.id, r.external_id || coalesce(' — ' || f.name, '') || {NL} || '   Текущий статус: ' "
@@ -1096,20 +1105,22 @@ def child_baseline(dialect: str, target: str, as_of_iso: str, workdir: str, floo
     temp("bench_l2_answered_letters",
          f"SELECT ir_id, count(*) AS n, {sql.joined('text_line', NL, 'id')} AS lines, {sql.joined('html_row', NOTHING, 'id')} "
          "AS rows_html FROM (SELECT * FROM bench_l2_answered ORDER BY ir_id, id) a GROUP BY ir_id", index=None)
-    run("level2: notices", notify +
+    run("level2: notices", notify.replace(", payload,", ", payload, attachment,") +
         f"SELECT 'ombudsman', 'level2', {sql.p('office_language')}, "
         f"'Требуется решение: нет ответа на индивидуальную рекомендацию № ' || g.reference || ' (' || {name} || ')', "
         f"'ТРЕБУЕТСЯ РЕШЕНИЕ: ИНДИВИДУАЛЬНАЯ РЕКОМЕНДАЦИЯ ОСТАЛАСЬ БЕЗ ОТВЕТА' || {NL} || {NL} "
         "|| 'Исх. №: ' || g.reference || ' от ' "
         f"|| {sql.ddmm('g.issued_on')} || {NL} || 'Министерство: ' || {name} || {NL} || 'Срок представления ответа: ' "
         f"|| {sql.ddmm('g.response_due_on')} || ' (истёк)' || {NL} || {NL} || 'Рекомендации без ответа (' || g.n || '):' || {NL} "
-        f"|| {NL} || g.lines || coalesce({NL} || 'Рекомендации, по которым получен ответ (' || a.n || '):' || {NL} || {NL} "
-        "|| a.lines, ''), "
+        f"|| {NL} || g.lines || {l2_note} || coalesce({NL} || 'Рекомендации, по которым получен ответ (' || a.n || '):' || {NL} "
+        f"|| {NL} || a.lines, ''), "
         + html("'<h1>Требуется решение</h1><p>Исх. №: ' || g.reference || '</p><p>Министерство: ' || " + name + " || '</p>'",
-               table("g.rows_html"), f"coalesce('<h2>Рекомендации, по которым получен ответ (' || a.n || ')</h2>' || {table('a.rows_html')}, '')")
+               table("g.rows_html"), f"'<p class=\"muted\">' || {l2_note} || '</p>'",
+               f"coalesce('<h2>Рекомендации, по которым получен ответ (' || a.n || ')</h2>' || {table('a.rows_html')}, '')")
         + ", "
-        f"{sql.jobj}('as_of', {sql.p('as_of_iso')}, 'reference', g.reference, 'ministry', g.ministry_code, "
-        f"'items', {sql.jcol('g.ids')}), "
+        f"CASE WHEN g.n > {listed} THEN {l2_payload.format(extra=l2_annexed)} ELSE {l2_payload.format(extra='')} END, "
+        f"CASE WHEN g.n > {listed} THEN {BOM} || '№;Раздел;Номер рекомендации;Срок исполнения;Учреждение;Текст рекомендации' "
+        f"|| {CRLF} || g.csv || {CRLF} END, "
         "'level2:' || g.reference, "
         f"'queued', 0, NULL, {NOW}, NULL FROM bench_l2_letters g JOIN ministry m ON m.code = g.ministry_code "
         "LEFT JOIN bench_l2_answered_letters a ON a.ir_id = g.ir_id "

@@ -492,17 +492,18 @@ def issue_individualized(session: Session, *, letter_id: int, outgoing_number: s
     return list(queue(session, [message]))
 
 
-def _each_item(session: Session, ids: list[int], due_of: dict[int, Any]) -> Iterator[dict[str, Any]]:
-    """The items as the letter templates list them, read as they are consumed, a chunk at a time:
-    an annex of a backlog's letter never holds every item's text at once."""
+def _each_item(session: Session, ids: list[int], due_of: dict[int, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """The items as the letter templates list them (`due_of`: deadlines other than the stored
+    ones), read as they are consumed, a chunk at a time: an annex of a backlog's letter never
+    holds every item's text at once."""
     for start in range(0, len(ids), 10_000):
         chunk = ids[start : start + 10_000]
         details = _items(session, chunk)
         for i in chunk:
-            yield _item(details, i, due_of.get(i))
+            yield _item(details, i, due_of.get(i) if due_of else None)
 
 
-def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
+def refer_to_level2(as_of: date, *, engine: Engine | None = None, policy: Policy | None = None) -> StepResult:
     """Individualized recommendations unanswered past their deadline go to the Ombudsman for a decision.
 
     Only silence counts: `models.policy.level2` decides which items are still waiting
@@ -511,9 +512,11 @@ def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
     gets one notice per letter, which lists them apart from the items the ministry did answer
     (with where each stands now): a partial reply is never reported as no reply. A letter past
     its deadline none of whose items still waits was answered, and makes no notice. SQL only
-    narrows the read to the letters still open whose deadline has passed.
+    narrows the read to the letters still open whose deadline has passed. Like the letters, a
+    notice lists the first `letters.listed_items` of each list, all of them in its annex.
     """
     engine = engine or get_engine()
+    policy = policy or load_policy()
     result = StepResult(as_of=as_of)
     now = utcnow()
     office_language = load_notification_config().language_of("ombudsman")
@@ -570,20 +573,28 @@ def refer_to_level2(as_of: date, *, engine: Engine | None = None) -> StepResult:
             )
             result.changes += [Change(e, letter.ministry_code, Status.ESCALATED.value, Status.AWAITING_DECISION.value, letter.reference) for _, e in items]
             replied = answered.get(letter.id, [])
-            details = _items(session, [i for i, _ in items] + [i for i, *_ in replied])
+            listed = policy.letters.listed_items
+            annex = f"level2-{letter.reference}-items.csv" if max(len(items), len(replied)) > listed else None
+            details = _items(session, [i for i, _ in items[:listed]] + [i for i, *_ in replied[:listed]])
             _, name = _addressee(session, letter.ministry_code)
-            queued = queue(session, [{
+            message = {
                 "recipient": "ombudsman",
                 "kind": "level2",
                 **_letter("level2", office_language, {
                     "as_of": as_of, "reference": letter.reference, "ministry": name, "issued_on": letter.issued_on,
-                    "response_due_on": letter.response_due_on, "items": [_item(details, i) for i, _ in items],
+                    "response_due_on": letter.response_due_on, "items": [_item(details, i) for i, _ in items[:listed]],
+                    "total": len(items), "answered_total": len(replied), "listed_items": listed, "attachment": annex,
                     "answered": [{**_item(details, i), "status": state, "awaiting_review": review, "answered_on": on}
-                                 for i, state, review, on in replied],
+                                 for i, state, review, on in replied[:listed]],
                 }),
                 "payload": {"as_of": as_of.isoformat(), "reference": letter.reference, "ministry": letter.ministry_code,
-                            "items": [e for _, e in items]},
+                            "items": [e for _, e in items], **({"attachment": annex} if annex else {})},
                 "dedupe_key": f"level2:{letter.reference}",
-            }])
-            result.notifications += list(queued)
+            }
+            del details
+            if annex:
+                labels = strings(office_language)["labels"]
+                message["attachment"] = items_csv([(labels["no_reply"], _each_item(session, [i for i, _ in items])),
+                                                   (labels["replied"], _each_item(session, [i for i, *_ in replied]))], office_language)
+            result.notifications += list(queue(session, [message]))
     return result

@@ -330,6 +330,38 @@ def test_level2_counts_only_silent_items_and_lists_the_answered_ones_apart(regis
     assert ">Рекомендации без ответа (1)</h2>" in notice.body_html and ">Рекомендации, по которым получен ответ (1)</h2>" in notice.body_html
 
 
+def test_a_long_level2_notice_lists_the_first_items_of_each_list_and_annexes_them_all(registry, tmp_path):
+    """A backlog's letter goes to level 2 whole: the notice lists the first `letters.listed_items`
+    silent items and answered items, counts them all, and carries every one in its annex."""
+    import io
+
+    import pandas as pd
+
+    from followup.config.policy import Letters
+
+    engine = registry
+    import_recommendations(write_csv(
+        tmp_path / "more.csv", "external_id,text,issued_on,due_on,ministry,facility",
+        *(f"NPM-{n},Рекомендация {n},05.01.2026,10.03.2026,interior,ИВС г. Кокшетау" for n in (4, 5)),
+    ), engine=engine, actor="clerk")
+    response_due = _escalated(engine)  # interior's letter: NPM-1, NPM-2, NPM-4, NPM-5
+    _answer(engine, "NPM-4", response_due - timedelta(days=2), under_review=True)
+    _answer(engine, "NPM-5", response_due - timedelta(days=1), under_review=True)
+    policy = POLICY.model_copy(update={"letters": Letters(listed_items=1)})
+    refer_to_level2(response_due + timedelta(days=1), engine=engine, policy=policy)
+    (notice,) = [n for n in notifications(engine) if n.kind == "level2" and n.payload["ministry"] == "interior"]
+    reference = notice.payload["reference"]
+    annex = f"level2-{reference}-items.csv"
+    assert notice.payload["items"] == ["NPM-1", "NPM-2"] and notice.payload["attachment"] == annex
+    text = notice.body_text
+    assert "РЕКОМЕНДАЦИИ БЕЗ ОТВЕТА (2)" in text and "РЕКОМЕНДАЦИИ, ПО КОТОРЫМ ПОЛУЧЕН ОТВЕТ (2)" in text
+    assert "NPM-1" in text and "NPM-4" in text and "NPM-2" not in text and "NPM-5" not in text
+    assert text.count("Здесь приведены первые 1 из 2.") == 2 and f"Полный перечень — в приложенном файле {annex}." in text
+    table = pd.read_csv(io.BytesIO(notice.attachment.encode("utf-8")), sep=";", encoding="utf-8-sig", dtype=str)
+    assert list(table["Номер рекомендации"]) == ["NPM-1", "NPM-2", "NPM-4", "NPM-5"]
+    assert list(table["Раздел"]) == ["Рекомендации без ответа"] * 2 + ["Рекомендации, по которым получен ответ"] * 2
+
+
 def test_a_letter_whose_items_were_all_answered_makes_no_level2_notice(registry):
     engine = registry
     response_due = _escalated(engine)
