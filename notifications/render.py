@@ -47,7 +47,7 @@ from jinja2 import (
 from followup.models.cells import readable_csv_rows
 from followup.models.dates import LOCAL_TZ, as_date_or_none
 
-__all__ = ["ADMIN_KINDS", "KINDS", "LANGUAGES", "Rendered", "by_deadline", "format_date", "is_item_list", "items_csv", "natural_key",
+__all__ = ["ADMIN_KINDS", "KINDS", "LANGUAGES", "Rendered", "by_deadline", "deadline_order", "format_date", "is_item_list", "items_csv", "natural_key",
            "render", "render_report", "strings"]
 
 LANGUAGES = ("ru", "kk", "en")  # ru is the default / fallback
@@ -226,9 +226,14 @@ def render_report(language: str | None, context: dict[str, Any]) -> str:
 
 
 def by_deadline(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Items in the order a clerk works through them (reminders, the digest's letters): by deadline,
-    then by number as people read numbers (NPM-2026-0009 before NPM-2026-0010, item 2 before 10)."""
-    return sorted(items, key=lambda item: (item["due_on"] is None, item["due_on"] or date.min, natural_key(item["external_id"])))
+    """Items in the order a clerk works through them (reminders, the digest's letters): `deadline_order`."""
+    return sorted(items, key=lambda item: deadline_order(item["due_on"], item["external_id"]))
+
+
+def deadline_order(due_on: date | None, external_id: Any) -> tuple[Any, ...]:
+    """The sort key of that order: by deadline (none last), then by number as people read
+    numbers (NPM-2026-0009 before NPM-2026-0010, item 2 before 10)."""
+    return (due_on is None, due_on or date.min, natural_key(external_id))
 
 
 def natural_key(text: Any) -> tuple[tuple[int, int | str], ...]:

@@ -14,7 +14,7 @@ recommendation per ministry and day, one notification per dedupe key) back that 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from followup.config.office import office_contact
 from followup.config.policy import Policy, load_policy
 from followup.config.settings import get_settings
 from followup.models.backend import backend_of
-from followup.models.dates import as_date
+from followup.models.dates import as_date, as_date_or_none
 from followup.models.db import (
     columns_of,
     defer_checkpoint,
@@ -50,7 +50,7 @@ from followup.models.registry import Facility, Ministry, Recommendation, table_o
 from followup.models.transitions import TransitionRequest, record_edits, transition_many
 from followup.models.types import utcnow
 from followup.notifications.outbox import queue
-from followup.notifications.render import by_deadline, items_csv, render, strings
+from followup.notifications.render import deadline_order, items_csv, render, strings
 
 ACTOR = "followup:scheduler"
 #: `load_watched(ministry=NO_MINISTRY)`: the open items that have no ministry
@@ -171,12 +171,16 @@ def _items(session: Session, ids: list[int]) -> dict[int, tuple[Any, ...]]:
     return details
 
 
+def _deadline(due: Any, stored_due: Any) -> Any:
+    """The deadline a letter shows for an item: the one the step judged it by (moved by days on
+    hold), else the stored one."""
+    return due if due is not None and not pd.isna(due) else stored_due
+
+
 def _item(details: dict[int, tuple[Any, ...]], rec_id: Any, due: Any = None) -> dict[str, Any]:
     """One item as the letter templates list it (notifications/templates)."""
     external_id, facility, text, stored_due = details[int(rec_id)]
-    deadline = due if due is not None and not pd.isna(due) else stored_due
-    return {"external_id": external_id, "facility": facility, "text": str(text),
-            "due_on": as_date(deadline) if deadline is not None and not pd.isna(deadline) else None}
+    return {"external_id": external_id, "facility": facility, "text": str(text), "due_on": as_date_or_none(_deadline(due, stored_due))}
 
 
 def _escalating_today(frame: pd.DataFrame, late: pd.DataFrame, escalate: pd.DataFrame, policy: Policy, as_of: date) -> set[Any]:
@@ -305,31 +309,43 @@ def _check_ministry(session: Session, code: str | None, as_of: date, policy: Pol
     late = late[~late["id"].isin(escalating)]
     if reminders.empty and late.empty:
         return  # nothing to say
-    # the ministry's letter: due soon, newly late, and what was overdue already
+    # the ministry's letter: due soon, newly late, and what was overdue already, each section in
+    # the order a clerk works through it; the items' texts are read for the listed ones only, and
+    # for the annex as it is written (a backlog's section has tens of thousands)
     overdue_now = frame[(frame["status"] == Status.OVERDUE) & ~frame["id"].isin(escalating)]
-    details = _items(session, list({*map(int, reminders["id"]), *map(int, late["id"]), *map(int, overdue_now["id"])}))
     due_of = dict(zip(late["id"], late["due_on"], strict=True)) | dict(zip(reminders["id"], reminders["due_on"], strict=True))
+    external_id = dict(zip(frame["id"], frame["external_id"], strict=True))
+    stored = dict(zip(frame["id"], frame["due_on"], strict=True))
+
+    def in_order(ids: Iterable[Any]) -> list[int]:
+        return sorted(map(int, ids), key=lambda i: deadline_order(as_date_or_none(_deadline(due_of.get(i), stored[i])), external_id[i]))
+
+    soon_ids, overdue_ids = in_order(reminders["id"]), in_order([*late["id"], *overdue_now["id"]])
+    listed = policy.letters.listed_items
+    details = _items(session, soon_ids[:listed] + overdue_ids[:listed])
     language, name = _addressee(session, code)
-    due_soon = by_deadline([_item(details, i, due_of[i]) for i in reminders["id"]])
-    overdue = by_deadline([_item(details, i, due_of.get(i)) for i in [*late["id"], *overdue_now["id"]]])
     dedupe_key = f"reminder:{code}:{as_of.isoformat()}"
     reference = reminder_reference(code, as_of)
     answering = _how_to_answer(session, code, language, as_of, policy, key=key, generation=generation)
     # a long letter lists the first items of each section and carries the complete list as a spreadsheet
-    listed = policy.letters.listed_items
-    attachment = f"reminder-{code}-{as_of.isoformat()}.csv" if max(len(due_soon), len(overdue)) > listed else None
-    letter = _letter("reminder", language, {"as_of": as_of, "reference": reference, "ministry": name, "due_soon": due_soon,
-                                            "overdue": overdue, "listed_items": listed, "attachment": attachment, **answering})
+    attachment = f"reminder-{code}-{as_of.isoformat()}.csv" if max(len(soon_ids), len(overdue_ids)) > listed else None
+    letter = _letter("reminder", language, {
+        "as_of": as_of, "reference": reference, "ministry": name,
+        "due_soon": [_item(details, i, due_of.get(i)) for i in soon_ids[:listed]], "due_soon_total": len(soon_ids),
+        "overdue": [_item(details, i, due_of.get(i)) for i in overdue_ids[:listed]], "overdue_total": len(overdue_ids),
+        "listed_items": listed, "attachment": attachment, **answering})
+    del details
     if attachment:
         labels = strings(language)["labels"]
-        letter["attachment"] = items_csv([(labels["due_soon"], due_soon), (labels["overdue"], overdue)], language)
+        letter["attachment"] = items_csv([(labels["due_soon"], _each_item(session, soon_ids, due_of)),
+                                          (labels["overdue"], _each_item(session, overdue_ids, due_of))], language)
     queued = queue(session, [{
         "recipient": f"ministry:{code}",
         "kind": "reminder",
         **letter,
         "payload": {"as_of": as_of.isoformat(), "reference": reference, "reply_link": answering["reply_link"],
-                    "due_soon": [i["external_id"] for i in due_soon],
-                    "overdue": [i["external_id"] for i in overdue], **({"attachment": attachment} if attachment else {})},
+                    "due_soon": [external_id[i] for i in soon_ids],
+                    "overdue": [external_id[i] for i in overdue_ids], **({"attachment": attachment} if attachment else {})},
         "dedupe_key": dedupe_key,
     }])
     reminder_rows = [
