@@ -7,7 +7,7 @@ import gc
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -1006,6 +1006,10 @@ def grade(
     out.print(f"{external_id}: round {result.round} grade {result.grade} ({result.meaning}) {state}", soft_wrap=True, highlight=False)
 
 
+#: why a handed-over run `followup serve` did not finish is marked Crashed
+ABANDONED = "followup serve stopped before the run ended: what it had not committed was rolled back; run the step again"
+
+
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(help="port of the local Prefect server and UI")] = 4200,
@@ -1017,9 +1021,12 @@ def serve(
     import os
 
     from prefect import serve as prefect_serve
+    from prefect import tags
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from followup.operations.deployments import (
+        crash_desk_orphans,
+        desk_tag,
         forget_serving,
         load_flow,
         record_serving,
@@ -1050,21 +1057,39 @@ def serve(
         """A step `followup run` handed over (operations/desk.py), run here, in the desk's thread.
 
         Without Prefect's heartbeats: nothing watches them here (no automation marks a silent run
-        crashed), and a flow run ends only once its heartbeat thread has woken, up to a second."""
+        crashed), and a flow run ends only once its heartbeat thread has woken, up to a second.
+        Tagged with this folder's desk instead: a run this process did not finish is marked
+        crashed when it stops or starts again (crash_desk_orphans)."""
         _ensure_schema()
-        with temporary_settings(updates={PREFECT_API_URL: served_to, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with temporary_settings(updates={PREFECT_API_URL: served_to, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), tags(desk):
             return load_flow(STEPS[step])(**parameters)
 
+    def crash_orphans(why: str) -> None:
+        try:
+            crashed = crash_desk_orphans(served_to, desk, why=why)
+        except Exception as exc:  # noqa: BLE001 - the server may be gone already: say so, stop anyway
+            err.print(f"could not check for unfinished handed-over runs: {type(exc).__name__}: {exc}", soft_wrap=True)
+            return
+        for name in crashed:
+            err.print(f"handed-over run {name!r} did not finish: marked Crashed ({why})", soft_wrap=True, highlight=False)
+
+    desk = desk_tag(home)
+    crash_orphans(ABANDONED)  # a run the last serve of this folder left when it stopped
     # `followup run …` in this folder hands its step to the desk, or reports to the server here
-    desk = Desk(run=run_handed_over, failure=_known_failure, api_url=api)
-    record_serving(home, api, desk_url=desk.open(), desk_token=desk.token)
+    desk_server = Desk(run=run_handed_over, failure=_known_failure, api_url=api)
+    record_serving(home, api, desk_url=desk_server.open(), desk_token=desk_server.token)
     out.print("`followup run …` in this folder runs its step here, at once", soft_wrap=True)
     try:
         with temporary_settings(updates={PREFECT_API_URL: api}):
             prefect_serve(*deployments, print_starting_message=False)
     finally:
         forget_serving(home)
-        desk.close()
+        desk_server.close()
+        if not desk_server.idle(timeout=0):
+            err.print("waiting for the run handed over to end (Ctrl+C again abandons it)", soft_wrap=True)
+            with suppress(KeyboardInterrupt):
+                desk_server.idle()
+        crash_orphans(ABANDONED)
         if server is not None:
             server.stop()
 

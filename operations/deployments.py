@@ -301,3 +301,45 @@ def run_on_workers(deployment: str, parameters: dict[str, Any], *, on_state: Cal
                 flow_run = await client.read_flow_run(flow_run.id)
 
     return asyncio.run(run())
+
+
+def desk_tag(home: Path) -> str:
+    """The tag of the runs the desk of the `followup serve` of `home` runs (operations/desk.py):
+    this machine and folder, so that one serve never touches another's runs on a shared server."""
+    import hashlib
+
+    where = f"{socket.gethostname()}:{home.resolve()}"
+    return f"followup-desk:{socket.gethostname()}:{hashlib.sha256(where.encode()).hexdigest()[:8]}"
+
+
+def crash_desk_orphans(api_url: str, tag: str, *, why: str) -> list[str]:
+    """Mark Crashed the runs tagged `tag` that the server still has as running: a desk run lives
+    in a thread of the serve process and sends no heartbeats (cli.serve), so when that process
+    stops in the middle of one (Ctrl+C, a machine going down) nothing else would ever end it,
+    and it would stay Running in the UI. Called when serve starts (only one serve per folder:
+    its desk runs nothing yet) and when it stops. Its transaction was rolled back with the
+    process: nothing of it was written. Returns the names of the runs marked."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Crashed
+
+    async def crash() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[tag]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))))
+            for run in runs:
+                await client.set_flow_run_state(run.id, Crashed(message=why), force=True)
+            return [run.name for run in runs]
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        return asyncio.run(crash())

@@ -140,6 +140,14 @@ class Desk:
         threading.Thread(target=self._server.serve_forever, name="followup-desk", daemon=True).start()
         return self.url
 
+    def idle(self, timeout: float | None = None) -> bool:
+        """Whether no handed-over run is in progress, waiting up to `timeout` seconds (None: until
+        it ends) for the one that is."""
+        if not self._one_at_a_time.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        self._one_at_a_time.release()
+        return True
+
     def close(self) -> None:
         if self._server is not None:
             self._server.shutdown()

@@ -119,6 +119,58 @@ def test_with_followup_serve_up_a_run_reports_to_its_server_and_on_workers_hands
     assert not record.exists(), "followup serve removes its record when it stops"
 
 
+def test_a_handed_over_run_followup_serve_did_not_finish_is_marked_crashed_not_left_running(tmp_path: Path):
+    """A handed-over run lives in a thread of `followup serve` and sends no heartbeats: when serve
+    stops in the middle of one, the run must not stay Running in the UI for ever."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Running
+
+    from followup.operations.deployments import desk_tag, load_flow
+
+    env = _office(tmp_path)
+    record = tmp_path / "var" / "prefect" / SERVE_RECORD
+    port = str(free_port())
+
+    def serve() -> tuple[subprocess.Popen[bytes], str]:
+        log = open(tmp_path / "serve.log", "ab")  # noqa: SIM115 - the child process writes to it until it stops
+        process = subprocess.Popen([FOLLOWUP, "serve", "--port", port], cwd=tmp_path, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(record.exists, 180, "followup serve's record of its server")
+        return process, json.loads(record.read_text(encoding="utf-8"))["api_url"]
+
+    async def left_running(api: str) -> str:
+        """What a run in progress on the desk looks like to the server: running, tagged with this folder's desk."""
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            async with get_client() as client:
+                flow = load_flow("flows/pipeline.py:check_deadlines_flow")
+                run = await client.create_flow_run(flow, name="check-deadlines 2026-04-01", tags=[desk_tag(tmp_path / "var" / "prefect")],
+                                                   state=Running())
+                return str(run.id)
+
+    async def state_of(api: str, run_id: str):
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            async with get_client() as client:
+                return (await client.read_flow_run(run_id)).state
+
+    first, api = serve()
+    try:
+        run_id = asyncio.run(left_running(api))
+    finally:
+        os.killpg(first.pid, signal.SIGTERM)
+        first.wait(timeout=60)
+    said = (tmp_path / "serve.log").read_text(encoding="utf-8", errors="replace")
+    assert "handed-over run 'check-deadlines 2026-04-01' did not finish: marked Crashed" in said, said[-2000:]
+    # the server keeps its runs in var/prefect: the next serve shows the run crashed, with why
+    again, api = serve()
+    try:
+        state = asyncio.run(state_of(api, run_id))
+        assert state.is_crashed() and "run the step again" in state.message
+    finally:
+        os.killpg(again.pid, signal.SIGTERM)
+        again.wait(timeout=60)
+
+
 def test_without_a_server_a_run_says_it_starts_a_temporary_one_and_on_workers_refuses(tmp_path: Path):
     env = _office(tmp_path)
     refused = _followup("run", "check-deadlines", "--on-workers", env=env, cwd=tmp_path)
