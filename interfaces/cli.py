@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import gc
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -1006,6 +1007,10 @@ def grade(
     out.print(f"{external_id}: round {result.round} grade {result.grade} ({result.meaning}) {state}", soft_wrap=True, highlight=False)
 
 
+def _stop_on_sigterm(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)  # the shells' code for "ended by that signal"
+
+
 #: why a handed-over run `followup serve` did not finish is marked Crashed
 ABANDONED = "followup serve stopped before the run ended: what it had not committed was rolled back; run the step again"
 
@@ -1035,6 +1040,10 @@ def serve(
     )
     from followup.operations.desk import STEPS, Desk
 
+    # a SIGTERM (a service manager's stop) ends serve like Ctrl+C, through its clean-up below, also
+    # before Prefect's runner takes the signal over: the server it started lives in a session of
+    # its own and would otherwise outlive it
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     with _clear_errors():
         _ensure_schema()
         deployments = runner_deployments()
