@@ -24,11 +24,11 @@ __all__ = [
     "DATE_FORMS",
     "DATE_HINT",
     "LOCAL_TZ",
-    "day_of",
     "ImpossibleDate",
     "NotADate",
     "as_date",
     "as_date_or_none",
+    "day_of",
     "parse_date",
 ]
 
@@ -36,15 +36,6 @@ __all__ = [
 LOCAL_TZ = ZoneInfo("Asia/Almaty")  # UTC+5 since 2024-03-01
 
 DATE_FORMS = "DD.MM.YYYY or YYYY-MM-DD"
-
-
-def day_of(effective_on: date | None, at: datetime, tz: tzinfo) -> date:
-    """The day a history entry took effect: its `effective_on` (a reply's date, an overdue
-    mark's first day), else the day in the office's time zone (`tz`: FOLLOWUP_TIMEZONE) it was
-    recorded. A naive `at` is UTC (SQLite returns the stored UTC time without its zone)."""
-    if effective_on is not None:
-        return effective_on
-    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(tz).date()
 DATE_HINT = f"expected {DATE_FORMS}"
 
 _DAY_FIRST = re.compile(r"(\d{1,2})[./](\d{1,2})[./](\d{4})")
@@ -112,6 +103,15 @@ def as_date_or_none(value: object, *, tz: tzinfo | None = None) -> date | None:
     # pandas only for the rare numpy value, and only then: this module stays light at import
     timestamp: Any = importlib.import_module("pandas").Timestamp
     return as_date_or_none(timestamp(value), tz=tz)
+
+
+def day_of(effective_on: date | None, at: datetime, tz: tzinfo) -> date:
+    """The day a history entry took effect: its `effective_on` (a reply's date, an overdue
+    mark's first day), else the day in the office's time zone (`tz`: FOLLOWUP_TIMEZONE) it was
+    recorded. A naive `at` is UTC (SQLite returns the stored UTC time without its zone)."""
+    if effective_on is not None:
+        return effective_on
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(tz).date()
 
 
 def _missing(value: object) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from followup.models.backend import backend_of
+from followup.models.dates import day_of
 from followup.models.db import bulk_insert
 from followup.models.domain import Status
 from followup.models.policy import ANSWERED_STATUSES, days_held
@@ -209,11 +210,9 @@ def _clock_columns(session: Session, requests: Sequence[TransitionRequest], upda
                    effective_on: Sequence[date | None] | None) -> None:
     """Keep the deadline clock in step with the status: when an item became overdue, since when
     it waits on the office (on_hold), and how many days it has waited in all (the clock stops)."""
-    day_of: list[date] = []
-    for i, r in enumerate(requests):
-        if r.from_status is not None:
-            given = effective_on[i] if effective_on else None
-            day_of.append(given or at.astimezone(_tz()).date())
+    tz = _tz()
+    days: list[date] = [day_of(effective_on[i] if effective_on else None, at, tz)
+                        for i, r in enumerate(requests) if r.from_status is not None]
     leaving_hold = [u["b_id"] for u in updates if u["b_from"] == Status.ON_HOLD]
     held_since: dict[int, date] = {}
     if leaving_hold:
@@ -221,7 +220,7 @@ def _clock_columns(session: Session, requests: Sequence[TransitionRequest], upda
         held_since = dict(session.connection().execute(
             select(table.c.id, table.c.on_hold_since).where(table.c.id.in_(leaving_hold))
         ).all())
-    for u, day in zip(updates, day_of, strict=True):
+    for u, day in zip(updates, days, strict=True):
         u["b_overdue_since"] = day if u["b_to"] == Status.OVERDUE else None
         u["b_on_hold_since"] = day if u["b_to"] == Status.ON_HOLD else None
         since = held_since.get(u["b_id"])

@@ -308,8 +308,8 @@ def desk_tag(home: Path) -> str:
     this machine and folder, so that one serve never touches another's runs on a shared server."""
     import hashlib
 
-    where = f"{socket.gethostname()}:{home.resolve()}"
-    return f"followup-desk:{socket.gethostname()}:{hashlib.sha256(where.encode()).hexdigest()[:8]}"
+    host = socket.gethostname()
+    return f"followup-desk:{host}:{hashlib.sha256(f'{host}:{home.resolve()}'.encode()).hexdigest()[:8]}"
 
 
 def crash_desk_orphans(api_url: str, tag: str, *, why: str) -> list[str]:
@@ -317,8 +317,9 @@ def crash_desk_orphans(api_url: str, tag: str, *, why: str) -> list[str]:
     in a thread of the serve process and sends no heartbeats (cli.serve), so when that process
     stops in the middle of one (Ctrl+C, a machine going down) nothing else would ever end it,
     and it would stay Running in the UI. Called when serve starts (only one serve per folder:
-    its desk runs nothing yet) and when it stops. Its transaction was rolled back with the
-    process: nothing of it was written. Returns the names of the runs marked."""
+    its desk runs nothing yet) and when it stops. What the run had not committed was rolled
+    back with the process (escalation commits ministry by ministry: run the step again). Returns
+    the names of the runs marked."""
     import asyncio
 
     from prefect.client.orchestration import get_client
